@@ -1,0 +1,69 @@
+"""b24async: an async Bitrix24 REST client that works within the portal's real limits.
+
+The public API is what ``__all__`` lists; everything else is internal.
+"""
+
+from b24async._version import __version__
+from b24async.auth import TokenPair
+from b24async.bucket import LeakyBucket, RequestBucket
+from b24async.client import Bitrix24
+from b24async.errors import (
+    AccessDenied,
+    ApiError,
+    AuthError,
+    B24Error,
+    BatchError,
+    DecodeError,
+    InvalidGrant,
+    InvalidToken,
+    MethodError,
+    MethodNotFound,
+    OperationTimeLimit,
+    PortalError,
+    QueryLimitExceeded,
+    RateLimitError,
+    ServerError,
+    TokenExpired,
+    TransportError,
+)
+from b24async.limits import RateLimits
+from b24async.protocol import Response, Timing
+from b24async.retry import RetryPolicy, is_idempotent
+from b24async.stats import ClientStats
+from b24async.throttle import Throttle, ThrottlePolicy
+from b24async.transport import AiohttpTransport, Transport
+
+__all__ = [
+    "AccessDenied",
+    "AiohttpTransport",
+    "ApiError",
+    "AuthError",
+    "B24Error",
+    "BatchError",
+    "Bitrix24",
+    "ClientStats",
+    "DecodeError",
+    "InvalidGrant",
+    "InvalidToken",
+    "LeakyBucket",
+    "MethodError",
+    "MethodNotFound",
+    "OperationTimeLimit",
+    "PortalError",
+    "QueryLimitExceeded",
+    "RateLimitError",
+    "RateLimits",
+    "RequestBucket",
+    "Response",
+    "RetryPolicy",
+    "ServerError",
+    "Throttle",
+    "ThrottlePolicy",
+    "Timing",
+    "TokenExpired",
+    "TokenPair",
+    "Transport",
+    "TransportError",
+    "__version__",
+    "is_idempotent",
+]

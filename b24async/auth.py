@@ -1,0 +1,298 @@
+"""Credentials: where requests go and how they prove who they are.
+
+Two kinds, as in the Bitrix24 docs (RU ``settings/how-to-call-rest-api/authorization.md``):
+
+* an incoming **webhook**: ``https://PORTAL/rest/{USER_ID}/{CODE}/`` (the secret is in the path);
+* an **OAuth app**: ``https://PORTAL/rest/{method}`` with ``auth=ACCESS_TOKEN``, refreshed with
+  the refresh token at the OAuth server when the portal answers ``expired_token``.
+
+Secrets (webhook code, tokens, client secret) never appear in reprs, logs or exception text:
+:meth:`Credentials.redact` scrubs them from anything the client is about to show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import inspect
+import ipaddress
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+from urllib.parse import urlencode, urlsplit
+
+import attrs
+
+from b24async.errors import AuthError, DecodeError, InvalidToken, TokenExpired
+from b24async.protocol import HttpRequest, RawResponse, decode_envelope, error_from_body
+
+__all__ = [
+    "DEFAULT_OAUTH_URL",
+    "Credentials",
+    "OAuthCredentials",
+    "TokenPair",
+    "WebhookCredentials",
+    "is_token_error",
+    "parse_portal_url",
+]
+
+logger = logging.getLogger("b24async")
+
+DEFAULT_OAUTH_URL = "https://oauth.bitrix.info/oauth/token/"
+REDACTED = "***"
+
+Send = Callable[[HttpRequest], Awaitable[RawResponse]]
+
+
+@attrs.frozen
+class TokenPair:
+    """A fresh OAuth token pair, as passed to ``on_token_refresh`` (persist both tokens).
+
+    Refresh tokens are replaced on every refresh: keep the new one. Tokens are hidden from
+    the repr.
+    """
+
+    access_token: str = attrs.field(repr=False)
+    refresh_token: str = attrs.field(repr=False)
+    expires_at: dt.datetime
+    client_endpoint: str | None = None
+    member_id: str | None = None
+    scope: tuple[str, ...] = ()
+
+    @classmethod
+    def from_wire(cls, raw: dict[str, Any]) -> TokenPair:
+        """Build from the OAuth server's token response (RU ``settings/oauth/index.md``)."""
+        access = raw.get("access_token")
+        refresh = raw.get("refresh_token")
+        if not isinstance(access, str) or not isinstance(refresh, str):
+            raise ValueError("token response lacks access_token/refresh_token")
+        if "expires" in raw:
+            expires = float(raw["expires"])
+        else:
+            expires = time.time() + float(raw.get("expires_in", 3600))
+        scope = raw.get("scope") or ""
+        return cls(
+            access_token=access,
+            refresh_token=refresh,
+            expires_at=dt.datetime.fromtimestamp(expires, dt.timezone.utc),
+            client_endpoint=raw.get("client_endpoint"),
+            member_id=raw.get("member_id"),
+            scope=tuple(s for s in str(scope).split(",") if s),
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _origin(url: str, *, what: str) -> tuple[str, str]:
+    """Validate an absolute or scheme-less URL; return (scheme://host[:port], path)."""
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"{what} is empty")
+    text = url.strip()
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{what} is not an http(s) URL: {_scrub_path(text)}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError(
+            f"{what} uses plain http to {parts.hostname}: only https is allowed "
+            "(plain http is accepted for loopback addresses, e.g. a FakePortal)"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError(f"{what} must not carry a query or fragment")
+    return f"{parts.scheme}://{parts.netloc}", parts.path
+
+
+def _scrub_path(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/…" if parts.path.strip("/") else url
+
+
+def parse_portal_url(url: str) -> tuple[str, str | None, str | None]:
+    """Split the client's first argument: (origin, webhook user id, webhook code).
+
+    A webhook URL looks like ``https://PORTAL/rest/1/abc123/``; a portal address is just
+    ``PORTAL`` or ``https://PORTAL`` (optionally with ``/rest/``).
+    """
+    origin, path = _origin(url, what="portal URL")
+    segments = [s for s in path.split("/") if s]
+    if segments and segments[0] == "rest":
+        if len(segments) == 1:
+            return origin, None, None
+        if len(segments) == 3:
+            user, code = segments[1], segments[2]
+            if not code:
+                raise ValueError("webhook URL has an empty code")
+            return origin, user, code
+        raise ValueError(
+            "webhook URL must look like https://PORTAL/rest/{user_id}/{code}/ "
+            f"(got {len(segments) - 1} path segments after /rest)"
+        )
+    if segments:
+        raise ValueError(f"unexpected path in portal URL: {origin}/…")
+    return origin, None, None
+
+
+class Credentials(Protocol):
+    """What the client needs from credentials."""
+
+    def endpoint(self, method: str) -> str:
+        """The URL of a REST method."""
+
+    def sign(self, params: dict[str, Any]) -> str | None:
+        """Add auth params in place; return the access token used (``None`` for webhooks)."""
+
+    def redact(self, text: str) -> str:
+        """Remove every secret from ``text``."""
+
+    async def refresh(self, send: Send, stale_token: str | None) -> bool:
+        """Refresh after ``expired_token``; False when these credentials cannot refresh."""
+
+    def relocate(self, origin: str) -> None:
+        """The portal moved to ``origin``."""
+
+
+class WebhookCredentials:
+    """An incoming webhook: the user id and secret code live in the URL path."""
+
+    def __init__(self, origin: str, user: str, code: str) -> None:
+        self.origin = origin
+        self.user = user
+        self._code = code
+        self._base = f"{origin}/rest/{user}/{code}/"
+
+    def relocate(self, origin: str) -> None:
+        """The portal moved to ``origin`` (HTTP 302 from the old address)."""
+        self.origin = origin
+        self._base = f"{origin}/rest/{self.user}/{self._code}/"
+
+    def endpoint(self, method: str) -> str:
+        """``https://PORTAL/rest/{user}/{code}/{method}``."""
+        return self._base + method
+
+    def sign(self, params: dict[str, Any]) -> str | None:
+        """Webhooks carry their secret in the URL: nothing to add."""
+        return None
+
+    def redact(self, text: str) -> str:
+        """Hide the webhook code."""
+        return text.replace(self._code, REDACTED)
+
+    async def refresh(self, send: Send, stale_token: str | None) -> bool:
+        """Webhook codes do not expire: nothing to refresh."""
+        return False
+
+    def __repr__(self) -> str:
+        return f"WebhookCredentials({self.origin}/rest/{self.user}/{REDACTED}/)"
+
+
+class OAuthCredentials:
+    """An OAuth app's access token, refreshed once for all concurrent callers (single-flight)."""
+
+    def __init__(
+        self,
+        origin: str,
+        access_token: str,
+        *,
+        refresh_token: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        oauth_url: str = DEFAULT_OAUTH_URL,
+        on_token_refresh: Callable[[TokenPair], Any] | None = None,
+    ) -> None:
+        if not isinstance(access_token, str) or not access_token:
+            raise ValueError("token (the OAuth access token) is empty")
+        oauth_origin, oauth_path = _origin(oauth_url, what="oauth_url")
+        self.origin = origin
+        self._base = f"{origin}/rest/"
+        self._access = access_token
+        self._refresh = refresh_token
+        self.client_id = client_id
+        self._secret = client_secret
+        self.oauth_url = oauth_origin + (oauth_path or "/oauth/token/")
+        self.on_token_refresh = on_token_refresh
+        self._lock = asyncio.Lock()
+        self.refreshes = 0
+        self._retired: list[str] = []  # old tokens stay redacted after a refresh
+
+    def relocate(self, origin: str) -> None:
+        """The portal moved to ``origin`` (HTTP 302 from the old address)."""
+        self.origin = origin
+        self._base = f"{origin}/rest/"
+
+    @property
+    def can_refresh(self) -> bool:
+        """Whether a refresh token and the app's id and secret were given."""
+        return bool(self._refresh and self.client_id and self._secret)
+
+    def endpoint(self, method: str) -> str:
+        """``https://PORTAL/rest/{method}``."""
+        return self._base + method
+
+    def sign(self, params: dict[str, Any]) -> str:
+        """Put the current access token into ``auth``; return it."""
+        params["auth"] = self._access
+        return self._access
+
+    def redact(self, text: str) -> str:
+        """Hide tokens (current and retired) and the client secret."""
+        for secret in (self._access, self._refresh, self._secret, *self._retired):
+            if secret:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    async def refresh(self, send: Send, stale_token: str | None) -> bool:
+        """Refresh the pair unless another caller already replaced ``stale_token``."""
+        if not self.can_refresh:
+            return False
+        async with self._lock:
+            if stale_token is not None and stale_token != self._access:
+                return True  # someone else refreshed while we waited
+            pair = await self._request_pair(send)
+            self._retired.extend(t for t in (self._access, self._refresh) if t)
+            self._access, self._refresh = pair.access_token, pair.refresh_token
+            self.refreshes += 1
+            logger.info("OAuth token refreshed; expires %s", pair.expires_at.isoformat())
+            if self.on_token_refresh is not None:
+                outcome = self.on_token_refresh(pair)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            return True
+
+    async def _request_pair(self, send: Send) -> TokenPair:
+        query = urlencode(
+            {
+                "grant_type": "refresh_token",
+                "client_id": self.client_id or "",
+                "client_secret": self._secret or "",
+                "refresh_token": self._refresh or "",
+            }
+        )
+        raw = await send(HttpRequest("GET", f"{self.oauth_url}?{query}"))
+        method = "oauth.token"
+        payload = decode_envelope(raw, method)
+        error = error_from_body(payload, raw.status, method)
+        if error is not None:
+            if not isinstance(error, AuthError):
+                error = AuthError(error.code, error.description, status=raw.status, method=method)
+            raise error
+        try:
+            return TokenPair.from_wire(payload)
+        except (TypeError, ValueError) as exc:
+            raise DecodeError(str(exc), raw=b"", status=raw.status, method=method) from None
+
+    def __repr__(self) -> str:
+        return f"OAuthCredentials({self.origin}, token={REDACTED})"
+
+
+def is_token_error(exc: BaseException) -> bool:
+    """Whether ``exc`` means the access token must be refreshed (expired or invalid token)."""
+    return isinstance(exc, (TokenExpired, InvalidToken))

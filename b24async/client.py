@@ -1,0 +1,324 @@
+"""``Bitrix24``: the async session manager, one per portal."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+import aiohttp
+
+from b24async.auth import (
+    DEFAULT_OAUTH_URL,
+    Credentials,
+    OAuthCredentials,
+    TokenPair,
+    WebhookCredentials,
+    parse_portal_url,
+)
+from b24async.batch import BatchResult, CommandSpec, ProgressCallback, normalize_commands, run_batch
+from b24async.coalesce import Coalescer
+from b24async.engine import Decoded, Engine
+from b24async.limits import RateLimits
+from b24async.paging import paginate_raw
+from b24async.protocol import (
+    RawResponse,
+    Response,
+    decode_response,
+    encode_params,
+    normalize_method,
+)
+from b24async.retry import RetryPolicy
+from b24async.stats import ClientStats, Counters
+from b24async.throttle import Throttle, ThrottlePolicy
+from b24async.transport import AiohttpTransport, Transport
+
+if TYPE_CHECKING:
+    from b24async.methods.base import ListMethod, Method
+
+__all__ = ["Bitrix24"]
+
+T = TypeVar("T")
+
+
+class Bitrix24:
+    """An async Bitrix24 REST client for one portal.
+
+    It owns the HTTP session, the credentials and every limit: calls from any number of
+    coroutines are throttled to the portal's leaky bucket and per-method operating budgets,
+    retried per :class:`RetryPolicy`, and (OAuth) re-authorized with one shared token refresh.
+
+    Webhook::
+
+        async with Bitrix24("https://portal.bitrix24.com/rest/1/<code>/") as b24:
+            resp = await b24.call("user.get", {"FILTER": {"ACTIVE": True}})
+
+    OAuth app::
+
+        async with Bitrix24("portal.bitrix24.com", token=access, refresh_token=refresh,
+                            client_id=cid, client_secret=secret,
+                            on_token_refresh=save_tokens) as b24: ...
+
+    Args:
+        url: an incoming-webhook URL, or the portal's address when ``token`` is given. Plain
+            ``http://`` is refused except for loopback addresses (a ``FakePortal``).
+        token: the OAuth access token.
+        refresh_token, client_id, client_secret: enable automatic refresh on ``expired_token``.
+        on_token_refresh: called (plain or coroutine function) with the new :class:`TokenPair`
+            after each refresh, so the app can persist it.
+        oauth_url: the OAuth token endpoint.
+        limits: the portal's limits (``RateLimits.ENTERPRISE`` for Enterprise plans).
+        max_concurrency: the most HTTP requests in flight at once.
+        timeout: seconds for one HTTP request.
+        retry: the retry policy.
+        session: a caller-owned ``aiohttp.ClientSession`` (left open on close).
+        throttle: a custom :class:`ThrottlePolicy` (e.g. one shared between processes);
+            overrides ``limits`` and ``max_concurrency``.
+        transport: a custom :class:`Transport`; overrides ``session`` and ``timeout``.
+        coalesce: pack concurrent ``call()``s into ``batch`` requests (on by default; a lone
+            call on an idle client still goes at once, alone).
+        users_per_command: availability queries are merged/split into
+            ``calendar.accessibility.get`` commands of at most this many users.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        refresh_token: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        on_token_refresh: Callable[[TokenPair], Any] | None = None,
+        oauth_url: str = DEFAULT_OAUTH_URL,
+        limits: RateLimits = RateLimits.STANDARD,
+        max_concurrency: int = 16,
+        timeout: float = 75.0,
+        retry: RetryPolicy | None = None,
+        session: aiohttp.ClientSession | None = None,
+        throttle: ThrottlePolicy | None = None,
+        transport: Transport | None = None,
+        coalesce: bool = True,
+        users_per_command: int = 50,
+    ) -> None:
+        origin, user, code = parse_portal_url(url)
+        credentials: Credentials
+        if token is not None:
+            if code is not None:
+                raise ValueError("give either a webhook URL or a portal address with token=")
+            credentials = OAuthCredentials(
+                origin,
+                token,
+                refresh_token=refresh_token,
+                client_id=client_id,
+                client_secret=client_secret,
+                oauth_url=oauth_url,
+                on_token_refresh=on_token_refresh,
+            )
+        else:
+            if user is None or code is None:
+                raise ValueError(
+                    "url is not a webhook URL (https://PORTAL/rest/{user_id}/{code}/); "
+                    "for an OAuth app pass the portal address and token="
+                )
+            if any(x is not None for x in (refresh_token, client_id, client_secret)):
+                raise ValueError("refresh_token/client_id/client_secret need token=")
+            credentials = WebhookCredentials(origin, user, code)
+        self.limits = limits
+        self._counters = Counters()
+        self._throttle: ThrottlePolicy = throttle or Throttle(
+            limits, max_concurrency=max_concurrency
+        )
+        self._transport: Transport = transport or AiohttpTransport(session, timeout=timeout)
+        self._engine = Engine(
+            credentials, self._transport, self._throttle, retry or RetryPolicy(), self._counters
+        )
+        self._coalescer = (
+            Coalescer(self._engine, users_per_command=users_per_command) if coalesce else None
+        )
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Bitrix24:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session (unless it is caller-owned). Idempotent."""
+        if not self._closed:
+            self._closed = True
+            if self._coalescer is not None:
+                await self._coalescer.close()
+            await self._transport.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this Bitrix24 client is closed")
+
+    # -- calls -------------------------------------------------------------------------------
+
+    async def call(self, method: str, params: Mapping[str, Any] | None = None) -> Response:
+        """Call one REST method and return its :class:`Response`.
+
+        Raises the :class:`~b24async.errors.ApiError` subclass for the server's error code,
+        :class:`~b24async.errors.TransportError` when the portal cannot be reached, and
+        ``TypeError``/``ValueError`` for bad input before anything is sent.
+        """
+        name = normalize_method(method)
+        encoded = encode_params(params)
+        self._check_open()
+        return await self._call_encoded(name, encoded)
+
+    async def _call_direct(self, name: str, encoded: dict[str, Any]) -> Response:
+        def decode(raw: RawResponse) -> Decoded[Response]:
+            response = decode_response(raw, name)
+            return response, ((name, response.time),)
+
+        return await self._engine.send(
+            name,
+            encoded,
+            commands=(name,),
+            idempotent=self._engine.retry.idempotent(name),
+            decode=decode,
+        )
+
+    async def __call__(self, request: Method[T]) -> T:
+        """Send a typed request (see :mod:`b24async.methods`) and return its typed result."""
+        response = await self.call(request.api_method, request.to_params())
+        return request.parse(response.result)
+
+    async def batch(
+        self,
+        commands: Mapping[str, CommandSpec] | Sequence[CommandSpec],
+        *,
+        halt: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> BatchResult:
+        """Run any number of commands, 50 per ``batch`` request.
+
+        ``commands`` maps names to ``(method, params)`` tuples or typed requests (a list gets
+        names ``"0"``, ``"1"``, ...). Commands that refer to each other with
+        ``$result[name]...`` travel in the same request. With ``halt=True`` the first failing
+        command stops the rest (requests then go one after another); skipped names are in
+        ``result.skipped``. ``progress(done, total)`` is called as commands complete.
+        """
+        planned = normalize_commands(commands)
+        self._check_open()
+        return await run_batch(self._engine, planned, halt=halt, progress=progress)
+
+    @overload
+    def paginate(
+        self,
+        method: ListMethod[T],
+        params: None = None,
+        *,
+        keyset: bool = False,
+        prefetch: int = 2,
+        progress: ProgressCallback | None = None,
+    ) -> AsyncIterator[T]: ...
+
+    @overload
+    def paginate(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        keyset: bool = False,
+        prefetch: int = 2,
+        progress: ProgressCallback | None = None,
+    ) -> AsyncIterator[Any]: ...
+
+    async def paginate(
+        self,
+        method: str | ListMethod[Any],
+        params: Mapping[str, Any] | None = None,
+        *,
+        keyset: bool = False,
+        prefetch: int = 2,
+        progress: ProgressCallback | None = None,
+    ) -> AsyncIterator[Any]:
+        """Stream every row of a list method, fetching many pages per request.
+
+        Memory stays bounded by ``prefetch`` batches of rows (2,500 rows each), whatever the
+        list's size. ``keyset=True`` walks by ``ID`` with ``start=-1`` (no row counting on the
+        portal: the fast way through huge lists; needs a method that filters and sorts by ID).
+        A typed list request (e.g. ``GetUsers``) yields typed rows.
+        """
+        parse: Callable[[Any], Any] | None = None
+        if isinstance(method, str):
+            name, encoded = normalize_method(method), encode_params(params)
+        else:
+            if params is not None:
+                raise TypeError("params come from the typed request; do not pass them too")
+            name, encoded, parse = (
+                method.api_method,
+                encode_params(method.to_params()),
+                method.parse_item,
+            )
+        self._check_open()
+        rows = paginate_raw(
+            self._engine,
+            self._call_encoded,
+            name,
+            encoded,
+            keyset=keyset,
+            prefetch=prefetch,
+            progress=progress,
+        )
+        async for row in rows:
+            yield parse(row) if parse is not None else row
+
+    async def list_all(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        keyset: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> list[Any]:
+        """Every row of a list method as one list (see :meth:`paginate`)."""
+        return [
+            row async for row in self.paginate(method, params, keyset=keyset, progress=progress)
+        ]
+
+    async def _call_encoded(self, name: str, encoded: dict[str, Any]) -> Response:
+        if self._coalescer is not None and self._coalescer.accepts(name, encoded):
+            return await self._coalescer.submit(name, encoded)
+        return await self._call_direct(name, encoded)
+
+    # -- introspection -----------------------------------------------------------------------
+
+    @property
+    def stats(self) -> ClientStats:
+        """A snapshot of what this client has done so far."""
+        c = self._counters
+        throttle = self._throttle
+        operating = throttle.usage() if isinstance(throttle, Throttle) else {}
+        waited = throttle.waited if isinstance(throttle, Throttle) else 0.0
+        op_wait = throttle.operating.waited if isinstance(throttle, Throttle) else 0.0
+        refreshes = getattr(self._engine.credentials, "refreshes", 0)
+        return ClientStats(
+            requests=c.requests,
+            commands=c.commands,
+            batches=c.batches,
+            retries=c.retries,
+            query_limit_hits=c.query_limit_hits,
+            operation_limit_hits=c.operation_limit_hits,
+            transport_errors=c.transport_errors,
+            coalesced_calls=c.coalesced_calls,
+            throttle_wait=waited,
+            operating_wait=op_wait,
+            token_refreshes=refreshes,
+            operating=operating,
+        )
+
+    def __repr__(self) -> str:
+        return f"Bitrix24({self._engine.credentials!r}, limits={self.limits!r})"

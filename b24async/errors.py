@@ -1,0 +1,303 @@
+"""The b24async exception tree and the one table that maps server error codes to classes.
+
+::
+
+    B24Error
+    ├── TransportError            the request did not get an HTTP answer (network, timeout)
+    ├── DecodeError               an answer that is not a Bitrix24 JSON envelope (keeps raw body)
+    └── ApiError                  the portal (or the OAuth server) answered with an ``error`` code
+        ├── RateLimitError
+        │   ├── QueryLimitExceeded        QUERY_LIMIT_EXCEEDED (the leaky bucket overflowed)
+        │   └── OperationTimeLimit        OPERATION_TIME_LIMIT (a method's operating budget ran out)
+        ├── AuthError                     credentials are missing, wrong, expired or dead
+        │   ├── TokenExpired              expired_token (refreshed automatically when possible)
+        │   ├── InvalidToken              invalid_token
+        │   └── InvalidGrant              invalid_grant (the refresh token is dead: authorize again)
+        ├── AccessDenied                  ACCESS_DENIED, insufficient_scope, user_access_error, ...
+        ├── MethodNotFound                ERROR_METHOD_NOT_FOUND
+        ├── MethodError                   the method rejected its input ("", ERROR_CORE, ...)
+        ├── BatchError                    ERROR_BATCH_LENGTH_EXCEEDED, ..._METHOD_NOT_ALLOWED
+        ├── PortalError                   the portal is blocked, deleted or unpaid
+        └── ServerError                   INTERNAL_SERVER_ERROR, ERROR_UNEXPECTED_ANSWER, any 5xx
+
+Classification follows the facts file (§6): the ``error`` code first (case-insensitive), the HTTP
+status only when the code is unknown, because the sources disagree on statuses. Unknown codes still
+raise :class:`ApiError`: nothing is dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AccessDenied",
+    "ApiError",
+    "AuthError",
+    "B24Error",
+    "BatchError",
+    "DecodeError",
+    "InvalidGrant",
+    "InvalidToken",
+    "MethodError",
+    "MethodNotFound",
+    "OperationTimeLimit",
+    "PortalError",
+    "QueryLimitExceeded",
+    "RateLimitError",
+    "ServerError",
+    "TokenExpired",
+    "TransportError",
+    "error_class_for",
+    "make_api_error",
+    "status_for_code",
+]
+
+_RAW_PREVIEW = 200
+
+
+class B24Error(Exception):
+    """Base class of every exception b24async raises on purpose."""
+
+
+class TransportError(B24Error):
+    """The request got no HTTP answer: connection refused or dropped, DNS failure, timeout.
+
+    ``sent`` tells whether the request may have reached the server. It is False only when the
+    failure proves it did not (e.g. the connection was refused), which is what makes retrying a
+    non-idempotent write safe.
+    """
+
+    def __init__(self, message: str, *, method: str = "", sent: bool = True) -> None:
+        super().__init__(message)
+        self.method = method
+        self.sent = sent
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        return f"{self.method}: {base}" if self.method else base
+
+
+class DecodeError(B24Error):
+    """An HTTP answer that is not a Bitrix24 JSON envelope, e.g. an HTML 502 page from a proxy.
+
+    ``raw`` keeps the body as received (bytes) so that it can be logged or inspected.
+    """
+
+    def __init__(self, message: str, *, raw: bytes, status: int, method: str = "") -> None:
+        super().__init__(message)
+        self.raw = raw
+        self.status = status
+        self.method = method
+
+    def __str__(self) -> str:
+        preview = self.raw[:_RAW_PREVIEW].decode("utf-8", "replace")
+        where = f"{self.method}: " if self.method else ""
+        return f"{where}{super().__str__()} (HTTP {self.status}, body starts {preview!r})"
+
+
+class ApiError(B24Error):
+    """The server answered with an error code.
+
+    Attributes:
+        code: the server's ``error`` value as sent (may be ``""``; case varies between methods).
+        description: the server's ``error_description`` (localized; only ``code`` is stable).
+        status: the HTTP status (200 for a command that failed inside a ``batch``).
+        method: the REST method that failed, e.g. ``"user.update"``.
+        extra: any further keys of the error body (``ERROR_ARGUMENT`` adds ``argument``).
+    """
+
+    def __init__(
+        self,
+        code: str,
+        description: str,
+        *,
+        status: int,
+        method: str = "",
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(code, description)
+        self.code = code
+        self.description = description
+        self.status = status
+        self.method = method
+        self.extra = extra or {}
+
+    def __str__(self) -> str:
+        where = f"{self.method}: " if self.method else ""
+        code = self.code or "(no code)"
+        return f"{where}{code}: {self.description} (HTTP {self.status})"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(code={self.code!r}, description={self.description!r}, "
+            f"status={self.status}, method={self.method!r})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.code, self.description, self.status, self.method))
+
+
+def _rebuild(
+    cls: type[ApiError], code: str, description: str, status: int, method: str
+) -> ApiError:
+    return cls(code, description, status=status, method=method)
+
+
+class RateLimitError(ApiError):
+    """One of the portal's two limits refused the call. The client retries these itself."""
+
+
+class QueryLimitExceeded(RateLimitError):
+    """``QUERY_LIMIT_EXCEEDED``: the portal's request-intensity bucket is full (HTTP 503)."""
+
+
+class OperationTimeLimit(RateLimitError):
+    """``OPERATION_TIME_LIMIT``: this method's operating-time budget is spent (HTTP 429).
+
+    ``reset_at`` is the unix time after which the method may run again, when known (taken from
+    the last successful response of the same method).
+    """
+
+    reset_at: float | None = None
+
+
+class AuthError(ApiError):
+    """Credentials are missing, wrong, expired or revoked."""
+
+
+class TokenExpired(AuthError):
+    """``expired_token``: the OAuth access token has expired (refreshed automatically)."""
+
+
+class InvalidToken(AuthError):
+    """``invalid_token``: the OAuth access token is not known to the portal."""
+
+
+class InvalidGrant(AuthError):
+    """``invalid_grant``: the refresh token is expired or revoked; the app must authorize again."""
+
+
+class AccessDenied(ApiError):
+    """The credentials are valid but lack the right, scope or plan for this call."""
+
+
+class MethodNotFound(ApiError):
+    """``ERROR_METHOD_NOT_FOUND``: no such REST method on this portal (or no scope for it)."""
+
+
+class MethodError(ApiError):
+    """The method rejected its input or failed (``""``, ``ERROR_CORE``, ``ERROR_ARGUMENT``, ...)."""
+
+
+class BatchError(ApiError):
+    """A command could not run inside ``batch`` (too many commands, or not allowed in a batch)."""
+
+
+class PortalError(ApiError):
+    """The portal itself refuses REST: manual overload block, deleted portal, unpaid plan."""
+
+
+class ServerError(ApiError):
+    """The server failed: ``INTERNAL_SERVER_ERROR``, ``ERROR_UNEXPECTED_ANSWER`` or a 5xx."""
+
+
+# The one table: upper-cased server code -> class. Codes from the facts file §1 and §6.
+_BY_CODE: dict[str, type[ApiError]] = {
+    "QUERY_LIMIT_EXCEEDED": QueryLimitExceeded,
+    "OPERATION_TIME_LIMIT": OperationTimeLimit,
+    "EXPIRED_TOKEN": TokenExpired,
+    "INVALID_TOKEN": InvalidToken,
+    "INVALID_GRANT": InvalidGrant,
+    "NO_AUTH_FOUND": AuthError,
+    "INVALID_CREDENTIALS": AuthError,
+    "INVALID_CLIENT": AuthError,
+    "INVALID_REQUEST": AuthError,
+    "BAD_VERIFICATION_CODE": AuthError,
+    "AUTHORIZATION_ERROR": AuthError,
+    "ERROR_OAUTH": AuthError,
+    "APPLICATION_NOT_FOUND": AuthError,
+    "CONNECTION_ERROR": AuthError,
+    "METHOD_CONFIRM_WAITING": AccessDenied,
+    "METHOD_CONFIRM_DENIED": AccessDenied,
+    "ACCESS_DENIED": AccessDenied,
+    "INSUFFICIENT_SCOPE": AccessDenied,
+    "INVALID_SCOPE": AccessDenied,
+    "USER_ACCESS_ERROR": AccessDenied,
+    "WRONG_AUTH_TYPE": AccessDenied,
+    "ERROR_MANIFEST_IS_NOT_AVAILABLE": AccessDenied,
+    "ERROR_METHOD_NOT_FOUND": MethodNotFound,
+    "ERROR_BATCH_LENGTH_EXCEEDED": BatchError,
+    "ERROR_BATCH_METHOD_NOT_ALLOWED": BatchError,
+    "OVERLOAD_LIMIT": PortalError,
+    "PORTAL_DELETED": PortalError,
+    "PAYMENT_REQUIRED": PortalError,
+    "INTERNAL_SERVER_ERROR": ServerError,
+    "ERROR_UNEXPECTED_ANSWER": ServerError,
+    "": MethodError,
+    "ERROR_CORE": MethodError,
+    "ERROR_ARGUMENT": MethodError,
+    "ERROR_NOT_FOUND": MethodError,
+    "STATUS_ERROR": MethodError,
+}
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    401: AuthError,
+    403: AccessDenied,
+    404: MethodNotFound,
+    429: OperationTimeLimit,
+    503: QueryLimitExceeded,
+}
+
+
+# The HTTP status a code comes with when the portal sends it alone (facts file §6: the docs'
+# table where it exists, CORE otherwise). Inside a ``batch`` a failed command has no status of
+# its own; the client uses this one so that a batched call fails exactly as a lone call would.
+_STATUS_BY_CODE: dict[str, int] = {
+    "QUERY_LIMIT_EXCEEDED": 503,
+    "OPERATION_TIME_LIMIT": 429,
+    "EXPIRED_TOKEN": 401,
+    "INVALID_TOKEN": 401,
+    "NO_AUTH_FOUND": 401,
+    "INVALID_CREDENTIALS": 401,
+    "AUTHORIZATION_ERROR": 401,
+    "ACCESS_DENIED": 403,
+    "INSUFFICIENT_SCOPE": 403,
+    "USER_ACCESS_ERROR": 403,
+    "WRONG_AUTH_TYPE": 403,
+    "ERROR_METHOD_NOT_FOUND": 404,
+    "ERROR_BATCH_METHOD_NOT_ALLOWED": 405,
+    "INTERNAL_SERVER_ERROR": 500,
+    "ERROR_UNEXPECTED_ANSWER": 500,
+}
+
+
+def status_for_code(code: str) -> int:
+    """The HTTP status a lone call failing with ``code`` would get (400 for method errors)."""
+    return _STATUS_BY_CODE.get(code.upper(), 400)
+
+
+def error_class_for(code: str, status: int) -> type[ApiError]:
+    """Pick the exception class for a server ``error`` code, falling back to the HTTP status."""
+    found = _BY_CODE.get(code.upper())
+    if found is not None:
+        return found
+    by_status = _BY_STATUS.get(status)
+    if by_status is not None and status not in (429, 503):
+        # 429/503 with an unknown code are not proof of a limit; treat them as server trouble.
+        return by_status
+    if status >= 500 or status in (429, 503):
+        return ServerError
+    return ApiError
+
+
+def make_api_error(
+    code: str,
+    description: str,
+    *,
+    status: int,
+    method: str = "",
+    extra: dict[str, Any] | None = None,
+) -> ApiError:
+    """Build the right :class:`ApiError` subclass for a server error body."""
+    cls = error_class_for(code, status)
+    return cls(code, description, status=status, method=method, extra=extra)

@@ -1,0 +1,51 @@
+"""The portal's limits as one frozen value: request intensity and per-method operating time."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import attrs
+
+__all__ = ["RateLimits"]
+
+
+def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+@attrs.frozen
+class RateLimits:
+    """The limits a portal enforces, mirrored by the client's throttle.
+
+    Attributes:
+        rate: leaky-bucket drain, requests per second (2 on standard plans, 5 on Enterprise).
+        burst: leaky-bucket size (50 standard, 250 Enterprise). A ``batch`` costs one request.
+        operating_budget: seconds of execution time a method may use per window (480).
+        operating_window: the window of the operating budget, seconds (600: ten 1-minute buckets).
+
+    See RU/EN ``limits.md``. ``RateLimits.STANDARD`` and ``RateLimits.ENTERPRISE`` are the
+    documented presets; :meth:`scaled` matches a ``FakePortal`` started with ``time_scale``.
+    """
+
+    STANDARD: ClassVar[RateLimits]
+    ENTERPRISE: ClassVar[RateLimits]
+
+    rate: float = attrs.field(default=2.0, validator=_positive)
+    burst: int = attrs.field(default=50, validator=_positive)
+    operating_budget: float = attrs.field(default=480.0, validator=_positive)
+    operating_window: float = attrs.field(default=600.0, validator=_positive)
+
+    def scaled(self, time_scale: float) -> RateLimits:
+        """Shrink the operating window and budget by ``time_scale`` (the bucket is unchanged)."""
+        if not time_scale > 0:
+            raise ValueError(f"time_scale must be > 0, got {time_scale!r}")
+        return attrs.evolve(
+            self,
+            operating_budget=self.operating_budget * time_scale,
+            operating_window=self.operating_window * time_scale,
+        )
+
+
+RateLimits.STANDARD = RateLimits()
+RateLimits.ENTERPRISE = RateLimits(rate=5.0, burst=250)

@@ -1,0 +1,139 @@
+"""Per-method operating-time budget, mirrored from each response's ``time`` block.
+
+The portal sums each method's execution time in ten one-minute buckets and blocks the method
+(HTTP 429 ``OPERATION_TIME_LIMIT``) once the sum reaches the threshold; the check runs before
+each call, so the call that crosses still completes (RU ``limits.md``). The client keeps, per
+method, an upper bound of that sum: the last ``operating`` the portal reported plus the expected
+cost of the calls of that method still in flight. A call whose admission would reach the budget
+waits until ``operating_reset_at`` (when the oldest bucket leaves the window); after that, one
+probe call learns the new sum. Only that method waits; other methods keep flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+import attrs
+
+from b24async.protocol import Timing
+
+__all__ = ["MethodUsage", "OperatingBudget"]
+
+
+@attrs.define
+class _MethodState:
+    operating: float = 0.0  # upper bound of the portal's sum, seconds
+    reset_at: float | None = None  # unix time the oldest bucket leaves the window
+    cost: float = 0.0  # expected execution seconds of one call
+    in_flight: int = 0
+
+
+@attrs.frozen
+class MethodUsage:
+    """A snapshot of one method's operating usage as last reported by the portal."""
+
+    operating: float
+    reset_at: float | None
+    in_flight: int
+
+
+class OperatingBudget:
+    """Admission control per REST method against the portal's operating-time budget."""
+
+    def __init__(
+        self,
+        budget: float,
+        window: float,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.budget = budget
+        self.window = window
+        self._clock = clock
+        self._methods: dict[str, _MethodState] = {}
+        self._changed = asyncio.Event()
+        self.waited = 0.0
+
+    def _state(self, method: str) -> _MethodState:
+        state = self._methods.get(method)
+        if state is None:
+            state = self._methods[method] = _MethodState()
+        return state
+
+    def hold_remaining(self, method: str, count: int = 1) -> float | None:
+        """Seconds ``count`` more calls of ``method`` must wait; 0 to go now.
+
+        ``None`` means "wait for a call in flight to report" (the bound is stale but calls are
+        still out; their responses will tell the new sum).
+        """
+        state = self._methods.get(method)
+        if state is None:
+            return 0.0
+        predicted = state.operating + (state.in_flight + count) * state.cost
+        if predicted < self.budget and state.operating < self.budget:
+            return 0.0
+        now = self._clock()
+        if state.reset_at is not None and now < state.reset_at:
+            return state.reset_at - now
+        # The oldest bucket has left: the sum is lower now, by how much only a call can tell.
+        return 0.0 if state.in_flight == 0 else None
+
+    def admit(self, method: str, count: int = 1) -> None:
+        """Count ``count`` calls of ``method`` as in flight (call after the hold is over)."""
+        self._state(method).in_flight += count
+
+    def settle(self, method: str, timing: Timing | None = None, count: int = 1) -> None:
+        """A call of ``method`` finished (``timing`` from its response, if it succeeded)."""
+        state = self._state(method)
+        state.in_flight = max(0, state.in_flight - count)
+        if timing is not None:
+            if timing.operating is not None:
+                state.operating = timing.operating
+            if timing.operating_reset_at is not None:
+                state.reset_at = timing.operating_reset_at
+            if timing.processing is not None:
+                # A cautious running estimate: quick to rise, slow to fall.
+                sample = timing.processing
+                state.cost = sample if sample > state.cost else state.cost * 0.9 + sample * 0.1
+        self._notify()
+
+    def blocked(self, method: str) -> float:
+        """The portal refused ``method`` (429): hold it; returns the seconds to wait."""
+        state = self._state(method)
+        state.operating = max(state.operating, self.budget)
+        now = self._clock()
+        if state.reset_at is None or state.reset_at <= now:
+            # Unknown reset time: the sum can only fall when a one-minute bucket expires.
+            state.reset_at = now + self.window / 10
+        self._notify()
+        return state.reset_at - now
+
+    async def wait(self, method: str, count: int = 1) -> None:
+        """Wait until ``count`` calls of ``method`` may go, then admit them."""
+        started: float | None = None
+        while True:
+            remaining = self.hold_remaining(method, count)
+            if remaining == 0.0:
+                break
+            if started is None:
+                started = time.monotonic()
+            self._changed.clear()
+            timeout = None if remaining is None else remaining + 0.01
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout)
+        if started is not None:
+            self.waited += time.monotonic() - started
+        self.admit(method, count)
+
+    def _notify(self) -> None:
+        self._changed.set()
+
+    def usage(self) -> dict[str, MethodUsage]:
+        """Per-method snapshot of what the portal last reported."""
+        return {
+            name: MethodUsage(state.operating, state.reset_at, state.in_flight)
+            for name, state in self._methods.items()
+        }

@@ -1,0 +1,297 @@
+"""Sans-I/O protocol: encode params, build HTTP requests, decode responses. No sockets, no loop.
+
+Everything here is plain functions over plain values so that it can be tested without an event
+loop and reused by the client, the batch code and the coalescer alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+
+from b24async.errors import ApiError, DecodeError, make_api_error
+
+__all__ = [
+    "HttpRequest",
+    "RawResponse",
+    "Response",
+    "Timing",
+    "build_query",
+    "decode_envelope",
+    "decode_response",
+    "encode_params",
+    "json_body",
+    "normalize_method",
+]
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+def _to_float(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _to_datetime(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _from_unix(value: float | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromtimestamp(value, dt.timezone.utc)
+
+
+@attrs.frozen
+class Timing:
+    """The ``time`` block of a response (RU/EN ``api-reference/data-types.md#time``).
+
+    Server names are kept; ``*_datetime`` properties give aware datetimes. ``operating`` and
+    ``operating_reset_at`` are reported by cloud portals only (``None`` elsewhere).
+    """
+
+    start: float | None = None
+    finish: float | None = None
+    duration: float | None = None
+    processing: float | None = None
+    date_start: dt.datetime | None = None
+    date_finish: dt.datetime | None = None
+    operating: float | None = None
+    operating_reset_at: float | None = None
+
+    @classmethod
+    def from_wire(cls, raw: Any) -> Timing | None:
+        """Build from the wire ``time`` object; ``None`` when absent or not an object."""
+        if not isinstance(raw, Mapping):
+            return None
+        return cls(
+            start=_to_float(raw.get("start")),
+            finish=_to_float(raw.get("finish")),
+            duration=_to_float(raw.get("duration")),
+            processing=_to_float(raw.get("processing")),
+            date_start=_to_datetime(raw.get("date_start")),
+            date_finish=_to_datetime(raw.get("date_finish")),
+            operating=_to_float(raw.get("operating")),
+            operating_reset_at=_to_float(raw.get("operating_reset_at")),
+        )
+
+    @property
+    def start_datetime(self) -> dt.datetime | None:
+        """``start`` as an aware UTC datetime."""
+        return _from_unix(self.start)
+
+    @property
+    def operating_reset_datetime(self) -> dt.datetime | None:
+        """``operating_reset_at`` as an aware UTC datetime."""
+        return _from_unix(self.operating_reset_at)
+
+
+@attrs.frozen
+class Response:
+    """A successful answer to one REST call (or one command inside a ``batch``).
+
+    Attributes:
+        method: the REST method called.
+        result: the decoded ``result`` value (any JSON value).
+        time: the ``time`` block, if the server sent one.
+        total: list methods: the total row count (0 with ``start=-1``).
+        next: list methods: the ``start`` of the next page, ``None`` on the last page.
+    """
+
+    method: str
+    result: Any
+    time: Timing | None = None
+    total: int | None = None
+    next: int | None = None
+
+
+@attrs.frozen
+class HttpRequest:
+    """One HTTP request as plain data. The repr never shows the URL path or body (secrets)."""
+
+    method: str
+    url: str = attrs.field(repr=False)
+    body: bytes | None = attrs.field(default=None, repr=False)
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen
+class RawResponse:
+    """One HTTP answer as plain data: status, headers (lower-cased names) and body bytes."""
+
+    status: int
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    body: bytes = attrs.field(repr=False)
+
+
+def normalize_method(method: str) -> str:
+    """Validate a REST method name and return it lower-cased (the portal ignores case)."""
+    if not isinstance(method, str):
+        raise TypeError(f"method name must be a str, not {type(method).__name__}")
+    name = method.strip()
+    if not name:
+        raise ValueError("method name is empty")
+    if any(ch in name for ch in "/?#&= \t\r\n"):
+        raise ValueError(f"invalid method name {method!r}")
+    return name.lower()
+
+
+def _encode_value(value: Any, path: str) -> Any:
+    # bool before int: bool is an int subclass and JSON keeps it as true/false, which the
+    # portal reads as PHP booleans.
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"param {path}: {value!r} cannot be sent")
+        return value
+    if isinstance(value, enum.Enum):
+        return _encode_value(value.value, path)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"param {path}: naive datetime {value.isoformat()}; attach a tzinfo so the "
+                "portal cannot misread it in its own time zone"
+            )
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                raise TypeError(f"param {path}: key {key!r} must be str or int")
+            out[str(key)] = _encode_value(item, f"{path}[{key}]")
+        return out
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value) if isinstance(value, (set, frozenset)) else value
+        return [_encode_value(item, f"{path}[{i}]") for i, item in enumerate(items)]
+    raise TypeError(f"param {path}: cannot encode {type(value).__name__} for the REST API")
+
+
+def encode_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Turn user params into JSON-ready values the portal reads as intended.
+
+    Dates become ``YYYY-MM-DD``; aware datetimes ISO-8601 with offset (naive ones are refused);
+    enums their value; sets sorted lists; ``Decimal`` a string. Anything else raises
+    ``TypeError`` naming the offending key, before any request is sent.
+    """
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a mapping, not {type(params).__name__}")
+    encoded = _encode_value(params, "params")
+    assert isinstance(encoded, dict)
+    return encoded
+
+
+def json_body(params: Mapping[str, Any]) -> bytes:
+    """Serialize already-encoded params as a compact UTF-8 JSON body."""
+    return json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _flatten(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
+    if value is None:
+        return  # PHP's http_build_query drops nulls
+    if isinstance(value, bool):
+        out.append((prefix, "1" if value else "0"))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _flatten(f"{prefix}[{key}]", item, out)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _flatten(f"{prefix}[{index}]", item, out)
+    else:
+        out.append((prefix, str(value)))
+
+
+def build_query(params: Mapping[str, Any]) -> str:
+    """Encode already-encoded params as a PHP ``http_build_query`` string.
+
+    Used for ``batch`` commands, whose ``cmd`` values the portal parses with ``parse_str``.
+    Nested keys become ``a[b][0]=x``; booleans ``1``/``0``; nulls and empty arrays vanish, as
+    in PHP. ``$result[...]`` references are left readable (brackets and ``$`` unescaped).
+    """
+    pairs: list[tuple[str, str]] = []
+    for key, value in params.items():
+        _flatten(str(key), value, pairs)
+    safe = "[]$"
+    return "&".join(f"{quote(k, safe=safe)}={quote(v, safe=safe)}" for k, v in pairs)
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def decode_envelope(raw: RawResponse, method: str) -> dict[str, Any]:
+    """Parse the JSON envelope or raise :class:`DecodeError` (keeping the raw body)."""
+    try:
+        payload = json.loads(raw.body)
+    except (UnicodeDecodeError, ValueError):
+        raise DecodeError(
+            "response is not JSON", raw=raw.body, status=raw.status, method=method
+        ) from None
+    if not isinstance(payload, dict):
+        raise DecodeError(
+            "response is not a JSON object", raw=raw.body, status=raw.status, method=method
+        )
+    return payload
+
+
+def error_from_body(payload: Mapping[str, Any], status: int, method: str) -> ApiError | None:
+    """The :class:`ApiError` an ``{"error": ..., "error_description": ...}`` body stands for."""
+    if "error" not in payload:
+        return None
+    code = payload.get("error")
+    code_text = "" if code is None else str(code)
+    description = str(payload.get("error_description") or "")
+    extra = {k: v for k, v in payload.items() if k not in ("error", "error_description")}
+    return make_api_error(code_text, description, status=status, method=method, extra=extra)
+
+
+def decode_response(raw: RawResponse, method: str) -> Response:
+    """Turn one HTTP answer into a :class:`Response`, or raise the matching exception.
+
+    Raises the :class:`ApiError` subclass for the body's ``error`` code (classified by code
+    first, HTTP status as a fallback), or :class:`DecodeError` when the body is not a Bitrix24
+    JSON envelope (e.g. an HTML 502 page from a proxy).
+    """
+    payload = decode_envelope(raw, method)
+    error = error_from_body(payload, raw.status, method)
+    if error is not None:
+        raise error
+    if raw.status >= 400 or "result" not in payload:
+        raise DecodeError(
+            "response has neither result nor error", raw=raw.body, status=raw.status, method=method
+        )
+    return Response(
+        method=method,
+        result=payload["result"],
+        time=Timing.from_wire(payload.get("time")),
+        total=_as_int(payload.get("total")),
+        next=_as_int(payload.get("next")),
+    )

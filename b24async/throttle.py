@@ -1,0 +1,141 @@
+"""The throttle: one small policy object that decides when a request may be sent.
+
+It combines the portal's two limits (the request-intensity bucket and the per-method operating
+budget) with a cap on requests in flight. The client talks to it through :class:`ThrottlePolicy`
+only, so a policy with another bucket (e.g. shared through Redis by many processes) drops in
+without touching the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Collection
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol, runtime_checkable
+
+from b24async.bucket import LeakyBucket, RequestBucket
+from b24async.limits import RateLimits
+from b24async.operating import MethodUsage, OperatingBudget
+from b24async.protocol import Timing
+
+__all__ = ["Throttle", "ThrottlePolicy"]
+
+
+@runtime_checkable
+class ThrottlePolicy(Protocol):
+    """The narrow interface between the client and any throttle."""
+
+    async def wait_methods(self, methods: Collection[str]) -> None:
+        """Wait until every method (one entry per command) may run, and admit them."""
+
+    def hold_remaining(self, method: str) -> float | None:
+        """Seconds ``method`` is held (0: free now; ``None``: waiting for a report)."""
+
+    def request_slot(self) -> AbstractAsyncContextManager[None]:
+        """Async context manager: a bucket slot plus an in-flight slot for one HTTP request."""
+
+    async def wait_ready(self) -> None:
+        """Wait until a request could be sent at once (takes nothing)."""
+
+    def settle(self, method: str, timing: Timing | None) -> None:
+        """One admitted command of ``method`` finished (with its ``time`` block, if any)."""
+
+    def on_query_limit(self) -> None:
+        """The portal answered 503 ``QUERY_LIMIT_EXCEEDED``: resynchronise the bucket."""
+
+    def on_operation_limit(self, method: str) -> float:
+        """The portal blocked ``method`` (429): hold it; returns seconds until it may retry."""
+
+
+class AbstractAsyncSlot(Protocol):
+    """What :meth:`ThrottlePolicy.request_slot` returns."""
+
+    async def __aenter__(self) -> None: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+
+class Throttle:
+    """The default policy: a leaky bucket, per-method operating budgets, an in-flight cap.
+
+    Args:
+        limits: the portal's limits (``RateLimits.STANDARD`` by default).
+        max_concurrency: the most HTTP requests in flight at once.
+        bucket: the request bucket; defaults to an in-process :class:`LeakyBucket` with a safety
+            margin. Pass a shared implementation of :class:`RequestBucket` when several
+            processes or hosts call the same portal.
+    """
+
+    def __init__(
+        self,
+        limits: RateLimits = RateLimits.STANDARD,
+        *,
+        max_concurrency: int = 16,
+        bucket: RequestBucket | None = None,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        self.limits = limits
+        self.max_concurrency = max_concurrency
+        self.bucket: RequestBucket = bucket or LeakyBucket(limits.rate, limits.burst)
+        self.operating = OperatingBudget(limits.operating_budget, limits.operating_window)
+        self._in_flight = 0
+        self._slot_freed = asyncio.Condition()
+        self.waited = 0.0  # seconds spent waiting for bucket and in-flight slots
+
+    async def wait_methods(self, methods: Collection[str]) -> None:
+        """Wait for the operating budget of each method (counted per command), then admit."""
+        counts: dict[str, int] = {}
+        for method in methods:
+            counts[method] = counts.get(method, 0) + 1
+        for method, count in counts.items():
+            await self.operating.wait(method, count)
+
+    def hold_remaining(self, method: str) -> float | None:
+        """Seconds ``method`` is held by its operating budget."""
+        return self.operating.hold_remaining(method)
+
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        started = time.monotonic()
+        async with self._slot_freed:
+            await self._slot_freed.wait_for(lambda: self._in_flight < self.max_concurrency)
+            self._in_flight += 1
+        try:
+            await self.bucket.acquire()
+            self.waited += time.monotonic() - started
+            yield
+        finally:
+            async with self._slot_freed:
+                self._in_flight -= 1
+                self._slot_freed.notify_all()
+
+    async def wait_ready(self) -> None:
+        """Wait until an in-flight slot is free and the bucket has room."""
+        if self._in_flight >= self.max_concurrency:
+            async with self._slot_freed:
+                await self._slot_freed.wait_for(lambda: self._in_flight < self.max_concurrency)
+        # The bucket says when it frees up; sleeping exactly that long is the event we need.
+        while (delay := self.bucket.time_until_free()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(delay)
+
+    def request_slot(self) -> AbstractAsyncContextManager[None]:
+        """A bucket slot and an in-flight slot, held for the duration of one HTTP request."""
+        return self._slot()
+
+    def settle(self, method: str, timing: Timing | None) -> None:
+        """Record one command's outcome for its method's budget."""
+        self.operating.settle(method, timing)
+
+    def on_query_limit(self) -> None:
+        """Treat the bucket as full: another client on the portal has been using it."""
+        self.bucket.saturate()
+
+    def on_operation_limit(self, method: str) -> float:
+        """Hold ``method`` until its operating window frees up."""
+        return self.operating.blocked(method)
+
+    def usage(self) -> dict[str, MethodUsage]:
+        """Per-method operating usage as last reported by the portal."""
+        return self.operating.usage()

@@ -1,0 +1,95 @@
+"""The only module that talks aiohttp's client: send an :class:`HttpRequest`, get bytes back."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol, runtime_checkable
+
+import aiohttp
+
+from b24async.errors import TransportError
+from b24async.protocol import HttpRequest, RawResponse
+
+__all__ = ["AiohttpTransport", "Transport"]
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Sends one HTTP request. Swap it to run the client over anything (tests, proxies)."""
+
+    async def send(self, request: HttpRequest) -> RawResponse:
+        """Send ``request``; raise :class:`TransportError` when no HTTP answer arrives."""
+
+    async def close(self) -> None:
+        """Release what the transport owns (not a caller-owned session)."""
+
+
+class AiohttpTransport:
+    """:class:`Transport` over an ``aiohttp.ClientSession``.
+
+    Args:
+        session: a caller-owned session (left open on :meth:`close`); by default the transport
+            creates its own on first use and closes it on :meth:`close`.
+        timeout: seconds for one whole request (the cloud cuts requests off after 60 s).
+        connect_timeout: seconds to establish a connection.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        timeout: float = 75.0,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self._session = session
+        self._owns_session = session is None
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            if not self._owns_session:
+                raise RuntimeError("the caller-owned aiohttp session is closed")
+            # No cookies: the REST API is stateless, and a jar would grow without bound.
+            self._session = aiohttp.ClientSession(
+                cookie_jar=aiohttp.DummyCookieJar(),
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+            )
+        return self._session
+
+    async def send(self, request: HttpRequest) -> RawResponse:
+        """Send one request; aiohttp failures become :class:`TransportError`."""
+        session = self._get_session()
+        try:
+            async with session.request(
+                request.method,
+                request.url,
+                data=request.body,
+                headers=dict(request.headers),
+                timeout=self._timeout,
+                allow_redirects=False,  # a moved portal must get the POST again, not a GET
+            ) as response:
+                body = await response.read()
+                headers = {k.lower(): v for k, v in response.headers.items()}
+                return RawResponse(response.status, headers, body)
+        except aiohttp.ClientConnectorError as exc:
+            # Connecting failed: the request never left this machine.
+            raise TransportError(_describe(exc), sent=False) from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise TransportError(_describe(exc), sent=True) from None
+
+    async def close(self) -> None:
+        """Close the session if this transport created it."""
+        if self._owns_session and self._session is not None and not self._session.closed:
+            await self._session.close()
+
+
+def _describe(exc: BaseException) -> str:
+    # Never str() an aiohttp error whole: some carry the request URL, which holds the webhook
+    # code. The connector error names only host and port, and the OS reason is useful.
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or exc})"
+    if isinstance(exc, asyncio.TimeoutError):
+        return "request timed out"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "server disconnected before answering"
+    return type(exc).__name__

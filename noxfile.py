@@ -1,0 +1,54 @@
+"""Developer tasks. Every session runs on the interpreter nox itself runs on.
+
+CI has one Python (3.11); pinning sessions to a list of versions would make nox fail there
+under ``CI=true``. Running on the current interpreter keeps ``nox -s tests`` true everywhere.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["tests", "lint", "typecheck"]
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+
+def _group(name: str) -> list[str]:
+    return list(nox.project.dependency_groups(PYPROJECT, name))
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite against the embedded fake portal (no network)."""
+    session.install("-e", ".[progress]", *_group("test"))
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install(*_group("lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package (and the typing tests)."""
+    session.install("-e", ".[progress]", *_group("typecheck"))
+    session.run("mypy", "b24async", "tests/typing")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Run the main example end to end against the embedded fake portal."""
+    session.install("-e", ".[progress]")
+    session.run("python", "examples/find_meeting_slot.py", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the peers (added by the benchmarks issue)."""
+    session.log("The benchmarks arrive with the benchmarks issue; nothing to run yet.")
