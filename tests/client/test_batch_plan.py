@@ -1,0 +1,136 @@
+"""Batch planning and decoding, without I/O."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from b24async.batch import (
+    BatchResult,
+    Command,
+    decode_batch,
+    encode_command,
+    normalize_commands,
+    plan_chunks,
+    resolve_references,
+)
+from b24async.errors import MethodError, OperationTimeLimit
+from b24async.protocol import RawResponse, Response
+
+
+def cmd(name: str, params: dict[str, object] | None = None) -> Command:
+    return Command(name, "user.get", params or {})
+
+
+def test_plan_splits_into_chunks_of_50_in_order() -> None:
+    commands = [cmd(f"c{i}") for i in range(120)]
+    chunks = plan_chunks(commands)
+    assert [len(c) for c in chunks] == [50, 50, 20]
+    assert [c.name for chunk in chunks for c in chunk] == [c.name for c in commands]
+
+
+def test_plan_keeps_referencing_commands_together() -> None:
+    commands = [cmd(f"c{i}") for i in range(49)]
+    commands.insert(0, cmd("head"))
+    commands.append(cmd("tail", {"ID": "$result[head][0][ID]"}))  # 51st refers to the 1st
+    chunks = plan_chunks(commands)
+    together = next(chunk for chunk in chunks if any(c.name == "tail" for c in chunk))
+    names = [c.name for c in together]
+    assert "head" in names and names.index("head") < names.index("tail")
+    assert all(len(chunk) <= 50 for chunk in chunks)
+
+
+def test_plan_refuses_a_reference_group_over_50() -> None:
+    commands = [cmd("c0")] + [cmd(f"c{i}", {"ID": f"$result[c{i - 1}][ID]"}) for i in range(1, 51)]
+    with pytest.raises(ValueError, match="refer to each other"):
+        plan_chunks(commands)
+
+
+def test_normalize_rejects_unknown_references_and_bad_specs() -> None:
+    with pytest.raises(ValueError, match="unknown"):
+        normalize_commands({"a": ("user.get", {"ID": "$result[b][ID]"})})
+    with pytest.raises(ValueError, match="cannot run inside batch"):
+        normalize_commands({"a": ("batch", {})})
+    with pytest.raises(TypeError):
+        normalize_commands({"a": "user.get"})  # type: ignore[dict-item]
+    with pytest.raises(ValueError):
+        normalize_commands({"a[0]": ("user.get", {})})
+
+
+def test_encode_command() -> None:
+    assert encode_command(cmd("a")) == "user.get"
+    assert encode_command(cmd("a", {"FILTER": {">ID": 5}})) == "user.get?FILTER[%3EID]=5"
+
+
+def batch_body(payload: dict[str, object]) -> RawResponse:
+    return RawResponse(200, {}, json.dumps({"result": payload, "time": {}}).encode())
+
+
+def test_decode_batch_results_errors_skips_and_empty_maps() -> None:
+    chunk = [cmd("a"), cmd("b"), cmd("c")]
+    raw = batch_body(
+        {
+            "result": {"a": [{"ID": "1"}]},
+            "result_error": {"b": {"error": "", "error_description": "bad"}},
+            "result_total": {"a": 1},
+            "result_next": [],
+            "result_time": {"a": {"operating": 1.5, "operating_reset_at": 100}},
+        }
+    )
+    outcome = decode_batch(raw, chunk)
+    assert outcome.responses["a"].result == [{"ID": "1"}]
+    assert outcome.responses["a"].total == 1 and outcome.responses["a"].next is None
+    assert outcome.responses["a"].time is not None and outcome.responses["a"].time.operating == 1.5
+    assert isinstance(outcome.errors["b"], MethodError) and outcome.errors["b"].status == 400
+    assert outcome.skipped == ("c",)
+
+
+def test_decode_batch_blocked_command_is_operation_time_limit() -> None:
+    raw = batch_body(
+        {
+            "result": [],
+            "result_error": {
+                "a": {"error": "OPERATION_TIME_LIMIT", "error_description": "Method is blocked"}
+            },
+            "result_total": [],
+            "result_next": [],
+            "result_time": [],
+        }
+    )
+    outcome = decode_batch(raw, [cmd("a")])
+    assert isinstance(outcome.errors["a"], OperationTimeLimit)
+
+
+def test_decode_batch_list_shaped_maps() -> None:
+    raw = batch_body({"result": [True, False], "result_error": [], "result_time": []})
+    outcome = decode_batch(raw, [cmd("0"), cmd("1")])
+    assert outcome.responses["0"].result is True and outcome.responses["1"].result is False
+
+
+def test_batch_result_access() -> None:
+    err = MethodError("", "bad", status=400, method="user.get")
+    res = BatchResult(
+        [cmd("a"), cmd("b"), cmd("c")], {"a": Response("user.get", 1)}, {"b": err}, ["c"]
+    )
+    assert res["a"] == 1
+    with pytest.raises(MethodError):
+        res["b"]
+    with pytest.raises(KeyError, match="halt"):
+        res["c"]
+    assert res.errors == {"b": err} and res.skipped == ("c",) and not res.ok
+    assert list(res) == ["a", "b", "c"] and len(res) == 3
+
+
+def test_resolve_references_like_the_portal() -> None:
+    responses = {"me": Response("user.current", {"ID": "7", "UF_DEPARTMENT": [3, 4]}, None, 9, 50)}
+    assert resolve_references("$result[me][UF_DEPARTMENT]", responses, {}) == [3, 4]
+    assert resolve_references("$result[me][UF_DEPARTMENT][1]", responses, {}) == 4
+    assert resolve_references("id=$result[me][ID]!", responses, {}) == "id=7!"
+    assert resolve_references("$next[me]", responses, {}) == 50
+    # A missing key stops the walk at the last value reached.
+    assert resolve_references("$result[me][NOPE][0]", responses, {}) == {
+        "ID": "7",
+        "UF_DEPARTMENT": [3, 4],
+    }
+    assert resolve_references({"a": ["$total[me]"]}, responses, {}) == {"a": [9]}
