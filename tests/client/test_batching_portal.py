@@ -1,0 +1,162 @@
+"""batch(), coalescing, availability aggregation and paginate() against the fake portal with the
+real standard-plan limits (2 requests/s, bucket 50). Counts, not clocks, are asserted."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import Counter
+
+import pytest
+
+from b24async import Bitrix24, MethodError, MethodNotFound, OperationTimeLimit, RateLimits
+from b24async.testing import FakePortal
+
+WEEK = {"from": "2026-01-05", "to": "2026-01-11"}
+
+
+async def test_2000_concurrent_updates_ride_in_40_batches() -> None:
+    async with FakePortal(users=2000) as portal, Bitrix24(portal.webhook_url) as b24:
+        results = await asyncio.gather(
+            *(b24.call("user.update", {"ID": i, "NAME": f"n{i}"}) for i in range(1, 2001))
+        )
+        assert all(r.result is True for r in results)
+        writes = Counter(e.target for e in portal.ledger if e.method == "user.update")
+        assert len(writes) == 2000 and set(writes.values()) == {1}
+        stats = portal.stats
+        assert stats.requests <= math.ceil(2000 / 50) + 3
+        assert stats.by_code.get("QUERY_LIMIT_EXCEEDED", 0) == 0
+        assert b24.stats.coalesced_calls == 2000
+
+
+async def test_5000_availability_queries_merge_into_a_handful_of_requests() -> None:
+    async with FakePortal(users=5000) as portal, Bitrix24(portal.webhook_url) as b24:
+        answers = await asyncio.gather(
+            *(b24.call("calendar.accessibility.get", {"users": [u], **WEEK}) for u in range(1, 5001))
+        )
+        requests = portal.stats.requests
+        # 5,000 users / 50 users per command = 100 commands = 2 batch requests.
+        assert requests <= 3
+        for user, answer in zip(range(1, 5001), answers):
+            assert set(answer.result) == {str(user)}
+    # Each caller's events are exactly what a lone query for that user returns.
+    async with FakePortal(users=5000) as portal, Bitrix24(portal.webhook_url, coalesce=False) as solo:
+        for user in (1, 2, 17, 2500, 4999, 5000):
+            alone = await solo.call("calendar.accessibility.get", {"users": [user], **WEEK})
+            assert answers[user - 1].result == alone.result
+
+
+async def test_one_query_for_thousands_of_users_is_split_and_merged() -> None:
+    async with FakePortal(users=3000) as portal:
+        async with Bitrix24(portal.webhook_url, users_per_command=100) as b24:
+            answer = await b24.call("calendar.accessibility.get", {"users": list(range(1, 3001)), **WEEK})
+        assert set(answer.result) == {str(u) for u in range(1, 3001)}
+        assert portal.stats.requests == 1  # 30 commands in one batch
+        assert portal.stats.commands["calendar.accessibility.get"] == 30
+
+
+async def test_lone_call_on_idle_client_goes_at_once_alone() -> None:
+    async with FakePortal() as portal, Bitrix24(portal.webhook_url) as b24:
+        await b24.call("user.current")
+        await b24.call("server.time")
+        stats = portal.stats
+        assert stats.requests == 2 and stats.batches == 0  # plain calls, no batch envelope
+        assert len(stats.arrivals) == 2
+        assert b24.stats.coalesced_calls == 0
+
+
+async def test_coalesced_callers_get_their_own_errors() -> None:
+    async with FakePortal() as portal, Bitrix24(portal.webhook_url) as b24:
+        good, missing, bad = await asyncio.gather(
+            b24.call("user.get", {"ID": 3}),
+            b24.call("no.such.method", {"x": 1}),
+            b24.call("calendar.meeting.status.set", {"eventId": 1, "status": "H"}),
+            return_exceptions=True,
+        )
+        assert not isinstance(good, BaseException) and good.result[0]["ID"] == "3"
+        assert isinstance(missing, MethodNotFound) and missing.method == "no.such.method"
+        assert isinstance(bad, MethodError) and bad.status == 400
+        assert portal.stats.batches == 1
+
+
+async def test_batch_results_errors_and_references() -> None:
+    async with FakePortal() as portal, Bitrix24(portal.webhook_url) as b24:
+        res = await b24.batch(
+            {
+                "me": ("user.current", {}),
+                "same": ("user.get", {"ID": "$result[me][ID]"}),
+                "bad": ("calendar.meeting.status.get", {}),
+                "time": ("server.time", {}),
+            }
+        )
+        assert res["me"]["ID"] == "1"
+        assert res["same"][0]["ID"] == "1"
+        assert isinstance(res.errors["bad"], MethodError)
+        with pytest.raises(MethodError):
+            res["bad"]
+        assert set(res.timings) == {"me", "same", "time"}
+        assert res.totals["same"] == 1
+        assert res.skipped == ()
+
+
+async def test_batch_halt_stops_and_reports_skipped() -> None:
+    async with FakePortal() as portal, Bitrix24(portal.webhook_url) as b24:
+        commands = [("user.get", {"ID": 1}), ("calendar.meeting.status.get", {})]
+        commands += [("user.update", {"ID": i, "NAME": "x"}) for i in range(2, 120)]
+        res = await b24.batch(commands, halt=True)
+        assert res[0][0]["ID"] == "1"
+        assert "1" in res.errors
+        assert len(res.skipped) == 118  # the rest of its request and every later request
+        assert not [e for e in portal.ledger if e.method == "user.update"]
+        assert portal.stats.requests == 1
+
+
+async def test_batch_of_many_commands_is_chunked_and_reports_progress() -> None:
+    seen: list[tuple[int, int]] = []
+    async with FakePortal(users=130) as portal, Bitrix24(portal.webhook_url) as b24:
+        res = await b24.batch(
+            {f"u{i}": ("user.get", {"ID": i}) for i in range(1, 131)},
+            progress=lambda done, total: seen.append((done, total)),
+        )
+        assert res.ok and len(res.results()) == 130
+        assert portal.stats.batches == 3
+        assert seen[-1] == (130, 130)
+
+
+async def test_blocked_command_in_a_batch_is_held_and_resent() -> None:
+    scale = 0.005
+    async with FakePortal(
+        time_scale=scale, operating_budget=120.0, method_processing={"user.get": 30.0}
+    ) as portal:
+        limits = RateLimits(operating_budget=120.0).scaled(scale)
+        async with Bitrix24(portal.webhook_url, limits=limits) as b24:
+            res = await b24.batch([("user.get", {"ID": i % 50 + 1}) for i in range(12)])
+        assert res.ok, res.errors
+        assert portal.stats.batch_errors.get("OPERATION_TIME_LIMIT", 0) >= 1
+        assert b24.stats.operation_limit_hits >= 1
+        assert not any(isinstance(e, OperationTimeLimit) for e in res.errors.values())
+
+
+@pytest.mark.parametrize("keyset", [False, True])
+async def test_paginate_20000_users_once_each_in_order(keyset: bool) -> None:
+    progress: list[tuple[int, int]] = []
+    async with FakePortal(users=20000) as portal, Bitrix24(portal.webhook_url) as b24:
+        ids = [
+            int(u["ID"])
+            async for u in b24.paginate(
+                "user.get", {}, keyset=keyset, progress=lambda d, t: progress.append((d, t))
+            )
+        ]
+        assert ids == list(range(1, 20001))
+        # 1 counting page, then 399 pages at 50 per request.
+        assert portal.stats.requests <= 1 + math.ceil(399 / 50) + 1
+        assert progress[-1] == (20000, 20000)
+
+
+async def test_list_all_with_filter() -> None:
+    async with FakePortal(users=300) as portal, Bitrix24(portal.webhook_url) as b24:
+        active = await b24.list_all("user.get", {"FILTER": {"ACTIVE": True}})
+        assert active and all(u["ACTIVE"] is True for u in active)
+        assert len({u["ID"] for u in active}) == len(active)
+        with pytest.raises(ValueError):
+            await b24.list_all("user.get", {"start": 50})
