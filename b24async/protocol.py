@@ -151,9 +151,12 @@ def normalize_method(method: str) -> str:
 
 
 def _encode_value(value: Any, path: str) -> Any:
-    # bool before int: bool is an int subclass and JSON keeps it as true/false, which the
-    # portal reads as PHP booleans.
-    if value is None or isinstance(value, (bool, str)):
+    # Bitrix24 flags are "Y"/"N". A JSON true is a PHP bool that some handlers compare loosely
+    # (user.update's `ACTIVE != 'N'` is false for true: it would FIRE the user), and a bool
+    # cannot travel in a batch query string at all; "Y"/"N" means the same everywhere.
+    if isinstance(value, bool):
+        return "Y" if value else "N"
+    if value is None or isinstance(value, str):
         return value
     if isinstance(value, int):
         return value
@@ -190,9 +193,11 @@ def _encode_value(value: Any, path: str) -> Any:
 def encode_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Turn user params into JSON-ready values the portal reads as intended.
 
-    Dates become ``YYYY-MM-DD``; aware datetimes ISO-8601 with offset (naive ones are refused);
-    enums their value; sets sorted lists; ``Decimal`` a string. Anything else raises
-    ``TypeError`` naming the offending key, before any request is sent.
+    Booleans become ``"Y"``/``"N"`` (the API's flag convention, and the only form that means
+    the same in a JSON body and in a ``batch`` command); dates ``YYYY-MM-DD``; aware datetimes
+    ISO-8601 with offset (naive ones are refused); enums their value; sets sorted lists;
+    ``Decimal`` a string. Pass ``1``/``0`` or a string where a method wants something else.
+    Any other type raises ``TypeError`` naming the offending key, before any request is sent.
     """
     if params is None:
         return {}
@@ -227,8 +232,9 @@ def build_query(params: Mapping[str, Any]) -> str:
     """Encode already-encoded params as a PHP ``http_build_query`` string.
 
     Used for ``batch`` commands, whose ``cmd`` values the portal parses with ``parse_str``.
-    Nested keys become ``a[b][0]=x``; booleans ``1``/``0``; nulls and empty arrays vanish, as
-    in PHP. ``$result[...]`` references are left readable (brackets and ``$`` unescaped).
+    Nested keys become ``a[b][0]=x``; booleans ``1``/``0`` (as PHP; :func:`encode_params` has
+    already made user booleans ``Y``/``N``); nulls and empty arrays vanish, as in PHP.
+    ``$result[...]`` references are left readable (brackets and ``$`` unescaped).
     """
     pairs: list[tuple[str, str]] = []
     for key, value in params.items():

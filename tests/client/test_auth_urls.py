@@ -14,9 +14,17 @@ def test_parse_webhook_and_portal_addresses() -> None:
         "1",
         "abc123",
     )
-    assert parse_portal_url("p.bitrix24.com/rest/1/abc123") == ("https://p.bitrix24.com", "1", "abc123")
+    assert parse_portal_url("p.bitrix24.com/rest/1/abc123") == (
+        "https://p.bitrix24.com",
+        "1",
+        "abc123",
+    )
     assert parse_portal_url("p.bitrix24.com") == ("https://p.bitrix24.com", None, None)
-    assert parse_portal_url("https://p.bitrix24.com/rest/") == ("https://p.bitrix24.com", None, None)
+    assert parse_portal_url("https://p.bitrix24.com/rest/") == (
+        "https://p.bitrix24.com",
+        None,
+        None,
+    )
     assert parse_portal_url("http://127.0.0.1:8080/rest/1/x/")[0] == "http://127.0.0.1:8080"
 
 
@@ -52,7 +60,11 @@ def test_secrets_are_redacted_everywhere() -> None:
         "GET https://p.bitrix24.com/rest/1/***/user.get"
     )
     oauth = OAuthCredentials(
-        "https://p.bitrix24.com", "ACCESS", refresh_token="REFRESH", client_id="id", client_secret="SECRET"
+        "https://p.bitrix24.com",
+        "ACCESS",
+        refresh_token="REFRESH",
+        client_id="id",
+        client_secret="SECRET",
     )
     assert "ACCESS" not in repr(oauth)
     assert oauth.redact("ACCESS REFRESH SECRET") == "*** *** ***"

@@ -32,15 +32,21 @@ async def test_2000_concurrent_updates_ride_in_40_batches() -> None:
 async def test_5000_availability_queries_merge_into_a_handful_of_requests() -> None:
     async with FakePortal(users=5000) as portal, Bitrix24(portal.webhook_url) as b24:
         answers = await asyncio.gather(
-            *(b24.call("calendar.accessibility.get", {"users": [u], **WEEK}) for u in range(1, 5001))
+            *(
+                b24.call("calendar.accessibility.get", {"users": [u], **WEEK})
+                for u in range(1, 5001)
+            )
         )
         requests = portal.stats.requests
         # 5,000 users / 50 users per command = 100 commands = 2 batch requests.
         assert requests <= 3
-        for user, answer in zip(range(1, 5001), answers):
+        for user, answer in zip(range(1, 5001), answers, strict=True):
             assert set(answer.result) == {str(user)}
     # Each caller's events are exactly what a lone query for that user returns.
-    async with FakePortal(users=5000) as portal, Bitrix24(portal.webhook_url, coalesce=False) as solo:
+    async with (
+        FakePortal(users=5000) as portal,
+        Bitrix24(portal.webhook_url, coalesce=False) as solo,
+    ):
         for user in (1, 2, 17, 2500, 4999, 5000):
             alone = await solo.call("calendar.accessibility.get", {"users": [user], **WEEK})
             assert answers[user - 1].result == alone.result
@@ -49,7 +55,9 @@ async def test_5000_availability_queries_merge_into_a_handful_of_requests() -> N
 async def test_one_query_for_thousands_of_users_is_split_and_merged() -> None:
     async with FakePortal(users=3000) as portal:
         async with Bitrix24(portal.webhook_url, users_per_command=100) as b24:
-            answer = await b24.call("calendar.accessibility.get", {"users": list(range(1, 3001)), **WEEK})
+            answer = await b24.call(
+                "calendar.accessibility.get", {"users": list(range(1, 3001)), **WEEK}
+            )
         assert set(answer.result) == {str(u) for u in range(1, 3001)}
         assert portal.stats.requests == 1  # 30 commands in one batch
         assert portal.stats.commands["calendar.accessibility.get"] == 30

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 
 from b24async import (
-    B24Error,
     AuthError,
+    B24Error,
     Bitrix24,
     MethodNotFound,
     RateLimits,
@@ -50,7 +50,9 @@ async def test_bad_input_raises_before_any_request() -> None:
 async def test_500_concurrent_calls_never_overflow_the_bucket() -> None:
     async with FakePortal(rate=FAST.rate, burst=FAST.burst) as portal:
         async with Bitrix24(portal.webhook_url, limits=FAST, coalesce=False) as b24:
-            results = await asyncio.gather(*(b24.call("user.get", {"ID": i % 50 + 1}) for i in range(500)))
+            results = await asyncio.gather(
+                *(b24.call("user.get", {"ID": i % 50 + 1}) for i in range(500))
+            )
         assert len(results) == 500
         assert portal.stats.by_code.get("QUERY_LIMIT_EXCEEDED", 0) == 0
         assert portal.stats.requests == 500
@@ -166,14 +168,22 @@ async def test_faults_reads_complete_and_adds_never_duplicate() -> None:
     retry = RetryPolicy(attempts=8, backoff=0.01, max_backoff=0.05)
     async with FakePortal(faults=faults, rate=FAST.rate, burst=FAST.burst) as portal:
         async with Bitrix24(portal.webhook_url, limits=FAST, retry=retry, coalesce=False) as b24:
-            reads = await asyncio.gather(*(b24.call("user.get", {"ID": i % 40 + 1}) for i in range(300)))
+            reads = await asyncio.gather(
+                *(b24.call("user.get", {"ID": i % 40 + 1}) for i in range(300))
+            )
             assert len(reads) == 300
 
             async def add(i: int) -> Any:
                 try:
                     return await b24.call(
                         "calendar.event.add",
-                        {"type": "user", "ownerId": 1, "name": f"evt-{i}", "from": "2026-01-05 10:00:00", "to": "2026-01-05 11:00:00"},
+                        {
+                            "type": "user",
+                            "ownerId": 1,
+                            "name": f"evt-{i}",
+                            "from": "2026-01-05 10:00:00",
+                            "to": "2026-01-05 11:00:00",
+                        },
                     )
                 except B24Error as exc:
                     return exc
@@ -201,7 +211,7 @@ async def test_secrets_never_leak(caplog: pytest.LogCaptureFixture) -> None:
             for i in range(20):
                 try:
                     await hook.call("user.get", {"ID": i + 1})
-                except Exception as exc:  # noqa: BLE001 - collecting texts
+                except Exception as exc:
                     texts += [str(exc), repr(exc)]
         async with Bitrix24(
             portal.url,
@@ -218,7 +228,7 @@ async def test_secrets_never_leak(caplog: pytest.LogCaptureFixture) -> None:
             for _ in range(10):
                 try:
                     await app.call("user.current")
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     texts += [str(exc), repr(exc)]
     async with Bitrix24(f"http://127.0.0.1:9/rest/1/{code}/", retry=retry) as dead:
         with pytest.raises(TransportError) as info:

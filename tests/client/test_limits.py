@@ -80,7 +80,11 @@ def test_blocked_without_known_reset_waits_one_bucket() -> None:
 
 
 def test_retry_policy() -> None:
-    assert is_idempotent("user.get") and is_idempotent("user.update") and is_idempotent("crm.deal.list")
+    assert (
+        is_idempotent("user.get")
+        and is_idempotent("user.update")
+        and is_idempotent("crm.deal.list")
+    )
     assert not is_idempotent("calendar.event.add") and not is_idempotent("crm.deal.delete")
     policy = RetryPolicy(backoff=1.0, max_backoff=4.0)
     rng = random.Random(1)

@@ -48,6 +48,7 @@ def test_encode_params_converts_python_values() -> None:
             "price": Decimal("1.50"),
             "ACTIVE": True,
             "nested": {"x": [dt.date(2025, 1, 1)]},
+            "off": False,
         }
     )
     assert encoded == {
@@ -57,8 +58,9 @@ def test_encode_params_converts_python_values() -> None:
         "users": [1, 2],
         "tags": ["a", "b"],
         "price": "1.50",
-        "ACTIVE": True,
+        "ACTIVE": "Y",
         "nested": {"x": ["2025-01-01"]},
+        "off": "N",
     }
 
 
@@ -89,7 +91,13 @@ def test_normalize_method_lower_cases() -> None:
 
 def test_build_query_is_php_http_build_query() -> None:
     query = build_query(
-        {"FILTER": {">ID": 5, "ACTIVE": True}, "users": [1, 2], "skip": None, "empty": [], "s": "a&b"}
+        {
+            "FILTER": {">ID": 5, "ACTIVE": True},
+            "users": [1, 2],
+            "skip": None,
+            "empty": [],
+            "s": "a&b",
+        }
     )
     pairs = parse_qsl(query)
     assert pairs == [

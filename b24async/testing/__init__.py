@@ -1,0 +1,27 @@
+"""A fake Bitrix24 portal for tests: real HTTP on 127.0.0.1, real limits, seeded data.
+
+::
+
+    from b24async.testing import FakePortal
+
+    async with FakePortal(users=50, seed=0) as portal:
+        ...  # call portal.webhook_url with any HTTP client
+
+    with FakePortal.running(users=2000) as portal:  # served from a background thread
+        ...
+
+The portal enforces the leaky bucket (HTTP 503 ``QUERY_LIMIT_EXCEEDED``) and the per-method
+operating budget (HTTP 429 ``OPERATION_TIME_LIMIT``), answers ``batch`` like the real server,
+issues and refreshes OAuth tokens, injects faults on request (:class:`Faults`), and records what
+happened (:attr:`FakePortal.stats`, :attr:`FakePortal.ledger`). ``python -m b24async.testing``
+serves one from the command line; the pytest plugin provides the ``fake_portal`` and
+``fake_portal_factory`` fixtures.
+"""
+
+from b24async.testing.faults import Faults
+from b24async.testing.oauth import OAuthTokens
+from b24async.testing.portal import FakePortal
+from b24async.testing.state import LedgerEntry
+from b24async.testing.stats import PortalStats
+
+__all__ = ["FakePortal", "Faults", "LedgerEntry", "OAuthTokens", "PortalStats"]

@@ -1,0 +1,43 @@
+"""pytest fixtures serving a fake Bitrix24 portal (registered through the ``pytest11`` entry point).
+
+The fixtures are synchronous and backed by :meth:`FakePortal.running`, which serves from its own
+thread and event loop, so they work with any async test framework (or none). This module imports
+nothing but pytest and the portal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from b24async.testing.portal import FakePortal
+
+__all__ = ["TEST_DEFAULTS", "fake_portal", "fake_portal_factory"]
+
+TEST_DEFAULTS: Mapping[str, Any] = MappingProxyType({"seed": 0, "users": 50})
+"""Keyword arguments the fixtures pass unless told otherwise."""
+
+
+@pytest.fixture
+def fake_portal() -> Iterator[FakePortal]:
+    """A running fake portal (seed 0, 50 users), stopped after the test."""
+    with FakePortal.running(**TEST_DEFAULTS) as portal:
+        yield portal
+
+
+@pytest.fixture
+def fake_portal_factory() -> Iterator[Callable[..., FakePortal]]:
+    """A callable taking :class:`FakePortal` keyword arguments and returning a running portal.
+
+    Every portal it made is stopped after the test.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def make(**kwargs: Any) -> FakePortal:
+            return stack.enter_context(FakePortal.running(**{**TEST_DEFAULTS, **kwargs}))
+
+        yield make

@@ -1,0 +1,338 @@
+"""FakePortal: a Bitrix24 portal on 127.0.0.1 with the real limits, for tests and demos.
+
+Use it as an async context manager inside a test's event loop, or with
+:meth:`FakePortal.running` as a sync context manager that serves from a background thread with
+its own event loop (pytest fixtures, the CLI, examples). Only loopback addresses are served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import datetime as dt
+import ipaddress
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from b24async.testing.bucket import LeakyBucket
+from b24async.testing.commands import CommandRunner
+from b24async.testing.credentials import Webhooks
+from b24async.testing.faults import Faults
+from b24async.testing.oauth import OAuthApp, OAuthTokens, TokenStore
+from b24async.testing.operating import OperatingMeter
+from b24async.testing.server import RestServer
+from b24async.testing.state import LedgerEntry, PortalState
+from b24async.testing.stats import PortalStats, StatsRecorder
+
+__all__ = ["FakePortal"]
+
+_T = TypeVar("_T")
+
+WINDOW = 600.0  # the operating window, seconds (facts §2)
+_SHUTDOWN_GRACE = 0.5  # seconds in-flight requests get when the portal stops
+
+
+def _loopback(host: str) -> str:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"FakePortal binds loopback IP addresses only, got {host!r}") from None
+    if not address.is_loopback:
+        raise ValueError(f"FakePortal binds loopback addresses only, got {host!r}")
+    return str(address)
+
+
+class FakePortal:
+    """A fake Bitrix24 portal served over HTTP on a loopback address.
+
+    Args:
+        users: how many seeded users (IDs 1..users; user 1 is the admin).
+        seed: seeds the data, the webhook codes and the OAuth app credentials.
+        rate: the leaky bucket's drain per second (Enterprise: 5.0).
+        burst: the leaky bucket's size (Enterprise: 250).
+        operating_budget: per-method operating seconds allowed per 600 s window (unscaled).
+        time_scale: shrinks the operating window, its buckets, the budget and the processing
+            costs by this factor (not the leaky bucket), so limits can be met in test time.
+        processing: simulated seconds each command takes (unscaled): slept for
+            ``processing * time_scale`` and added to the method's operating time.
+        method_processing: per-method overrides of ``processing`` (method names any case).
+        latency: real seconds added to every HTTP reply (a network round trip).
+        token_lifetime: lifetime of OAuth access tokens, real seconds.
+        faults: fault injection (none by default).
+        anchor: the date the seeded calendar is built around (default: this week's Monday).
+        host: a loopback IP address to bind; anything else raises ValueError.
+        port: the port to bind; 0 picks a free one.
+        clock: a monotonic clock driving the leaky bucket, the operating windows, token expiry
+            and the portal's unix time (``time`` blocks, ``operating_reset_at``), which starts at
+            the real time and follows this clock; tests inject one. ``time.monotonic`` by
+            default.
+
+    Attributes:
+        state: the portal's data (:class:`~b24async.testing.state.PortalState`).
+        bucket: the leaky bucket (its ``level`` can be read in tests).
+        meter: the operating-time meter (scaled seconds per caller and method).
+        time_scale: the operating time scale the portal was built with.
+    """
+
+    def __init__(
+        self,
+        *,
+        users: int = 50,
+        seed: int = 0,
+        rate: float = 2.0,
+        burst: int = 50,
+        operating_budget: float = 480.0,
+        time_scale: float = 1.0,
+        processing: float = 0.0,
+        method_processing: Mapping[str, float] | None = None,
+        latency: float = 0.0,
+        token_lifetime: float = 3600.0,
+        faults: Faults | None = None,
+        anchor: dt.date | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if users < 1:
+            raise ValueError(f"users must be at least 1, got {users!r}")
+        if time_scale <= 0:
+            raise ValueError(f"time_scale must be positive, got {time_scale!r}")
+        overrides = {name.lower(): cost for name, cost in (method_processing or {}).items()}
+        if processing < 0 or any(cost < 0 for cost in overrides.values()):
+            raise ValueError("processing times must not be negative")
+        if latency < 0:
+            raise ValueError(f"latency must not be negative, got {latency!r}")
+        self._host = _loopback(host)
+        self._port = port
+        self._clock = clock or time.monotonic
+        # The portal's unix time follows its clock: with an injected clock, time blocks, token
+        # expiry and operating_reset_at all move only when the test moves the clock.
+        self._wall_offset = time.time() - self._clock()
+        self.time_scale = time_scale
+        self.state = PortalState.seeded(users=users, seed=seed, anchor=anchor)
+        self._stats = StatsRecorder()
+        self._webhooks = Webhooks(seed)
+        self._admin_code = self._webhooks.add(1)
+        self._app = OAuthApp.from_seed(seed)
+        self._tokens = TokenStore(self._app, lifetime=token_lifetime, now=self._now)
+        self.bucket = LeakyBucket(rate=rate, burst=burst, clock=self._clock)
+        self.meter = OperatingMeter(
+            budget=operating_budget * time_scale, window=WINDOW * time_scale, clock=self._clock
+        )
+
+        def cost(method: str) -> float:
+            return overrides.get(method, processing) * time_scale
+
+        runner = CommandRunner(
+            state=self.state,
+            meter=self.meter,
+            stats=self._stats,
+            clock=self._clock,
+            wall=self._now,
+            cost=cost,
+            time_scale=time_scale,
+        )
+        self._server = RestServer(
+            state=self.state,
+            webhooks=self._webhooks,
+            tokens=self._tokens,
+            bucket=self.bucket,
+            runner=runner,
+            stats=self._stats,
+            faults=faults or Faults(),
+            latency=latency,
+            clock=self._clock,
+        )
+        self._runner: web.AppRunner | None = None
+        self._url = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+
+    def _now(self) -> float:
+        return self._wall_offset + self._clock()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the socket and start serving in the running event loop."""
+        if self._runner is not None:
+            raise RuntimeError("the portal is already running")
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self._host, self._port))
+        except OSError:
+            sock.close()
+            raise
+        port = sock.getsockname()[1]
+        host = f"[{self._host}]" if family == socket.AF_INET6 else self._host
+        self._url = f"http://{host}:{port}"
+        self._server.base_url = self._url
+        runner = web.AppRunner(
+            self._server.build_app(), access_log=None, shutdown_timeout=_SHUTDOWN_GRACE
+        )
+        await runner.setup()
+        try:
+            await web.SockSite(runner, sock).start()
+        except BaseException:
+            await runner.cleanup()
+            sock.close()
+            raise
+        self._runner = runner
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+
+    async def stop(self) -> None:
+        """Stop serving; requests still in flight get a short grace period."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+        self._url = ""
+        self._loop = None
+        self._loop_thread = None
+
+    async def __aenter__(self) -> FakePortal:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls, **kwargs: Any) -> Iterator[FakePortal]:
+        """Serve a portal from a background thread with its own event loop (sync context).
+
+        Takes the same keyword arguments as :class:`FakePortal`.
+        """
+        portal = cls(**kwargs)
+        ready = threading.Event()
+        stop: list[Callable[[], None]] = []
+        failure: list[BaseException] = []
+
+        async def serve() -> None:
+            stopped = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            try:
+                await portal.start()
+            except BaseException as error:
+                failure.append(error)
+                ready.set()
+                return
+
+            def request_stop() -> None:
+                loop.call_soon_threadsafe(stopped.set)
+
+            stop.append(request_stop)
+            ready.set()
+            try:
+                await stopped.wait()
+            finally:
+                await portal.stop()
+
+        thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+        thread.name = "b24async-fake-portal"
+        thread.start()
+        ready.wait()
+        if failure:
+            thread.join()
+            raise failure[0]
+        try:
+            yield portal
+        finally:
+            stop[0]()
+            thread.join()
+
+    def _sync(self, action: Callable[[], _T]) -> _T:
+        """Run ``action`` on the portal's event loop thread (directly when already there)."""
+        loop = self._loop
+        if loop is None or self._loop_thread == threading.get_ident() or not loop.is_running():
+            return action()
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+        def call() -> None:
+            try:
+                future.set_result(action())
+            except BaseException as error:  # handed to the caller's thread
+                future.set_exception(error)
+
+        loop.call_soon_threadsafe(call)
+        return future.result()
+
+    # -- addresses --------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The portal's base URL, ``http://127.0.0.1:PORT`` (only while running)."""
+        if not self._url:
+            raise RuntimeError("the portal is not running")
+        return self._url
+
+    @property
+    def webhook_url(self) -> str:
+        """The incoming webhook of admin user 1: ``http://127.0.0.1:PORT/rest/1/<code>/``."""
+        return f"{self.url}/rest/1/{self._admin_code}/"
+
+    def add_webhook(self, user_id: int) -> str:
+        """Register another incoming webhook, acting as ``user_id``; returns its URL."""
+        if not self.state.user_exists(user_id):
+            raise ValueError(f"no user {user_id} on this portal")
+        base = self.url
+        code = self._sync(lambda: self._webhooks.add(user_id))
+        return f"{base}/rest/{user_id}/{code}/"
+
+    @property
+    def oauth_url(self) -> str:
+        """The OAuth token endpoint: ``http://127.0.0.1:PORT/oauth/token/``."""
+        return f"{self.url}/oauth/token/"
+
+    # -- OAuth ------------------------------------------------------------------------------
+
+    @property
+    def client_id(self) -> str:
+        """The registered OAuth app's ``client_id``."""
+        return self._app.client_id
+
+    @property
+    def client_secret(self) -> str:
+        """The registered OAuth app's ``client_secret``."""
+        return self._app.client_secret
+
+    def issue_tokens(self, user_id: int = 1) -> OAuthTokens:
+        """Issue an access/refresh token pair for ``user_id`` (as if the app was authorized)."""
+        if not self.state.user_exists(user_id):
+            raise ValueError(f"no user {user_id} on this portal")
+        return self._sync(lambda: self._tokens.issue(user_id))
+
+    def expire_access_tokens(self) -> None:
+        """Make every access token issued so far expired (their refresh tokens still work)."""
+        self._sync(self._tokens.expire_all)
+
+    # -- inspection -------------------------------------------------------------------------
+
+    @property
+    def stats(self) -> PortalStats:
+        """A snapshot of the request counters (see :class:`PortalStats`)."""
+        return self._sync(self._stats.snapshot)
+
+    def reset_stats(self) -> None:
+        """Zero the counters (the limits, tokens and data are kept)."""
+        self._sync(self._stats.reset)
+
+    @property
+    def ledger(self) -> tuple[LedgerEntry, ...]:
+        """Every write applied to the portal's data, in order."""
+        return self._sync(lambda: tuple(self.state.ledger))

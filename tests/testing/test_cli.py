@@ -1,0 +1,66 @@
+"""``python -m b24async.testing`` serves a portal and prints how to reach it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import b24async.testing
+
+ROOT = Path(b24async.testing.__file__).resolve().parents[2]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def test_cli_serves_until_terminated() -> None:
+    command = [sys.executable, "-m", "b24async.testing", "--port", "0", "--users", "7"]
+    with subprocess.Popen(
+        [*command, "--seed", "2", "--rate", "5", "--burst", "250"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    ) as process:
+        assert process.stdout is not None
+        try:
+            lines = dict(process.stdout.readline().rstrip("\n").split("=", 1) for _ in range(7))
+            webhook = lines["B24_WEBHOOK_URL"]
+            assert webhook.startswith("http://127.0.0.1:")
+            assert not webhook.startswith("http://127.0.0.1:0/")
+            with urllib.request.urlopen(webhook + "user.current.json", timeout=10) as response:
+                body = json.loads(response.read())
+            assert body["result"]["ID"] == "1"
+            assert "operating_reset_at" in body["time"]
+            token = lines["B24_ACCESS_TOKEN"]
+            url = f"{lines['B24_PORTAL_URL']}/rest/user.get.json?auth={token}&start=0"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                assert json.loads(response.read())["total"] == 7
+            assert lines["B24_OAUTH_URL"].endswith("/oauth/token/")
+            assert lines["B24_CLIENT_ID"].startswith("local.")
+            assert lines["B24_CLIENT_SECRET"]
+            assert lines["B24_REFRESH_TOKEN"]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, errors = process.communicate(timeout=10)
+        assert process.returncode == 0, errors
+
+
+def test_cli_refuses_non_loopback_hosts() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "b24async.testing", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "loopback" in result.stderr
