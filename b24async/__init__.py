@@ -5,6 +5,7 @@ The public API is what ``__all__`` lists; everything else is internal.
 
 from b24async._version import __version__
 from b24async.auth import TokenPair
+from b24async.batch import BatchResult
 from b24async.bucket import LeakyBucket, RequestBucket
 from b24async.client import Bitrix24
 from b24async.errors import (
@@ -27,6 +28,17 @@ from b24async.errors import (
     TransportError,
 )
 from b24async.limits import RateLimits
+from b24async.models import (
+    Accessibility,
+    Availability,
+    BusyInterval,
+    Importance,
+    ParticipationStatus,
+    Slot,
+    User,
+    UserStatus,
+    WorkingHours,
+)
 from b24async.protocol import Response, Timing
 from b24async.retry import RetryPolicy, is_idempotent
 from b24async.stats import ClientStats
@@ -35,20 +47,26 @@ from b24async.transport import AiohttpTransport, Transport
 
 __all__ = [
     "AccessDenied",
+    "Accessibility",
     "AiohttpTransport",
     "ApiError",
     "AuthError",
+    "Availability",
     "B24Error",
     "BatchError",
+    "BatchResult",
     "Bitrix24",
+    "BusyInterval",
     "ClientStats",
     "DecodeError",
+    "Importance",
     "InvalidGrant",
     "InvalidToken",
     "LeakyBucket",
     "MethodError",
     "MethodNotFound",
     "OperationTimeLimit",
+    "ParticipationStatus",
     "PortalError",
     "QueryLimitExceeded",
     "RateLimitError",
@@ -57,6 +75,7 @@ __all__ = [
     "Response",
     "RetryPolicy",
     "ServerError",
+    "Slot",
     "Throttle",
     "ThrottlePolicy",
     "Timing",
@@ -64,6 +83,9 @@ __all__ = [
     "TokenPair",
     "Transport",
     "TransportError",
+    "User",
+    "UserStatus",
+    "WorkingHours",
     "__version__",
     "is_idempotent",
 ]

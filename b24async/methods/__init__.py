@@ -1,0 +1,29 @@
+"""Typed requests, one frozen class per REST method: ``await b24(GetUsers(active=True))``.
+
+Each class validates its parameters when built (a bad request raises ``ValueError`` or
+``TypeError`` and is never sent), knows its REST name (``api_method``), its wire params
+(``to_params()``) and how to parse the ``result`` (``parse()``).
+"""
+
+from __future__ import annotations
+
+from b24async.methods.base import ListMethod, Method
+from b24async.methods.calendar import (
+    GetAccessibility,
+    GetParticipationStatus,
+    SetParticipationStatus,
+)
+from b24async.methods.im import GetUserStatus, SetUserStatus
+from b24async.methods.user import GetUsers, SetUserActive
+
+__all__ = [
+    "GetAccessibility",
+    "GetParticipationStatus",
+    "GetUserStatus",
+    "GetUsers",
+    "ListMethod",
+    "Method",
+    "SetParticipationStatus",
+    "SetUserActive",
+    "SetUserStatus",
+]

@@ -1,0 +1,167 @@
+"""Typed calendar requests: users' busy time and the current user's meeting answers.
+
+Date policy of :class:`GetAccessibility`: the API takes whole days (CORE keeps only the date of
+``from``/``to``), so ``start``/``end`` take a ``date`` or a timezone-aware ``datetime``. An aware
+datetime is reduced to its date *in its own time zone* (``datetime(2025, 9, 10, 23, 30,
+tzinfo=Moscow)`` is 2025-09-10). A naive datetime is a ``ValueError``: it names no day reliably.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+import attrs
+
+from b24async.methods.base import Method, to_id
+from b24async.models import _convert as cv
+from b24async.models.calendar import Availability, ParticipationStatus
+
+__all__ = ["GetAccessibility", "GetParticipationStatus", "SetParticipationStatus"]
+
+
+def _user_ids(value: Iterable[int]) -> tuple[int, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(
+            f"GetAccessibility.users must be a list of user IDs (e.g. users=[5]), got {value!r}"
+        )
+    ids = tuple(dict.fromkeys(to_id(v, "GetAccessibility.users item") for v in value))
+    if not ids:
+        raise ValueError("GetAccessibility.users must not be empty")
+    return ids
+
+
+def _day(value: date | datetime, name: str) -> date:
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"GetAccessibility.{name} is a naive datetime {value.isoformat()}: pass a date "
+                "or a timezone-aware datetime (it is reduced to its date in its own time zone)"
+            )
+        return value.date()
+    if isinstance(value, date):
+        return value
+    raise TypeError(f"GetAccessibility.{name} must be a date or an aware datetime, got {value!r}")
+
+
+def _start_day(value: date | datetime) -> date:
+    return _day(value, "start")
+
+
+def _end_day(value: date | datetime) -> date:
+    return _day(value, "end")
+
+
+def _event_id(value: int) -> int:
+    return to_id(value, "event_id")
+
+
+@attrs.frozen
+class GetAccessibility(Method[Availability]):
+    """When are these users busy between two dates (both inclusive)?
+
+    ``calendar.accessibility.get``: https://apidocs.bitrix24.com/api-reference/calendar/calendar-event/calendar-accessibility-get.html
+    Open Integration Package: ``GetUserBusy`` (ПолучитьЗанятостьПользователей).
+
+    Returns an :class:`~b24async.models.Availability` with every requested user as a key.
+    ``users`` are positive int IDs (duplicates dropped; no maximum is documented, so a caller
+    querying thousands may split them and join the parts with ``Availability.merge``).
+    ``start``/``end`` are dates or aware datetimes (see the module docstring); ``end`` may not
+    be before ``start``.
+    """
+
+    api_method: ClassVar[str] = "calendar.accessibility.get"
+
+    users: tuple[int, ...] = attrs.field(converter=_user_ids)
+    start: date = attrs.field(converter=_start_day)
+    end: date = attrs.field(converter=_end_day)
+
+    def __attrs_post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"GetAccessibility: end {self.end} is before start {self.start}")
+
+    def to_params(self) -> dict[str, Any]:
+        """``{"users": [...], "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}`` (keys case-sensitive)."""
+        return {
+            "users": list(self.users),
+            "from": cv.wire_date(self.start),
+            "to": cv.wire_date(self.end),
+        }
+
+    def parse(self, result: Any) -> Availability:
+        """The user map, with every requested user present."""
+        return Availability.from_wire(result, users=self.users)
+
+
+@attrs.frozen
+class GetParticipationStatus(Method[ParticipationStatus]):
+    """The current user's answer to a meeting: accepted, declined, invited (no answer) or host.
+
+    ``calendar.meeting.status.get``: https://apidocs.bitrix24.com/api-reference/calendar/calendar-event/calendar-meeting-status-get.html
+    Open Integration Package: ``GetUserParticipationStatus``.
+
+    A letter this version does not know parses as ``ParticipationStatus.UNKNOWN``.
+    """
+
+    api_method: ClassVar[str] = "calendar.meeting.status.get"
+
+    event_id: int = attrs.field(converter=_event_id)
+
+    def to_params(self) -> dict[str, Any]:
+        """``{"eventId": id}`` (the key is case-sensitive)."""
+        return {"eventId": self.event_id}
+
+    def parse(self, result: Any) -> ParticipationStatus:
+        """The status letter as a :class:`ParticipationStatus`."""
+        return ParticipationStatus.from_wire(result)
+
+
+_SETTABLE = (
+    ParticipationStatus.ACCEPTED,
+    ParticipationStatus.DECLINED,
+    ParticipationStatus.INVITED,
+)
+
+
+def _settable_participation(value: ParticipationStatus | str) -> ParticipationStatus:
+    valid = ", ".join(f"{s.value!r} ({s.name})" for s in _SETTABLE)
+    if isinstance(value, ParticipationStatus):
+        status = value
+    elif isinstance(value, str):
+        # The server upper-cases ``status`` itself (CORE), so "y" is as good as "Y".
+        status = cv.as_enum(ParticipationStatus, value.strip().upper(), ParticipationStatus.UNKNOWN)
+    else:
+        raise TypeError(
+            f"SetParticipationStatus.status must be a ParticipationStatus, got {value!r}"
+        )
+    if status is ParticipationStatus.HOST:
+        raise ValueError(f"status H (HOST) can be read but not set; use one of {valid}")
+    if status not in _SETTABLE:
+        raise ValueError(f"invalid participation status {value!r}; use one of {valid}")
+    return status
+
+
+@attrs.frozen
+class SetParticipationStatus(Method[bool]):
+    """Answer a meeting invitation as the current user: accept, decline or leave undecided.
+
+    ``calendar.meeting.status.set``: https://apidocs.bitrix24.com/api-reference/calendar/calendar-event/calendar-meeting-status-set.html
+    Open Integration Package: ``SetUserParticipationStatus``.
+
+    ``status`` is ``ParticipationStatus.ACCEPTED``/``DECLINED``/``INVITED`` or ``"Y"``/``"N"``/
+    ``"Q"`` (any case); ``HOST`` cannot be set. Returns ``True``.
+    """
+
+    api_method: ClassVar[str] = "calendar.meeting.status.set"
+
+    event_id: int = attrs.field(converter=_event_id)
+    status: ParticipationStatus = attrs.field(converter=_settable_participation)
+
+    def to_params(self) -> dict[str, Any]:
+        """``{"eventId": id, "status": "Y" | "N" | "Q"}``."""
+        return {"eventId": self.event_id, "status": self.status.value}
+
+    def parse(self, result: Any) -> bool:
+        """``True`` on success."""
+        return cv.as_bool(result, self.api_method)
