@@ -190,9 +190,20 @@ class Bitrix24:
             decode=decode,
         )
 
-    async def __call__(self, request: Method[T]) -> T:
-        """Send a typed request (see :mod:`b24async.methods`) and return its typed result."""
-        response = await self.call(request.api_method, request.to_params())
+    async def __call__(self, request: Method[T], *, progress: ProgressCallback | None = None) -> T:
+        """Send a typed request (see :mod:`b24async.methods`) and return its typed result.
+
+        ``progress(done, total)`` follows large availability queries (users answered so far).
+        """
+        name = normalize_method(request.api_method)
+        encoded = encode_params(request.to_params())
+        self._check_open()
+        if self._coalescer is not None and self._coalescer.accepts(name, encoded):
+            response = await self._coalescer.submit(name, encoded, progress)
+        else:
+            response = await self._call_direct(name, encoded)
+            if progress is not None:
+                progress(1, 1)
         return request.parse(response.result)
 
     async def batch(

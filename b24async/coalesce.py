@@ -20,7 +20,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -60,6 +60,8 @@ class _Call:
     remaining: int  # parts not answered yet
     merged: dict[str, Any] | None = None  # availability: the caller's users' results so far
     last_time: Timing | None = None
+    progress: Callable[[int, int], None] | None = None
+    users_total: int = 0
 
 
 @attrs.define(eq=False)
@@ -116,8 +118,16 @@ class Coalescer:
             survives_query_encoding(v) for v in params.values()
         )
 
-    async def submit(self, method: str, params: dict[str, Any]) -> Response:
-        """Queue one call and wait for its own result."""
+    async def submit(
+        self,
+        method: str,
+        params: dict[str, Any],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Response:
+        """Queue one call and wait for its own result.
+
+        ``progress(done, total)`` reports users answered so far for availability queries.
+        """
         loop = asyncio.get_running_loop()
         key = _availability_key(params) if method == ACCESSIBILITY else None
         if key is not None:
@@ -126,7 +136,14 @@ class Coalescer:
                 tuple(users[i : i + self.users_per_command])
                 for i in range(0, len(users), self.users_per_command)
             ]
-            call = _Call(method, loop.create_future(), len(groups), merged={})
+            call = _Call(
+                method,
+                loop.create_future(),
+                len(groups),
+                merged={},
+                progress=progress,
+                users_total=len(users),
+            )
             parts = [_Part(call, method, {"from": key[0], "to": key[1]}, g) for g in groups]
         else:
             call = _Call(method, loop.create_future(), 1)
@@ -315,6 +332,9 @@ class Coalescer:
                 call.merged[str(user)] = result[str(user)]
         call.last_time = response.time
         call.remaining -= 1
+        if call.progress is not None:
+            done = call.users_total if call.remaining == 0 else len(call.merged)
+            call.progress(done, call.users_total)
         if call.remaining == 0:
             # PHP sends an empty map as []: keep the wire shape a lone call would get.
             merged: Any = call.merged if call.merged else []

@@ -138,3 +138,14 @@ async def test_concurrent_typed_availability_is_merged() -> None:
         )
         assert [set(a) for a in answers] == [{u} for u in range(1, 401)]
         assert portal.stats.requests == 1  # 400 users = 8 commands in one batch
+
+
+async def test_progress_of_a_large_availability_query() -> None:
+    seen: list[tuple[int, int]] = []
+    async with FakePortal(users=500, anchor=ANCHOR) as portal, Bitrix24(portal.webhook_url) as b24:
+        query = GetAccessibility(users=list(range(1, 501)), start=WEEK[0], end=WEEK[1])
+        busy = await b24(query, progress=lambda done, total: seen.append((done, total)))
+    assert len(busy) == 500
+    assert len(seen) == 10  # one report per 50-user command
+    assert seen[-1] == (500, 500)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
