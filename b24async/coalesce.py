@@ -181,10 +181,12 @@ class Coalescer:
             await asyncio.sleep(0)  # let the sender take its slot before we look again
 
     async def _sleep_until_release(self) -> None:
-        holds = [self._engine.throttle.hold_remaining(p.method) for p in self._queue]
+        throttle = self._engine.throttle
+        holds = [throttle.hold_remaining(m) for m in {p.method for p in self._queue}]
         timeouts = [h for h in holds if h is not None]
         self._changed.clear()
-        timeout = min(timeouts) + 0.01 if timeouts else 0.5
+        # A report from a call in flight can also free a method: look again within 0.1 s.
+        timeout = min(max(min(timeouts), 0.0) + 0.01, 0.1) if timeouts else 0.1
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout)
 
@@ -193,25 +195,25 @@ class Coalescer:
         throttle = self._engine.throttle
         wires: list[_Wire] = []
         merging: dict[tuple[str, str], _Wire] = {}
-        held: dict[str, bool] = {}
+        room: dict[str, int | None] = {}  # commands each method's operating budget still admits
         kept: collections.deque[_Part] = collections.deque()
         while self._queue:
             part = self._queue.popleft()
-            if part.method not in held:
-                held[part.method] = throttle.hold_remaining(part.method) != 0.0
-            if held[part.method]:
-                kept.append(part)
-                continue
+            if part.method not in room:
+                room[part.method] = throttle.admissible(part.method)
             if part.users is not None:
-                key = (part.params["from"], part.params["to"])
-                wire = merging.get(key)
+                wire = merging.get((part.params["from"], part.params["to"]))
                 if (
                     wire is not None
                     and len(wire.params["users"]) + len(part.users) <= self.users_per_command
                 ):
-                    wire.params["users"].extend(part.users)
+                    wire.params["users"].extend(part.users)  # rides in a command already taken
                     wire.parts.append(part)
                     continue
+            left = room[part.method]
+            if left is not None and left <= 0:
+                kept.append(part)  # held: wait in the queue, never inside another's batch
+                continue
             if len(wires) >= _MAX_WIRE:
                 kept.append(part)
                 kept.extend(self._queue)
@@ -223,6 +225,8 @@ class Coalescer:
             else:
                 wire = _Wire(part.method, part.params, [part])
             wires.append(wire)
+            if left is not None:
+                room[part.method] = left - 1
         self._queue = kept
         return wires
 

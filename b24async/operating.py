@@ -81,6 +81,26 @@ class OperatingBudget:
         # The oldest bucket has left: the sum is lower now, by how much only a call can tell.
         return 0.0 if state.in_flight == 0 else None
 
+    def admissible(self, method: str) -> int | None:
+        """How many more calls of ``method`` may go now (``None``: no limit known).
+
+        Lets a batch builder take only what the budget admits, so that a held method never
+        drags other methods' commands into its wait.
+        """
+        state = self._methods.get(method)
+        if state is None:
+            return None
+        if state.operating < self.budget:
+            if state.cost <= 0:
+                return None
+            room = int((self.budget - state.operating) / state.cost - 1e-9) - state.in_flight
+            if room > 0:
+                return room
+        now = self._clock()
+        if state.reset_at is not None and now < state.reset_at:
+            return 0
+        return 1 if state.in_flight == 0 else 0  # past the reset: one probe learns the new sum
+
     def admit(self, method: str, count: int = 1) -> None:
         """Count ``count`` calls of ``method`` as in flight (call after the hold is over)."""
         self._state(method).in_flight += count

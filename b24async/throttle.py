@@ -32,6 +32,9 @@ class ThrottlePolicy(Protocol):
     def hold_remaining(self, method: str) -> float | None:
         """Seconds ``method`` is held (0: free now; ``None``: waiting for a report)."""
 
+    def admissible(self, method: str) -> int | None:
+        """How many more commands of ``method`` may go now (``None``: no known limit)."""
+
     def request_slot(self) -> AbstractAsyncContextManager[None]:
         """Async context manager: a bucket slot plus an in-flight slot for one HTTP request."""
 
@@ -95,6 +98,10 @@ class Throttle:
     def hold_remaining(self, method: str) -> float | None:
         """Seconds ``method`` is held by its operating budget."""
         return self.operating.hold_remaining(method)
+
+    def admissible(self, method: str) -> int | None:
+        """How many more commands of ``method`` its operating budget admits now."""
+        return self.operating.admissible(method)
 
     @asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:

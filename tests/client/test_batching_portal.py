@@ -168,3 +168,29 @@ async def test_list_all_with_filter() -> None:
         assert len({u["ID"] for u in active}) == len(active)
         with pytest.raises(ValueError):
             await b24.list_all("user.get", {"start": 50})
+
+
+async def test_coalesced_held_method_does_not_delay_others() -> None:
+    scale = 0.005  # window 3 s, buckets 0.3 s; budget 0.6 s; user.get costs 0.15 s
+    order: list[str] = []
+    async with FakePortal(
+        time_scale=scale, operating_budget=120.0, method_processing={"user.get": 30.0}
+    ) as portal:
+        limits = RateLimits(operating_budget=120.0).scaled(scale)
+        async with Bitrix24(portal.webhook_url, limits=limits) as b24:
+            await b24.call("user.get", {"ID": 1})  # learn the method's cost
+
+            async def slow(i: int) -> None:
+                await b24.call("user.get", {"ID": i % 50 + 1})
+                order.append("slow")
+
+            async def fast(i: int) -> None:
+                await asyncio.sleep(0.05 * i)
+                await b24.call("im.user.status.get")
+                order.append("fast")
+
+            await asyncio.gather(*(slow(i) for i in range(16)), *(fast(i) for i in range(4)))
+        assert order.count("slow") == 16
+        assert max(i for i, o in enumerate(order) if o == "fast") < order.index("slow") + 8
+        assert portal.stats.batch_errors.get("OPERATION_TIME_LIMIT", 0) == 0
+        assert portal.stats.by_code.get("OPERATION_TIME_LIMIT", 0) == 0

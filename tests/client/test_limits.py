@@ -92,3 +92,19 @@ def test_retry_policy() -> None:
     assert 0.5 <= delays[0] <= 1.0 and all(d <= 4.0 for d in delays)
     with pytest.raises(ValueError):
         RetryPolicy(attempts=0)
+
+
+def test_admissible_counts_what_the_budget_still_takes() -> None:
+    clock = Clock()
+    budget = OperatingBudget(10.0, 600.0, clock=clock)
+    assert budget.admissible("m") is None  # nothing known yet
+    budget.admit("m")
+    budget.settle("m", Timing(operating=4.0, operating_reset_at=1060.0, processing=2.0))
+    assert budget.admissible("m") == 2  # 4 + 2 + 2 < 10, a third would reach it
+    budget.admit("m", 2)
+    assert budget.admissible("m") == 0
+    clock.now = 1061.0
+    assert budget.admissible("m") == 0  # past the reset, but calls are still out
+    budget.settle("m")
+    budget.settle("m")
+    assert budget.admissible("m") == 2  # the sum is only lower now
