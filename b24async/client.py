@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -234,7 +234,7 @@ class Bitrix24:
         keyset: bool = False,
         prefetch: int = 2,
         progress: ProgressCallback | None = None,
-    ) -> AsyncIterator[T]: ...
+    ) -> AsyncGenerator[T, None]: ...
 
     @overload
     def paginate(
@@ -245,7 +245,7 @@ class Bitrix24:
         keyset: bool = False,
         prefetch: int = 2,
         progress: ProgressCallback | None = None,
-    ) -> AsyncIterator[Any]: ...
+    ) -> AsyncGenerator[Any, None]: ...
 
     async def paginate(
         self,
@@ -255,7 +255,7 @@ class Bitrix24:
         keyset: bool = False,
         prefetch: int = 2,
         progress: ProgressCallback | None = None,
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """Stream every row of a list method, fetching many pages per request.
 
         Memory stays bounded by ``prefetch`` batches of rows (2,500 rows each), whatever the

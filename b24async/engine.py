@@ -175,10 +175,11 @@ class Engine:
 
     async def _backoff(self, method: str, attempt: int, exc: B24Error) -> None:
         delay = self.retry.delay(attempt, self._rng)
+        # The exception's text already names the method.
         logger.warning(
             "%s: %s; retry %d in %.2fs",
-            method,
-            self.credentials.redact(type(exc).__name__ + ": " + str(exc)),
+            type(exc).__name__,
+            self.credentials.redact(str(exc)),
             attempt,
             delay,
         )

@@ -9,7 +9,14 @@ import pytest
 
 import b24async
 
-MODULES = ["b24async", "b24async.methods", "b24async.models", "b24async.testing", "b24async.errors"]
+MODULES = [
+    "b24async",
+    "b24async.methods",
+    "b24async.models",
+    "b24async.testing",
+    "b24async.errors",
+    "b24async.progress",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

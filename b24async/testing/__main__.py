@@ -91,6 +91,9 @@ async def _serve(portal: FakePortal) -> None:
             "B24_CLIENT_SECRET": portal.client_secret,
             "B24_ACCESS_TOKEN": tokens.access_token,
             "B24_REFRESH_TOKEN": tokens.refresh_token,
+            # The names the b24async CLI reads for an OAuth app (portal address + token).
+            "B24_URL": portal.url,
+            "B24_TOKEN": tokens.access_token,
         }
         sys.stdout.write("".join(f"{key}={value}\n" for key, value in lines.items()))
         sys.stdout.flush()
