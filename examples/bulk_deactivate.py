@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import csv
-import os
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
+from _connect import connect
 
 from b24async import Bitrix24, User
 from b24async.methods import GetUsers, SetUserActive
@@ -53,23 +52,6 @@ class Row:
 
     def fail(self, detail: str) -> None:
         self.outcome, self.detail = "failed", detail
-
-
-@contextlib.asynccontextmanager
-async def connect(fake_users: int) -> AsyncIterator[Bitrix24]:
-    """The portal in ``B24_WEBHOOK_URL``, or an embedded fake portal when it is not set."""
-    url = os.environ.get("B24_WEBHOOK_URL")
-    if url:
-        async with Bitrix24(url) as b24:
-            yield b24
-        return
-    from b24async.testing import FakePortal
-
-    print(f"B24_WEBHOOK_URL is not set: using an embedded fake portal ({fake_users} users).")
-    async with FakePortal(users=fake_users) as portal, Bitrix24(portal.webhook_url) as b24:
-        yield b24
-        writes = [e for e in portal.ledger if e.method == "user.update"]
-        print(f"The fake portal's ledger holds {len(writes)} user.update write(s).")
 
 
 def read_rows(path: Path) -> list[Row]:
@@ -177,7 +159,7 @@ def summarize(rows: list[Row], report: Path | None) -> None:
 async def run(args: argparse.Namespace) -> int:
     rows = read_rows(args.csv)
     print(f"{args.csv}: {len(rows)} row(s)")
-    async with connect(fake_users=50) as b24:
+    async with connect(fake_users=50) as (b24, portal):
         me = int((await b24.call("user.current")).result["ID"])
         ids = [row.user_id for row in rows if row.user_id is not None]
         users = await read_users(b24, ids) if ids else {}
@@ -187,6 +169,9 @@ async def run(args: argparse.Namespace) -> int:
                 row.outcome, row.detail = "planned", "would be sent (dry run)"
         elif todo:
             await apply(b24, todo)
+        if portal is not None:
+            writes = [e for e in portal.ledger if e.method == "user.update"]
+            print(f"The fake portal's ledger holds {len(writes)} user.update write(s).")
     summarize(rows, args.report)
     failed = any(row.outcome == "failed" for row in rows)
     return 1 if failed and args.strict else 0

@@ -16,30 +16,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
-import os
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
+
+from _connect import connect
 
 from b24async import Bitrix24, User, WorkingHours
 from b24async.methods import GetAccessibility, GetUsers
 from b24async.progress import ProgressBar
-
-
-@contextlib.asynccontextmanager
-async def connect(fake_users: int) -> AsyncIterator[Bitrix24]:
-    """The portal in ``B24_WEBHOOK_URL``, or an embedded fake portal when it is not set."""
-    url = os.environ.get("B24_WEBHOOK_URL")
-    if url:
-        async with Bitrix24(url) as b24:
-            yield b24
-        return
-    from b24async.testing import FakePortal
-
-    print(f"B24_WEBHOOK_URL is not set: using an embedded fake portal ({fake_users} users).\n")
-    async with FakePortal(users=fake_users) as portal, Bitrix24(portal.webhook_url) as b24:
-        yield b24
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -101,7 +86,7 @@ async def find_slots(args: argparse.Namespace) -> int:
     start_hour, end_hour = parse_hours(args.hours)
     zone: dt.tzinfo = dt.datetime.now().astimezone().tzinfo or dt.timezone.utc
     hours = WorkingHours(start_hour, end_hour, args.tz or zone)
-    async with connect(fake_users=50) as b24:
+    async with connect(fake_users=50) as (b24, _portal):
         team = await pick_team(b24, args)
         if not team:
             print("No active users found for that team.", file=sys.stderr)

@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import json
-import os
 import sqlite3
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from b24async import Bitrix24, User
+from _connect import connect
+
+from b24async import User
 from b24async.methods import GetUsers
 from b24async.progress import ProgressBar
 
@@ -57,21 +57,6 @@ ON CONFLICT (id) DO UPDATE SET
 """
 
 COMMIT_EVERY = 50  # rows per transaction: one page
-
-
-@contextlib.asynccontextmanager
-async def connect(fake_users: int) -> AsyncIterator[Bitrix24]:
-    """The portal in ``B24_WEBHOOK_URL``, or an embedded fake portal when it is not set."""
-    url = os.environ.get("B24_WEBHOOK_URL")
-    if url:
-        async with Bitrix24(url) as b24:
-            yield b24
-        return
-    from b24async.testing import FakePortal
-
-    print(f"B24_WEBHOOK_URL is not set: using an embedded fake portal ({fake_users} users).")
-    async with FakePortal(users=fake_users) as portal, Bitrix24(portal.webhook_url) as b24:
-        yield b24
 
 
 def open_db(path: Path) -> sqlite3.Connection:
@@ -129,7 +114,7 @@ async def sync(args: argparse.Namespace) -> int:
     started = time.monotonic()
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     seen, page, interrupted = 0, [], False
-    async with connect(fake_users=args.fake_users) as b24:
+    async with connect(fake_users=args.fake_users) as (b24, _portal):
         # Keyset pages are walked by ID; the ">ID" filter starts after the stored cursor.
         request = GetUsers(filter={">ID": cursor}) if cursor else GetUsers()
         with ProgressBar("users", unit="user") as bar:
