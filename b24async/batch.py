@@ -58,24 +58,30 @@ CommandSpec = Union[tuple[str, Mapping[str, Any] | None], "Method[Any]"]
 #: Called as ``progress(done, total)`` as commands complete.
 ProgressCallback = Callable[[int, int], None]
 
+_NONE: frozenset[str] = frozenset()
 _REFERENCE = re.compile(r"\$(result|next|total|time|error)\[([^\]]*)\]((?:\[[^\]]*\])*)")
 
 
 @attrs.frozen
 class Command:
-    """One command of a batch: its name, REST method, encoded params, and typed request."""
+    """One command of a batch: its name, REST method, encoded params, and typed request.
+
+    ``references`` names the commands this one refers to with ``$result[name]`` and kin.
+    """
 
     name: str
     method: str
     params: Mapping[str, Any]
     request: Method[Any] | None = None
+    references: frozenset[str] = attrs.field(init=False, eq=False, repr=False)
+    query: str = attrs.field(init=False, eq=False, repr=False)
 
-    @property
-    def references(self) -> frozenset[str]:
-        """Names of the commands this one refers to with ``$result[name]`` and kin."""
-        return frozenset(
-            m.group(2) for text in _strings(self.params) for m in _REFERENCE.finditer(text)
-        )
+    def __attrs_post_init__(self) -> None:
+        # Encode once; references survive the encoding readable ($, [ and ] are kept).
+        query = build_query(self.params)
+        refs = frozenset(m.group(2) for m in _REFERENCE.finditer(query)) if "$" in query else _NONE
+        object.__setattr__(self, "query", query)
+        object.__setattr__(self, "references", refs)
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -135,6 +141,8 @@ def plan_chunks(commands: Sequence[Command], size: int = MAX_COMMANDS) -> list[l
     Commands that refer to each other (``$result[name]``) form a group that must travel in one
     request; a group larger than ``size`` cannot and raises ``ValueError``.
     """
+    if not any(c.references for c in commands):  # the common case: plain slices
+        return [list(commands[i : i + size]) for i in range(0, len(commands), size)]
     index = {c.name: i for i, c in enumerate(commands)}
     parent = list(range(len(commands)))
 
@@ -166,8 +174,7 @@ def plan_chunks(commands: Sequence[Command], size: int = MAX_COMMANDS) -> list[l
 
 def encode_command(command: Command) -> str:
     """The ``cmd`` value: ``method?query`` in PHP ``http_build_query`` form."""
-    query = build_query(command.params)
-    return f"{command.method}?{query}" if query else command.method
+    return f"{command.method}?{command.query}" if command.query else command.method
 
 
 def batch_params(chunk: Sequence[Command], halt: bool) -> dict[str, Any]:

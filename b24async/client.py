@@ -232,7 +232,7 @@ class Bitrix24:
         params: None = None,
         *,
         keyset: bool = False,
-        prefetch: int = 2,
+        prefetch: int | None = 4,
         progress: ProgressCallback | None = None,
     ) -> AsyncGenerator[T, None]: ...
 
@@ -243,7 +243,7 @@ class Bitrix24:
         params: Mapping[str, Any] | None = None,
         *,
         keyset: bool = False,
-        prefetch: int = 2,
+        prefetch: int | None = 4,
         progress: ProgressCallback | None = None,
     ) -> AsyncGenerator[Any, None]: ...
 
@@ -253,14 +253,15 @@ class Bitrix24:
         params: Mapping[str, Any] | None = None,
         *,
         keyset: bool = False,
-        prefetch: int = 2,
+        prefetch: int | None = 4,
         progress: ProgressCallback | None = None,
     ) -> AsyncGenerator[Any, None]:
         """Stream every row of a list method, fetching many pages per request.
 
-        Memory stays bounded by ``prefetch`` batches of rows (2,500 rows each), whatever the
-        list's size. ``keyset=True`` walks by ``ID`` with ``start=-1`` (no row counting on the
-        portal: the fast way through huge lists; needs a method that filters and sorts by ID).
+        Memory stays bounded by ``prefetch`` batch requests of rows (2,500 rows each; ``None``
+        for no bound, the fastest read), whatever the list's size. ``keyset=True`` walks by
+        ``ID`` with ``start=-1`` (no row counting on the portal: the fast way through huge
+        lists; needs a method that filters and sorts by ID).
         A typed list request (e.g. ``GetUsers``) yields typed rows.
         """
         parse: Callable[[Any], Any] | None = None
@@ -293,12 +294,16 @@ class Bitrix24:
         params: Mapping[str, Any] | None = None,
         *,
         keyset: bool = False,
+        prefetch: int | None = None,
         progress: ProgressCallback | None = None,
     ) -> list[Any]:
-        """Every row of a list method as one list (see :meth:`paginate`)."""
-        return [
-            row async for row in self.paginate(method, params, keyset=keyset, progress=progress)
-        ]
+        """Every row of a list method as one list (see :meth:`paginate`).
+
+        It keeps every row anyway, so by default it sends every page request the throttle
+        lets through at once (``prefetch=None``): the fastest way to read a list.
+        """
+        rows = self.paginate(method, params, keyset=keyset, prefetch=prefetch, progress=progress)
+        return [row async for row in rows]
 
     async def _call_encoded(self, name: str, encoded: dict[str, Any]) -> Response:
         if self._coalescer is not None and self._coalescer.accepts(name, encoded):

@@ -22,13 +22,16 @@ from b24async.protocol import Timing
 
 __all__ = ["MethodUsage", "OperatingBudget"]
 
+_BLIND_CALLS = 400  # calls of an unmeasured method admitted against a fresh budget
+
 
 @attrs.define
 class _MethodState:
+    cost: float  # expected execution seconds of one call
     operating: float = 0.0  # upper bound of the portal's sum, seconds
     reset_at: float | None = None  # unix time the oldest bucket leaves the window
-    cost: float = 0.0  # expected execution seconds of one call
     in_flight: int = 0
+    measured: bool = False  # whether ``cost`` comes from the portal's reports yet
 
 
 @attrs.frozen
@@ -60,7 +63,9 @@ class OperatingBudget:
     def _state(self, method: str) -> _MethodState:
         state = self._methods.get(method)
         if state is None:
-            state = self._methods[method] = _MethodState()
+            # Until the portal reports a method's cost, assume a heavy one: 1/400 of the budget
+            # (1.2 s at 480 s), so a job's first burst cannot spend the budget blind.
+            state = self._methods[method] = _MethodState(cost=self.budget / _BLIND_CALLS)
         return state
 
     def hold_remaining(self, method: str, count: int = 1) -> float | None:
@@ -69,11 +74,11 @@ class OperatingBudget:
         ``None`` means "wait for a call in flight to report" (the bound is stale but calls are
         still out; their responses will tell the new sum).
         """
-        state = self._methods.get(method)
-        if state is None:
-            return 0.0
+        state = self._state(method)
         predicted = state.operating + (state.in_flight + count) * state.cost
-        if predicted < self.budget and state.operating < self.budget:
+        # Spending up to the budget is fine: the portal checks before each call, so every call
+        # admitted here still starts below the threshold.
+        if predicted <= self.budget and state.operating < self.budget:
             return 0.0
         now = self._clock()
         if state.reset_at is not None and now < state.reset_at:
@@ -87,13 +92,11 @@ class OperatingBudget:
         Lets a batch builder take only what the budget admits, so that a held method never
         drags other methods' commands into its wait.
         """
-        state = self._methods.get(method)
-        if state is None:
-            return None
+        state = self._state(method)
         if state.operating < self.budget:
             if state.cost <= 0:
                 return None
-            room = int((self.budget - state.operating) / state.cost - 1e-9) - state.in_flight
+            room = int((self.budget - state.operating) / state.cost + 1e-9) - state.in_flight
             if room > 0:
                 return room
         now = self._clock()
@@ -115,9 +118,12 @@ class OperatingBudget:
             if timing.operating_reset_at is not None:
                 state.reset_at = timing.operating_reset_at
             if timing.processing is not None:
-                # A cautious running estimate: quick to rise, slow to fall.
                 sample = timing.processing
-                state.cost = sample if sample > state.cost else state.cost * 0.9 + sample * 0.1
+                if not state.measured:
+                    state.cost, state.measured = sample, True  # replace the blind guess
+                else:
+                    # A cautious running estimate: quick to rise, slow to fall.
+                    state.cost = sample if sample > state.cost else state.cost * 0.9 + sample * 0.1
         self._notify()
 
     def blocked(self, method: str) -> float:

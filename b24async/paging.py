@@ -8,8 +8,9 @@ Two strategies (RU ``settings/performance/huge-data.md``; facts file §5):
   batch with ``>ID`` = ``$result[previous][49][ID]`` and ``start=-1``, so the portal never counts
   rows: the fast way through millions of rows.
 
-Either way at most ``prefetch`` batches of rows are held at once: memory does not grow with the
-list.
+Either way at most ``prefetch`` batch requests of rows are in flight or held at once: memory does
+not grow with the list. ``prefetch=None`` (what :meth:`Bitrix24.list_all` uses, since it keeps
+every row anyway) sends every batch the throttle lets through: the fastest read.
 """
 
 from __future__ import annotations
@@ -71,12 +72,12 @@ async def paginate_raw(
     params: dict[str, Any],
     *,
     keyset: bool = False,
-    prefetch: int = 2,
+    prefetch: int | None = 4,
     progress: Progress | None = None,
 ) -> AsyncIterator[Any]:
     """Yield every row of ``method`` (see module docs). ``call`` sends the first page."""
-    if prefetch < 1:
-        raise ValueError("prefetch must be >= 1")
+    if prefetch is not None and prefetch < 1:
+        raise ValueError("prefetch must be >= 1 (or None: no limit)")
     if "start" in params:
         raise ValueError("paginate() walks the pages itself: do not pass start")
     first = await call(method, params)
@@ -111,7 +112,7 @@ async def _offset_pages(
     params: dict[str, Any],
     start: int,
     total: int,
-    prefetch: int,
+    prefetch: int | None,
 ) -> AsyncIterator[list[Any]]:
     starts = list(range(start, total, PAGE_SIZE))
     groups = [starts[i : i + _PAGES_PER_REQUEST] for i in range(0, len(starts), _PAGES_PER_REQUEST)]
@@ -126,7 +127,7 @@ async def _offset_pages(
     next_group = 0
     try:
         while next_group < len(groups) or in_flight:
-            while next_group < len(groups) and len(in_flight) < prefetch:
+            while next_group < len(groups) and (prefetch is None or len(in_flight) < prefetch):
                 in_flight.append(asyncio.create_task(fetch(groups[next_group])))
                 next_group += 1
             result = await in_flight.pop(0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -150,7 +151,29 @@ def normalize_method(method: str) -> str:
     return name.lower()
 
 
+_PASS_THROUGH = frozenset({str, int, type(None)})
+
+
 def _encode_value(value: Any, path: str) -> Any:
+    # Hot path: most params are plain str/int values in plain dicts and lists.
+    kind = type(value)
+    if kind in _PASS_THROUGH:
+        return value
+    if kind is dict:
+        return {
+            str(k) if type(k) in (str, int) else _bad_key(k, path): _encode_value(v, f"{path}[{k}]")
+            for k, v in value.items()
+        }
+    if kind is list:
+        return [_encode_value(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    return _encode_other(value, path)
+
+
+def _bad_key(key: Any, path: str) -> str:
+    raise TypeError(f"param {path}: key {key!r} must be str or int")
+
+
+def _encode_other(value: Any, path: str) -> Any:
     # Bitrix24 flags are "Y"/"N". A JSON true is a PHP bool that some handlers compare loosely
     # (user.update's `ACTIVE != 'N'` is false for true: it would FIRE the user), and a bool
     # cannot travel in a batch query string at all; "Y"/"N" means the same everywhere.
@@ -239,8 +262,15 @@ def build_query(params: Mapping[str, Any]) -> str:
     pairs: list[tuple[str, str]] = []
     for key, value in params.items():
         _flatten(str(key), value, pairs)
-    safe = "[]$"
-    return "&".join(f"{quote(k, safe=safe)}={quote(v, safe=safe)}" for k, v in pairs)
+    return "&".join(f"{_quote(k)}={_quote(v)}" for k, v in pairs)
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.\-~\[\]$]*")
+
+
+def _quote(text: str) -> str:
+    # Most keys and values (IDs, flags, names of fields) need no escaping; skip quote() then.
+    return text if _PLAIN.fullmatch(text) else quote(text, safe="[]$")
 
 
 def _as_int(value: Any) -> int | None:

@@ -69,8 +69,8 @@ def test_operating_counts_calls_in_flight() -> None:
     budget = OperatingBudget(10.0, 600.0, clock=Clock())
     budget.admit("m")
     budget.settle("m", Timing(operating=4.0, operating_reset_at=2000.0, processing=2.0))
-    budget.admit("m", 2)  # 4 + 2*2 = 8 < 10
-    assert budget.hold_remaining("m") > 0  # a third would reach 10
+    budget.admit("m", 3)  # 4 + 3*2 = 10: up to the budget, each still starts below it
+    assert budget.hold_remaining("m") > 0  # a fourth would go past it
 
 
 def test_blocked_without_known_reset_waits_one_bucket() -> None:
@@ -97,14 +97,22 @@ def test_retry_policy() -> None:
 def test_admissible_counts_what_the_budget_still_takes() -> None:
     clock = Clock()
     budget = OperatingBudget(10.0, 600.0, clock=clock)
-    assert budget.admissible("m") is None  # nothing known yet
+    # Not measured yet: a blind guess of 1/400 of the budget per call.
+    assert budget.admissible("m") == 400
     budget.admit("m")
     budget.settle("m", Timing(operating=4.0, operating_reset_at=1060.0, processing=2.0))
-    assert budget.admissible("m") == 2  # 4 + 2 + 2 < 10, a third would reach it
-    budget.admit("m", 2)
+    assert budget.admissible("m") == 3  # 4 + 3 * 2 = 10
+    budget.admit("m", 3)
     assert budget.admissible("m") == 0
     clock.now = 1061.0
     assert budget.admissible("m") == 0  # past the reset, but calls are still out
-    budget.settle("m")
-    budget.settle("m")
-    assert budget.admissible("m") == 2  # the sum is only lower now
+    budget.settle("m", count=3)
+    assert budget.admissible("m") == 3  # the sum is only lower now
+
+
+def test_unmeasured_method_is_admitted_against_a_blind_cost() -> None:
+    budget = OperatingBudget(10.0, 600.0, clock=Clock())
+    budget.admit("m", 400)
+    assert budget.hold_remaining("m") != 0.0  # the 401st would spend past the budget blind
+    budget.settle("m", Timing(operating=0.2, operating_reset_at=2000.0, processing=0.01))
+    assert budget.admissible("m") > 400  # the measured cost replaces the guess at once
