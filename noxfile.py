@@ -50,5 +50,10 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks against the peers (added by the benchmarks issue)."""
-    session.log("The benchmarks arrive with the benchmarks issue; nothing to run yet.")
+    """Benchmarks: b24async and its peers against one FakePortal (``-- --quick`` for a smoke run).
+
+    The peers (fast-bitrix24, b24pysdk) and matplotlib are installed here only: they are never
+    runtime or test dependencies. Results go to benchmarks/results/ (see benchmarks/README.md).
+    """
+    session.install("-e", ".", "fast-bitrix24", "b24pysdk", "matplotlib")
+    session.run("python", "benchmarks/run.py", *session.posargs)
