@@ -23,6 +23,17 @@ from b24async.testing.portal import FakePortal
 __all__ = ["main", "parse_args"]
 
 
+def _method_cost(text: str) -> tuple[str, float]:
+    method, sep, seconds = text.partition("=")
+    try:
+        cost = float(seconds)
+    except ValueError:
+        cost = -1.0
+    if not sep or not method or cost < 0:
+        raise argparse.ArgumentTypeError(f"expected METHOD=SECONDS, got {text!r}")
+    return method, cost
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
@@ -40,6 +51,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--time-scale", type=float, default=1.0, help="operating time scale")
     parser.add_argument("--processing", type=float, default=0.0, help="seconds per command")
+    parser.add_argument(
+        "--method-processing",
+        action="append",
+        default=[],
+        type=_method_cost,
+        metavar="METHOD=SECONDS",
+        help="per-method processing seconds (repeatable), e.g. user.update=0.5",
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per reply")
     parser.add_argument(
         "--token-lifetime", type=float, default=3600.0, help="access token lifetime, seconds"
@@ -68,6 +87,7 @@ def _portal(args: argparse.Namespace) -> FakePortal:
         operating_budget=args.operating_budget,
         time_scale=args.time_scale,
         processing=args.processing,
+        method_processing=dict(args.method_processing),
         latency=args.latency,
         token_lifetime=args.token_lifetime,
         faults=faults,

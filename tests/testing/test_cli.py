@@ -24,7 +24,11 @@ def _env() -> dict[str, str]:
 def test_cli_serves_until_terminated() -> None:
     command = [sys.executable, "-m", "b24async.testing", "--port", "0", "--users", "7"]
     with subprocess.Popen(
-        [*command, "--seed", "2", "--rate", "5", "--burst", "250"],
+        [
+            *command,
+            *("--seed", "2", "--rate", "5", "--burst", "250"),
+            *("--method-processing", "user.current=0.5", "--time-scale", "0.01"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -32,7 +36,7 @@ def test_cli_serves_until_terminated() -> None:
     ) as process:
         assert process.stdout is not None
         try:
-            lines = dict(process.stdout.readline().rstrip("\n").split("=", 1) for _ in range(7))
+            lines = dict(process.stdout.readline().rstrip("\n").split("=", 1) for _ in range(9))
             webhook = lines["B24_WEBHOOK_URL"]
             assert webhook.startswith("http://127.0.0.1:")
             assert not webhook.startswith("http://127.0.0.1:0/")
@@ -40,6 +44,9 @@ def test_cli_serves_until_terminated() -> None:
                 body = json.loads(response.read())
             assert body["result"]["ID"] == "1"
             assert "operating_reset_at" in body["time"]
+            assert body["time"]["operating"] > 0  # --method-processing took effect
+            assert lines["B24_URL"] == lines["B24_PORTAL_URL"]
+            assert lines["B24_TOKEN"] == lines["B24_ACCESS_TOKEN"]
             token = lines["B24_ACCESS_TOKEN"]
             url = f"{lines['B24_PORTAL_URL']}/rest/user.get.json?auth={token}&start=0"
             with urllib.request.urlopen(url, timeout=10) as response:
@@ -64,3 +71,15 @@ def test_cli_refuses_non_loopback_hosts() -> None:
     )
     assert result.returncode == 2
     assert "loopback" in result.stderr
+
+
+def test_cli_rejects_a_malformed_method_cost() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "b24async.testing", "--method-processing", "user.get"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "METHOD=SECONDS" in result.stderr
