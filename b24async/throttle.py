@@ -83,8 +83,9 @@ class Throttle:
         self.max_concurrency = max_concurrency
         self.bucket: RequestBucket = bucket or LeakyBucket(limits.rate, limits.burst)
         self.operating = OperatingBudget(limits.operating_budget, limits.operating_window)
-        self._in_flight = 0
-        self._slot_freed = asyncio.Condition()
+        # A semaphore wakes one waiter per freed slot (a condition's notify_all woke them all:
+        # thousands of needless wake-ups in a large batch job).
+        self._in_flight = asyncio.Semaphore(max_concurrency)
         self.waited = 0.0  # seconds spent waiting for bucket and in-flight slots
 
     async def wait_methods(self, methods: Collection[str]) -> None:
@@ -106,23 +107,16 @@ class Throttle:
     @asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:
         started = time.monotonic()
-        async with self._slot_freed:
-            await self._slot_freed.wait_for(lambda: self._in_flight < self.max_concurrency)
-            self._in_flight += 1
-        try:
+        async with self._in_flight:
             await self.bucket.acquire()
             self.waited += time.monotonic() - started
             yield
-        finally:
-            async with self._slot_freed:
-                self._in_flight -= 1
-                self._slot_freed.notify_all()
 
     async def wait_ready(self) -> None:
         """Wait until an in-flight slot is free and the bucket has room."""
-        if self._in_flight >= self.max_concurrency:
-            async with self._slot_freed:
-                await self._slot_freed.wait_for(lambda: self._in_flight < self.max_concurrency)
+        if self._in_flight.locked():
+            await self._in_flight.acquire()  # wait for a free slot in turn; leave it free
+            self._in_flight.release()
         # The bucket says when it frees up; sleeping exactly that long is the event we need.
         while (delay := self.bucket.time_until_free()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(delay)
