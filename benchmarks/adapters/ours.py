@@ -4,7 +4,7 @@
   user; the client coalesces concurrent calls into batches and merges users into commands.
 * bulk write: ``b24.batch([...])`` with every ``user.update`` (the client plans the batches).
 * bulk read: ``async for row in b24.paginate("user.get")`` (defaults: offset paging,
-  ``prefetch=2``).
+  ``prefetch=4``).
 * probe: ``b24.call("server.time")``.
 """
 
