@@ -257,8 +257,11 @@ class Coalescer:
                     self._deliver(part, outcome.responses[name])
             else:
                 error = outcome.errors.get(name)
+                # A blocked command inside a batch did not run: hold and re-send it. A lone
+                # call's OPERATION_TIME_LIMIT is final: the engine already spent its retries.
                 if (
-                    isinstance(error, OperationTimeLimit)
+                    len(wires) > 1
+                    and isinstance(error, OperationTimeLimit)
                     and wire.parts[0].attempts + 1 < engine.retry.limit_attempts
                 ):
                     blocked.add(wire.method)
