@@ -3,6 +3,7 @@
 ::
 
     B24Error
+    ├── ClientClosed              the client was closed before the command got an answer
     ├── TransportError            the request did not get an HTTP answer (network, timeout)
     ├── DecodeError               an answer that is not a Bitrix24 JSON envelope (keeps raw body)
     └── ApiError                  the portal (or the OAuth server) answered with an ``error`` code
@@ -23,6 +24,11 @@
 Classification follows the facts file (§6): the ``error`` code first (case-insensitive), the HTTP
 status only when the code is unknown, because the sources disagree on statuses. Unknown codes still
 raise :class:`ApiError`: nothing is dropped.
+
+**Did it run?** Every error answers :attr:`B24Error.may_have_applied`: ``False`` when the error
+proves the command did not run (the portal refused it with an error code, or it was never sent),
+``True`` when the request left and its answer was lost, so the portal may have applied it. A
+bulk job re-sends only the commands whose error says ``False``, and checks the others.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ __all__ = [
     "AuthError",
     "B24Error",
     "BatchError",
+    "ClientClosed",
     "DecodeError",
     "InvalidGrant",
     "InvalidToken",
@@ -58,6 +65,41 @@ _RAW_PREVIEW = 200
 class B24Error(Exception):
     """Base class of every exception b24async raises on purpose."""
 
+    @property
+    def may_have_applied(self) -> bool:
+        """Whether the portal may have run the command this error belongs to.
+
+        ``False`` is a proof that it did not (safe to re-send); ``True`` means the outcome is
+        unknown. Subclasses answer from what they know; the base class cannot know.
+        """
+        return True
+
+
+class ClientClosed(B24Error):
+    """The :class:`~b24async.Bitrix24` client was closed before this command got an answer.
+
+    ``sent`` tells whether the command had left for the portal when the client closed (then it
+    may have been applied); a command that was still queued was never sent.
+    """
+
+    def __init__(
+        self, message: str = "the Bitrix24 client is closed", *, sent: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+    @property
+    def may_have_applied(self) -> bool:
+        """True only when the command had been sent before the close."""
+        return self.sent
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_closed, (str(self), self.sent))
+
+
+def _rebuild_closed(message: str, sent: bool) -> ClientClosed:
+    return ClientClosed(message, sent=sent)
+
 
 class TransportError(B24Error):
     """The request got no HTTP answer: connection refused or dropped, DNS failure, timeout.
@@ -71,6 +113,11 @@ class TransportError(B24Error):
         super().__init__(message)
         self.method = method
         self.sent = sent
+
+    @property
+    def may_have_applied(self) -> bool:
+        """False only when the failure proves the request never left (see ``sent``)."""
+        return self.sent
 
     def __str__(self) -> str:
         base = super().__str__()
@@ -121,6 +168,15 @@ class ApiError(B24Error):
         self.status = status
         self.method = method
         self.extra = extra or {}
+
+    @property
+    def may_have_applied(self) -> bool:
+        """The portal answered with an error code: the command did not run.
+
+        Server failures (:class:`ServerError`, any 5xx) are the exception: a handler that
+        crashed half-way may have written something before it failed.
+        """
+        return False
 
     def __str__(self) -> str:
         where = f"{self.method}: " if self.method else ""
@@ -199,6 +255,11 @@ class PortalError(ApiError):
 
 class ServerError(ApiError):
     """The server failed: ``INTERNAL_SERVER_ERROR``, ``ERROR_UNEXPECTED_ANSWER`` or a 5xx."""
+
+    @property
+    def may_have_applied(self) -> bool:
+        """A handler that failed half-way may have written something: unknown."""
+        return True
 
 
 # The one table: upper-cased server code -> class. Codes from the facts file §1 and §6.
