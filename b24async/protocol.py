@@ -7,16 +7,15 @@ loop and reused by the client, the batch code and the coalescer alike.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import json
 import re
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
 import attrs
 
+from b24async.codec import as_opt_datetime, as_opt_int, to_wire
 from b24async.errors import ApiError, DecodeError, make_api_error
 
 __all__ = [
@@ -45,10 +44,9 @@ def _to_float(value: Any) -> float | None:
 
 
 def _to_datetime(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
+    # The time block is informational: a value we cannot read must not fail the answer.
     try:
-        return dt.datetime.fromisoformat(value)
+        return as_opt_datetime(value, "time")
     except ValueError:
         return None
 
@@ -151,83 +149,24 @@ def normalize_method(method: str) -> str:
     return name.lower()
 
 
-_PASS_THROUGH = frozenset({str, int, type(None)})
-
-
-def _encode_value(value: Any, path: str) -> Any:
-    # Hot path: most params are plain str/int values in plain dicts and lists.
-    kind = type(value)
-    if kind in _PASS_THROUGH:
-        return value
-    if kind is dict:
-        return {
-            str(k) if type(k) in (str, int) else _bad_key(k, path): _encode_value(v, f"{path}[{k}]")
-            for k, v in value.items()
-        }
-    if kind is list:
-        return [_encode_value(item, f"{path}[{i}]") for i, item in enumerate(value)]
-    return _encode_other(value, path)
-
-
-def _bad_key(key: Any, path: str) -> str:
-    raise TypeError(f"param {path}: key {key!r} must be str or int")
-
-
-def _encode_other(value: Any, path: str) -> Any:
-    # Bitrix24 flags are "Y"/"N". A JSON true is a PHP bool that some handlers compare loosely
-    # (user.update's `ACTIVE != 'N'` is false for true: it would FIRE the user), and a bool
-    # cannot travel in a batch query string at all; "Y"/"N" means the same everywhere.
-    if isinstance(value, bool):
-        return "Y" if value else "N"
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"param {path}: {value!r} cannot be sent")
-        return value
-    if isinstance(value, enum.Enum):
-        return _encode_value(value.value, path)
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(
-                f"param {path}: naive datetime {value.isoformat()}; attach a tzinfo so the "
-                "portal cannot misread it in its own time zone"
-            )
-        return value.isoformat(timespec="seconds")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, (str, int)) or isinstance(key, bool):
-                raise TypeError(f"param {path}: key {key!r} must be str or int")
-            out[str(key)] = _encode_value(item, f"{path}[{key}]")
-        return out
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = sorted(value) if isinstance(value, (set, frozenset)) else value
-        return [_encode_value(item, f"{path}[{i}]") for i, item in enumerate(items)]
-    raise TypeError(f"param {path}: cannot encode {type(value).__name__} for the REST API")
-
-
 def encode_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Turn user params into JSON-ready values the portal reads as intended.
+    """Turn user params into JSON-ready values the portal reads as intended (:mod:`b24async.codec`).
 
     Booleans become ``"Y"``/``"N"`` (the API's flag convention, and the only form that means
     the same in a JSON body and in a ``batch`` command); dates ``YYYY-MM-DD``; aware datetimes
-    ISO-8601 with offset (naive ones are refused); enums their value; sets sorted lists;
-    ``Decimal`` a string. Pass ``1``/``0`` or a string where a method wants something else.
-    Any other type raises ``TypeError`` naming the offending key, before any request is sent.
+    ISO-8601 with offset, to the second (naive ones are refused); enums their value; tuples and
+    sets (sorted) lists; ``Decimal`` a string. Pass ``1``/``0`` or a string where a method wants
+    something else. Any other type raises ``TypeError`` naming the offending key, before any
+    request is sent.
+
+    >>> encode_params({"FILTER": {"ACTIVE": True, "UF_DEPARTMENT": (1, 2)}, "ORDER": None})
+    {'FILTER': {'ACTIVE': 'Y', 'UF_DEPARTMENT': [1, 2]}, 'ORDER': None}
     """
     if params is None:
         return {}
     if not isinstance(params, Mapping):
         raise TypeError(f"params must be a mapping, not {type(params).__name__}")
-    encoded = _encode_value(params, "params")
-    assert isinstance(encoded, dict)
+    encoded: dict[str, Any] = to_wire(params, "params")
     return encoded
 
 
@@ -274,13 +213,11 @@ def _quote(text: str) -> str:
 
 
 def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
+    # ``total``/``next`` only steer paging: an unreadable one means "not sent", as when absent.
+    try:
+        return as_opt_int(value, "total/next")
+    except ValueError:
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.lstrip("-").isdigit():
-        return int(value)
-    return None
 
 
 def decode_envelope(raw: RawResponse, method: str) -> dict[str, Any]:

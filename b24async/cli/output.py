@@ -9,15 +9,12 @@ removes the webhook URL's code and any token the CLI was given.
 
 from __future__ import annotations
 
-import datetime as dt
-import enum
 import json
-import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
-import attrs
+from b24async.codec import to_json
 
 __all__ = ["Output", "Redactor", "jsonable"]
 
@@ -25,30 +22,13 @@ REDACTED = "***"
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` as plain JSON data: attrs models become objects, enums their wire value.
+    """``value`` as plain JSON data (:func:`b24async.codec.to_json`: the codec's output table).
 
-    Datetimes and dates become ISO-8601 strings, timedeltas seconds, mappings objects with string
-    keys (``Availability`` is keyed by user ID), tuples and other iterables arrays.
+    attrs models become objects, enums their wire value, datetimes and dates ISO-8601 strings,
+    timedeltas seconds, mappings objects with string keys (``Availability`` is keyed by user ID),
+    tuples, sets (sorted) and other iterables arrays; booleans stay ``true``/``false``.
     """
-    if isinstance(value, enum.Enum):  # before str: str enums go out as their plain value
-        return jsonable(value.value)
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, Mapping):  # before attrs: Availability is both
-        return {str(key): jsonable(item) for key, item in value.items()}
-    if attrs.has(type(value)):
-        return {f.name: jsonable(getattr(value, f.name)) for f in attrs.fields(type(value))}
-    if isinstance(value, (bytes, bytearray)):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, Iterable):
-        return [jsonable(item) for item in value]
-    return str(value)
+    return to_json(value)
 
 
 class Redactor:

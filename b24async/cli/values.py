@@ -1,7 +1,8 @@
 """Types of the CLI's option values: user IDs, days, flags, ``KEY=VALUE`` parameters.
 
 Each takes the text of one option and returns the value, or raises
-``argparse.ArgumentTypeError`` with a message argparse prints after the option's name.
+``argparse.ArgumentTypeError`` with a message argparse prints after the option's name. Integers
+and dates are read by :mod:`b24async.codec` (the same rules as values from the portal).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import datetime as dt
 import json
 import re
 from typing import Any
+
+from b24async.codec import as_date, as_int
 
 __all__ = [
     "key_value",
@@ -29,7 +32,7 @@ def parse_ids(text: str) -> tuple[int, ...]:
     if not parts:
         raise argparse.ArgumentTypeError("expected user IDs such as 1,2,34")
     try:
-        return tuple(int(p.strip("\"'")) for p in parts)
+        return tuple(as_int(p.strip("\"'"), "user ID") for p in parts)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected user IDs such as 1,2,34, got {text!r}"
@@ -43,17 +46,8 @@ def parse_day(text: str) -> dt.date:
     ``calendar.accessibility.get`` only reads whole days. An aware datetime (``...+03:00``,
     ``...Z``) gives its date in its own time zone.
     """
-    value = text.strip().strip("\"'")
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        pass
-    candidate = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
-    # Python 3.10's fromisoformat wants 3 or 6 fraction digits: drop the fraction, it cannot
-    # change the day.
-    candidate = re.sub(r"(T\d{2}:\d{2}:\d{2})\.\d+", r"\1", candidate.replace(" ", "T", 1))
-    try:
-        return dt.datetime.fromisoformat(candidate).date()
+        return as_date(text.strip().strip("\"'"), "day")
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected a date YYYY-MM-DD or a datetime YYYY-MM-DDTHH:MM:SS, got {text!r}"
@@ -77,7 +71,7 @@ def parse_flag(text: str) -> bool:
 def positive_id(text: str) -> int:
     """An event or user ID: a positive integer (OPI's quoted ``"1058"`` too)."""
     try:
-        number = int(text.strip().strip("\"'"))
+        number = as_int(text.strip().strip("\"'"), "ID")
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a numeric ID, got {text!r}") from None
     if number <= 0:
@@ -108,7 +102,7 @@ def _json_or_text(raw: str) -> Any:
 def positive_int(text: str) -> int:
     """A count of at least 1 (``--retries``)."""
     try:
-        number = int(text)
+        number = as_int(text, "count")
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if number < 1:

@@ -82,7 +82,13 @@ class GetAccessibility(Method[Availability]):
             raise ValueError(f"GetAccessibility: end {self.end} is before start {self.start}")
 
     def to_params(self) -> dict[str, Any]:
-        """``{"users": [...], "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}`` (keys case-sensitive)."""
+        """``{"users": [...], "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}`` (keys case-sensitive).
+
+        >>> from datetime import date, datetime, timedelta, timezone
+        >>> evening = datetime(2025, 9, 12, 23, 30, tzinfo=timezone(timedelta(hours=3)))
+        >>> GetAccessibility(users=[5, 3, 5], start=date(2025, 9, 10), end=evening).to_params()
+        {'users': [5, 3], 'from': '2025-09-10', 'to': '2025-09-12'}
+        """
         return {
             "users": list(self.users),
             "from": cv.wire_date(self.start),
@@ -109,7 +115,11 @@ class GetParticipationStatus(Method[ParticipationStatus]):
     event_id: int = attrs.field(converter=_event_id)
 
     def to_params(self) -> dict[str, Any]:
-        """``{"eventId": id}`` (the key is case-sensitive)."""
+        """``{"eventId": id}`` (the key is case-sensitive).
+
+        >>> GetParticipationStatus(event_id=1058).to_params()
+        {'eventId': 1058}
+        """
         return {"eventId": self.event_id}
 
     def parse(self, result: Any) -> ParticipationStatus:
@@ -159,7 +169,13 @@ class SetParticipationStatus(Method[bool]):
     status: ParticipationStatus = attrs.field(converter=_settable_participation)
 
     def to_params(self) -> dict[str, Any]:
-        """``{"eventId": id, "status": "Y" | "N" | "Q"}``."""
+        """``{"eventId": id, "status": "Y" | "N" | "Q"}``.
+
+        >>> SetParticipationStatus(event_id=1058, status=ParticipationStatus.DECLINED).to_params()
+        {'eventId': 1058, 'status': 'N'}
+        >>> SetParticipationStatus(event_id=1058, status="q").to_params()
+        {'eventId': 1058, 'status': 'Q'}
+        """
         return {"eventId": self.event_id, "status": self.status.value}
 
     def parse(self, result: Any) -> bool:

@@ -48,7 +48,13 @@ class SetUserStatus(Method[bool]):
     status: UserStatus = attrs.field(converter=_settable_status)
 
     def to_params(self) -> dict[str, Any]:
-        """``{"STATUS": "dnd"}``."""
+        """``{"STATUS": "dnd"}``.
+
+        >>> SetUserStatus(UserStatus.DND).to_params()
+        {'STATUS': 'dnd'}
+        >>> SetUserStatus("away").to_params()
+        {'STATUS': 'away'}
+        """
         return {"STATUS": self.status.value}
 
     def parse(self, result: Any) -> bool:
@@ -70,7 +76,11 @@ class GetUserStatus(Method[UserStatus | None]):
     api_method: ClassVar[str] = "im.user.status.get"
 
     def to_params(self) -> dict[str, Any]:
-        """No params: ``{}``."""
+        """No params: ``{}``.
+
+        >>> GetUserStatus().to_params()
+        {}
+        """
         return {}
 
     def parse(self, result: Any) -> UserStatus | None:

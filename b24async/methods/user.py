@@ -47,7 +47,13 @@ class SetUserActive(Method[bool]):
         return cls(user_id=user_id, active=True)
 
     def to_params(self) -> dict[str, Any]:
-        """``{"ID": id, "ACTIVE": "Y" | "N"}`` (flat params, not ``fields``)."""
+        """``{"ID": id, "ACTIVE": "Y" | "N"}`` (flat params, not ``fields``).
+
+        >>> SetUserActive.fire(7).to_params()
+        {'ID': 7, 'ACTIVE': 'N'}
+        >>> SetUserActive.reactivate(7).to_params()
+        {'ID': 7, 'ACTIVE': 'Y'}
+        """
         return {"ID": self.user_id, "ACTIVE": cv.yn(self.active)}
 
     def parse(self, result: Any) -> bool:
@@ -60,7 +66,7 @@ def _filter(value: Mapping[str, Any] | None) -> cv.FrozenMap[str, Any]:
         return cv.FrozenMap()
     if not isinstance(value, Mapping):
         raise TypeError(f"GetUsers.filter must be a mapping, got {value!r}")
-    return cv.FrozenMap(cv.jsonable(value, "GetUsers.filter"))
+    return cv.FrozenMap(cv.to_wire(value, "GetUsers.filter"))
 
 
 def _sort(value: str) -> str:
@@ -88,10 +94,22 @@ class GetUsers(ListMethod[User]):
     ``user.get``: https://apidocs.bitrix24.com/api-reference/user/user-get.html
 
     ``filter`` holds ``user.get`` filter fields, prefixes included (``{"UF_DEPARTMENT": 1}``,
-    ``{">ID": 100}``); dates and aware datetimes in it are sent as ISO-8601. ``sort``/``order``
-    become the top-level ``SORT``/``ORDER`` that ``user.get`` reads. ``active=True`` excludes
-    fired users, ``active=False`` keeps only them, ``None`` does not filter. Bots, e-mail,
+    ``{">ID": 100}``), encoded when the request is built (:mod:`b24async.codec`): dates and aware
+    datetimes become ISO-8601, booleans ``"Y"``/``"N"`` (CORE reads an ``ACTIVE`` or
+    ``IS_ONLINE`` filter as ``$v && $v !== 'N'``). ``sort``/``order`` become the top-level
+    ``SORT``/``ORDER`` that ``user.get`` reads. ``active=True`` (``ACTIVE: "Y"``) excludes fired
+    users, ``active=False`` (``"N"``) keeps only them, ``None`` does not filter. Bots, e-mail,
     open-line and replica users are never returned.
+
+    >>> from datetime import datetime, timezone
+    >>> since = datetime(2025, 9, 1, tzinfo=timezone.utc)
+    >>> params = GetUsers(filter={">LAST_LOGIN": since, "IS_ONLINE": True}, active=True).to_params()
+    >>> params["FILTER"]
+    {'>LAST_LOGIN': '2025-09-01T00:00:00+00:00', 'IS_ONLINE': 'Y', 'ACTIVE': 'Y'}
+    >>> params["SORT"], params["ORDER"]
+    ('ID', 'ASC')
+    >>> GetUsers(active=False, order="desc").to_params()
+    {'FILTER': {'ACTIVE': 'N'}, 'SORT': 'ID', 'ORDER': 'DESC'}
     """
 
     api_method: ClassVar[str] = "user.get"
@@ -111,9 +129,9 @@ class GetUsers(ListMethod[User]):
         params: dict[str, Any] = {}
         where = dict(self.filter)
         if self.active is not None:
-            # True goes out as JSON true (the documented form). False goes out as "N": a form
-            # encoder might send False as "false", which PHP reads as true.
-            where["ACTIVE"] = True if self.active else "N"
+            # "Y"/"N" like every flag (b24async.codec): a JSON false would survive, but a
+            # form-encoded "false" is a non-empty string, which CORE reads as active.
+            where["ACTIVE"] = cv.yn(self.active)
         if where:
             params["FILTER"] = where
         params["SORT"] = self.sort

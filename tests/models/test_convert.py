@@ -302,28 +302,28 @@ def test_frozen_map_is_read_only_equal_and_picklable() -> None:
 # --- Python -> wire -------------------------------------------------------------------------------
 
 
-def test_jsonable_converts_and_refuses() -> None:
+def test_to_wire_converts_and_refuses() -> None:
     tz3 = timezone(timedelta(hours=3))
     value = {
         "A": (1, 2),
         "B": date(2025, 9, 10),
         "C": datetime(2025, 9, 10, 8, tzinfo=tz3),
         "D": Accessibility.BUSY,
-        "E": {"F": None},
+        "E": {"F": None, "G": False},
     }
-    assert cv.jsonable(value, "P") == {
+    assert cv.to_wire(value, "P") == {
         "A": [1, 2],
         "B": "2025-09-10",
         "C": "2025-09-10T08:00:00+03:00",
         "D": "busy",
-        "E": {"F": None},
+        "E": {"F": None, "G": "N"},
     }
-    with pytest.raises(ValueError, match="aware"):
-        cv.jsonable({"X": datetime(2025, 1, 1)}, "P")
-    with pytest.raises(TypeError, match=r"P\[X\]: set is not a JSON value"):
-        cv.jsonable({"X": {1}}, "P")
-    with pytest.raises(TypeError, match="keys must be strings"):
-        cv.jsonable({1: 1}, "P")
+    with pytest.raises(ValueError, match=r"P\[X\]: naive datetime"):
+        cv.to_wire({"X": datetime(2025, 1, 1)}, "P")
+    with pytest.raises(TypeError, match=r"P\[X\]: cannot send bytes"):
+        cv.to_wire({"X": b"x"}, "P")
+    with pytest.raises(TypeError, match="must be str or int"):
+        cv.to_wire({(1,): 1}, "P")
 
 
 def test_wire_date() -> None:
