@@ -359,11 +359,7 @@ _ISO_RE = re.compile(
 )
 
 
-def _parse_iso(text: str) -> dt.datetime | None:
-    try:
-        return dt.datetime.fromisoformat(text)
-    except ValueError:
-        pass
+def _normalize_iso(text: str) -> str | None:
     match = _ISO_RE.fullmatch(text)
     if match is None:
         return None
@@ -380,6 +376,16 @@ def _parse_iso(text: str) -> dt.datetime | None:
         elif ":" not in offset:
             offset = f"{offset[:3]}:{offset[3:]}"
         normalized += offset
+    return normalized
+
+
+def _parse_iso(text: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(text)  # C speed for the portal's own spelling
+    except ValueError:
+        normalized = _normalize_iso(text)
+    if normalized is None:
+        return None
     try:
         return dt.datetime.fromisoformat(normalized)
     except ValueError:  # a well-formed but impossible date, such as 2025-02-30

@@ -71,7 +71,11 @@ class ParticipationStatus(str, Enum):
 
     @classmethod
     def from_wire(cls, raw: Any) -> ParticipationStatus:
-        """Parse the letter returned by ``calendar.meeting.status.get`` (``UNKNOWN`` if new)."""
+        """Parse the letter returned by ``calendar.meeting.status.get`` (``UNKNOWN`` if new).
+
+        >>> ParticipationStatus.from_wire("H"), ParticipationStatus.from_wire("X")
+        (<ParticipationStatus.HOST: 'H'>, <ParticipationStatus.UNKNOWN: 'unknown'>)
+        """
         return cv.as_enum(cls, raw, cls.UNKNOWN)
 
 

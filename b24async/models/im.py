@@ -33,7 +33,11 @@ class UserStatus(str, Enum):
 
     @classmethod
     def from_wire(cls, raw: Any) -> UserStatus | None:
-        """Parse ``im.user.status.get``; ``false``/``null``/``""`` (none stored) give ``None``."""
+        """Parse ``im.user.status.get``; ``false``/``null``/``""`` (none stored) give ``None``.
+
+        >>> UserStatus.from_wire("dnd"), UserStatus.from_wire(False)
+        (<UserStatus.DND: 'dnd'>, None)
+        """
         if raw is None or raw is False or raw == "":
             return None
         return cv.as_enum(cls, raw, cls.UNKNOWN)

@@ -60,7 +60,16 @@ class User:
 
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any]) -> User:
-        """Build from one ``user.get`` row (``ID`` string, ``ACTIVE`` bool, ``IS_ONLINE`` Y/N)."""
+        """Build from one ``user.get`` row (``ID`` string, ``ACTIVE`` bool, ``IS_ONLINE`` Y/N).
+
+        >>> user = User.from_wire({"ID": "31", "ACTIVE": True, "IS_ONLINE": "N",
+        ...                        "LAST_LOGIN": "2024-07-25T16:06:54+03:00", "UF_DEPARTMENT": [1],
+        ...                        "SECOND_NAME": ""})
+        >>> user.id, user.active, user.is_online, user.departments
+        (31, True, False, (1,))
+        >>> user.last_login.isoformat(), dict(user.extra)
+        ('2024-07-25T16:06:54+03:00', {'SECOND_NAME': ''})
+        """
         if not isinstance(raw, Mapping):
             raise ValueError(f"user: expected an object, got {raw!r}")
         if "ACTIVE" not in raw:
