@@ -16,12 +16,43 @@ issues and refreshes OAuth tokens, injects faults on request (:class:`Faults`), 
 happened (:attr:`FakePortal.stats`, :attr:`FakePortal.ledger`). ``python -m b24async.testing``
 serves one from the command line; the pytest plugin provides the ``fake_portal`` and
 ``fake_portal_factory`` fixtures.
+
+The names below are imported on first use (PEP 562), so importing this package, or the pytest
+plugin inside it that every pytest run of a project with b24async installed loads, does not
+load the ~4,000 lines of the portal until a test asks for it.
 """
 
-from b24async.testing.faults import Faults
-from b24async.testing.oauth import OAuthTokens
-from b24async.testing.portal import FakePortal
-from b24async.testing.state import LedgerEntry
-from b24async.testing.stats import PortalStats
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from b24async.testing.faults import Faults
+    from b24async.testing.oauth import OAuthTokens
+    from b24async.testing.portal import FakePortal
+    from b24async.testing.state import LedgerEntry
+    from b24async.testing.stats import PortalStats
 
 __all__ = ["FakePortal", "Faults", "LedgerEntry", "OAuthTokens", "PortalStats"]
+
+_HOMES = {
+    "FakePortal": "b24async.testing.portal",
+    "Faults": "b24async.testing.faults",
+    "LedgerEntry": "b24async.testing.state",
+    "OAuthTokens": "b24async.testing.oauth",
+    "PortalStats": "b24async.testing.stats",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import b24async.testing
 
 ROOT = Path(b24async.testing.__file__).resolve().parents[2]
@@ -86,3 +88,42 @@ def test_fixtures_in_a_plain_pytest(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 passed" in result.stdout
+
+
+LAZY_CHECK = """
+import sys
+import b24async.testing.plugin as plugin
+
+assert callable(plugin.fake_portal) and callable(plugin.fake_portal_factory)
+loaded = sorted(m for m in sys.modules if m.startswith("b24async.testing."))
+assert loaded == ["b24async.testing.plugin"], loaded
+
+from b24async.testing import FakePortal  # the package's names still work, on first use
+
+assert FakePortal.__module__ == "b24async.testing.portal"
+assert "b24async.testing.portal" in sys.modules
+print("ok")
+"""
+
+
+def test_importing_the_plugin_does_not_import_the_portal() -> None:
+    # A fresh interpreter: in this one, the suite has long imported the portal.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, "-c", LAZY_CHECK],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_the_package_names_are_lazy_but_complete() -> None:
+    for name in b24async.testing.__all__:
+        assert getattr(b24async.testing, name).__name__ == name
+        assert name in dir(b24async.testing)
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        b24async.testing.Nope  # noqa: B018
