@@ -313,3 +313,22 @@ def test_json_output_never_fails() -> None:
     assert codec.to_json(Decimal("1.5")) == "1.5"
     assert codec.to_json(iter([2, 1])) == [2, 1]
     assert codec.to_json({Accessibility.BUSY: 1, 2: 2}) == {"busy": 1, "2": 2}
+
+
+def test_subclasses_of_int_and_str() -> None:
+    class Count(int):
+        pass
+
+    class Text(str):
+        pass
+
+    assert codec.as_int(Count(5), "F") == 5 and type(codec.as_int(Count(5), "F")) is int
+    assert codec.to_json(Count(5)) == 5 and codec.to_json(Text("x")) == "x"
+
+
+def test_optional_strings() -> None:
+    assert codec.as_opt_str(31, "F") == "31"
+    assert codec.as_opt_str(1.5, "F") == "1.5"
+    assert codec.as_opt_str("", "F") is None
+    with pytest.raises(ValueError, match="F: expected a string"):
+        codec.as_opt_str(True, "F")

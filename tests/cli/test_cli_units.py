@@ -19,7 +19,7 @@ from b24async.cli.connect import is_webhook_url, resolve_target
 from b24async.cli.exits import UsageError, error_body, exit_code_for
 from b24async.cli.output import Output, Redactor, jsonable
 from b24async.cli.parser import build_parser
-from b24async.cli.values import parse_day, parse_flag, parse_ids
+from b24async.cli.values import parse_day, parse_flag, parse_ids, positive_id, positive_int
 from b24async.errors import (
     AccessDenied,
     AuthError,
@@ -43,10 +43,32 @@ def test_parse_ids(text: str, ids: tuple[int, ...]) -> None:
     assert parse_ids(text) == ids
 
 
-@pytest.mark.parametrize("text", ["", "a", "1,x", "[]"])
+@pytest.mark.parametrize("text", ["", "a", "1,x", "[]", "1_000", "١٢", "1.0", "true"])
 def test_parse_ids_rejects(text: str) -> None:
+    # IDs are read by the codec's integer reader: no underscores, non-ASCII digits or floats.
     with pytest.raises(argparse.ArgumentTypeError):
         parse_ids(text)
+
+
+@pytest.mark.parametrize(("text", "number"), [("1058", 1058), ('"1058"', 1058), (" 7 ", 7)])
+def test_positive_id(text: str, number: int) -> None:
+    assert positive_id(text) == number
+
+
+@pytest.mark.parametrize(
+    ("text", "match"), [("x", "numeric ID"), ("1_0", "numeric ID"), ("0", "positive ID")]
+)
+def test_positive_id_rejects(text: str, match: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=match):
+        positive_id(text)
+
+
+def test_positive_int() -> None:
+    assert positive_int("3") == 3
+    with pytest.raises(argparse.ArgumentTypeError, match="whole number"):
+        positive_int("2.5")
+    with pytest.raises(argparse.ArgumentTypeError, match="at least 1"):
+        positive_int("0")
 
 
 @pytest.mark.parametrize(
