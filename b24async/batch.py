@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import attrs
 
+from b24async.codec import int_or_none
 from b24async.errors import (
     ApiError,
     DecodeError,
@@ -240,21 +241,12 @@ def decode_batch(raw: RawResponse, chunk: Sequence[Command]) -> ChunkOutcome:
                 method=command.method,
                 result=results[name],
                 time=Timing.from_wire(times.get(name)),
-                total=_int_or_none(totals.get(name)),
-                next=_int_or_none(nexts.get(name)),
+                total=int_or_none(totals.get(name)),
+                next=int_or_none(nexts.get(name)),
             )
         else:
             skipped.append(name)
     return ChunkOutcome(responses, failed, tuple(skipped))
-
-
-def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def command_timings(

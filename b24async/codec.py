@@ -143,6 +143,7 @@ __all__ = [
     "as_opt_int",
     "as_opt_str",
     "from_timestamp",
+    "int_or_none",
     "to_json",
     "to_timestamp",
     "to_wire",
@@ -295,6 +296,14 @@ def as_opt_int(value: Any, field: str) -> int | None:
     if value is None or value == "":
         return None
     return as_int(value, field)
+
+
+def int_or_none(value: Any) -> int | None:
+    """:func:`as_opt_int` for informational fields (``total``, ``next``): ``None`` if unreadable."""
+    try:
+        return as_opt_int(value, "")
+    except ValueError:
+        return None
 
 
 def as_bool(value: Any, field: str) -> bool:

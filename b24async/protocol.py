@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import attrs
 
-from b24async.codec import as_opt_datetime, as_opt_int, to_wire
+from b24async.codec import as_opt_datetime, int_or_none, to_wire
 from b24async.errors import ApiError, DecodeError, make_api_error
 
 __all__ = [
@@ -212,14 +212,6 @@ def _quote(text: str) -> str:
     return text if _PLAIN.fullmatch(text) else quote(text, safe="[]$")
 
 
-def _as_int(value: Any) -> int | None:
-    # ``total``/``next`` only steer paging: an unreadable one means "not sent", as when absent.
-    try:
-        return as_opt_int(value, "total/next")
-    except ValueError:
-        return None
-
-
 def decode_envelope(raw: RawResponse, method: str) -> dict[str, Any]:
     """Parse the JSON envelope or raise :class:`DecodeError` (keeping the raw body)."""
     try:
@@ -265,6 +257,6 @@ def decode_response(raw: RawResponse, method: str) -> Response:
         method=method,
         result=payload["result"],
         time=Timing.from_wire(payload.get("time")),
-        total=_as_int(payload.get("total")),
-        next=_as_int(payload.get("next")),
+        total=int_or_none(payload.get("total")),
+        next=int_or_none(payload.get("next")),
     )

@@ -332,3 +332,11 @@ def test_optional_strings() -> None:
     assert codec.as_opt_str("", "F") is None
     with pytest.raises(ValueError, match="F: expected a string"):
         codec.as_opt_str(True, "F")
+
+
+@pytest.mark.parametrize(
+    ("wire", "number"), [(50, 50), ("50", 50), (None, None), ("", None), (True, None), (1.5, None)]
+)
+def test_informational_ints(wire: Any, number: int | None) -> None:
+    # total/next of a response and of each batch command: unreadable means "not sent".
+    assert codec.int_or_none(wire) == number
