@@ -201,7 +201,8 @@ def to_wire(value: Any, path: str = "params") -> Any:
         return str(value)
     if isinstance(value, (list, tuple, set, frozenset)):
         return [to_wire(item, f"{path}[{i}]") for i, item in enumerate(_ordered(value))]
-    raise TypeError(f"{path}: cannot send {type(value).__name__} {value!r} to the REST API")
+    # The type, not the value: params may hold secrets, and errors end up in logs.
+    raise TypeError(f"{path}: cannot send a {type(value).__name__} to the REST API")
 
 
 def _wire_key(key: Any, path: str) -> str:

@@ -340,3 +340,13 @@ def test_optional_strings() -> None:
 def test_informational_ints(wire: Any, number: int | None) -> None:
     # total/next of a response and of each batch command: unreadable means "not sent".
     assert codec.int_or_none(wire) == number
+
+
+def test_refusals_name_the_type_not_the_value() -> None:
+    class Secret:
+        def __repr__(self) -> str:
+            return "hunter2"
+
+    with pytest.raises(TypeError) as caught:
+        encode_params({"auth": Secret()})
+    assert str(caught.value) == "params[auth]: cannot send a Secret to the REST API"

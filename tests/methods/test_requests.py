@@ -264,7 +264,7 @@ def test_set_user_active_user_id(user_id: Any, error: type[Exception]) -> None:
         ({"order": "up"}, ValueError, "'ASC' or 'DESC'"),
         ({"sort": ""}, TypeError, "field name"),
         ({"filter": [("ID", 1)]}, TypeError, "mapping"),
-        ({"filter": {"ID": b"1"}}, TypeError, r"filter\[ID\]: cannot send bytes"),
+        ({"filter": {"ID": b"1"}}, TypeError, r"filter\[ID\]: cannot send a bytes"),
         ({"filter": {">LAST_LOGIN": datetime(2025, 1, 1)}}, ValueError, "naive datetime"),
         ({"filter": {"active": True}, "active": True}, ValueError, "not both"),
     ],

@@ -320,7 +320,7 @@ def test_to_wire_converts_and_refuses() -> None:
     }
     with pytest.raises(ValueError, match=r"P\[X\]: naive datetime"):
         cv.to_wire({"X": datetime(2025, 1, 1)}, "P")
-    with pytest.raises(TypeError, match=r"P\[X\]: cannot send bytes"):
+    with pytest.raises(TypeError, match=r"P\[X\]: cannot send a bytes"):
         cv.to_wire({"X": b"x"}, "P")
     with pytest.raises(TypeError, match="must be str or int"):
         cv.to_wire({(1,): 1}, "P")
