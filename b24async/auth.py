@@ -159,9 +159,15 @@ class Credentials(Protocol):
     def relocate(self, origin: str) -> None:
         """The portal moved to ``origin``."""
 
+    @property
+    def refreshes(self) -> int:
+        """Token refreshes performed so far (0 for credentials that never refresh)."""
+
 
 class WebhookCredentials:
     """An incoming webhook: the user id and secret code live in the URL path."""
+
+    refreshes = 0  # webhook codes never expire
 
     def __init__(self, origin: str, user: str, code: str) -> None:
         self.origin = origin

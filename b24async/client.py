@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+import asyncio
+from collections.abc import AsyncGenerator, Callable, Hashable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -19,6 +20,7 @@ from b24async.auth import (
 from b24async.batch import BatchResult, CommandSpec, ProgressCallback, normalize_commands, run_batch
 from b24async.coalesce import Coalescer
 from b24async.engine import Decoded, Engine
+from b24async.lifecycle import GatedTransport, Lifecycle, current_operation
 from b24async.limits import RateLimits
 from b24async.paging import paginate_raw
 from b24async.protocol import (
@@ -29,6 +31,7 @@ from b24async.protocol import (
     normalize_method,
 )
 from b24async.retry import RetryPolicy
+from b24async.sharing import credential_key, shared_throttle
 from b24async.stats import ClientStats, Counters
 from b24async.throttle import Throttle, ThrottlePolicy
 from b24async.transport import AiohttpTransport, Transport
@@ -47,6 +50,9 @@ class Bitrix24:
     It owns the HTTP session, the credentials and every limit: calls from any number of
     coroutines are throttled to the portal's leaky bucket and per-method operating budgets,
     retried per :class:`RetryPolicy`, and (OAuth) re-authorized with one shared token refresh.
+    Create one client per portal and share it between all tasks. Clients of the same portal in
+    one event loop share one throttle anyway (one request bucket per portal, one set of
+    operating budgets per credential), unless given their own ``throttle=``.
 
     Webhook::
 
@@ -73,12 +79,16 @@ class Bitrix24:
         retry: the retry policy.
         session: a caller-owned ``aiohttp.ClientSession`` (left open on close).
         throttle: a custom :class:`ThrottlePolicy` (e.g. one shared between processes);
-            overrides ``limits`` and ``max_concurrency``.
+            overrides ``limits`` and ``max_concurrency``. By default the client uses the
+            process-wide throttle of its portal and credential (see :mod:`b24async.sharing`);
+            ``max_concurrency`` then caps the requests in flight of all clients sharing it
+            (the first client's value).
         transport: a custom :class:`Transport`; overrides ``session`` and ``timeout``.
         coalesce: pack concurrent ``call()``s into ``batch`` requests (on by default; a lone
             call on an idle client still goes at once, alone).
-        users_per_command: availability queries are merged/split into
-            ``calendar.accessibility.get`` commands of at most this many users.
+        users_per_command: concurrent calls of item-list methods (availability queries:
+            ``calendar.accessibility.get``) are merged/split into commands of at most this
+            many items (users).
     """
 
     def __init__(
@@ -115,6 +125,8 @@ class Bitrix24:
                 oauth_url=oauth_url,
                 on_token_refresh=on_token_refresh,
             )
+            # Operating budgets are kept per app (client_id); without one, per token.
+            credential = credential_key("oauth", client_id or token)
         else:
             if user is None or code is None:
                 raise ValueError(
@@ -124,19 +136,32 @@ class Bitrix24:
             if any(x is not None for x in (refresh_token, client_id, client_secret)):
                 raise ValueError("refresh_token/client_id/client_secret need token=")
             credentials = WebhookCredentials(origin, user, code)
+            credential = credential_key("webhook", f"{user}/{code}")
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
         self.limits = limits
         self._counters = Counters()
+        self._lifecycle = Lifecycle()
+        # The default throttle is the portal's shared one, bound in the running event loop on
+        # first use (see b24async.sharing); until then a private one stands in.
+        self._share: tuple[str, Hashable, int] | None = (
+            None if throttle is not None else (origin, credential, max_concurrency)
+        )
         self._throttle: ThrottlePolicy = throttle or Throttle(
             limits, max_concurrency=max_concurrency
         )
-        self._transport: Transport = transport or AiohttpTransport(session, timeout=timeout)
+        self._gate = GatedTransport(
+            transport or AiohttpTransport(session, timeout=timeout), self._lifecycle
+        )
         self._engine = Engine(
-            credentials, self._transport, self._throttle, retry or RetryPolicy(), self._counters
+            credentials, self._gate, self._throttle, retry or RetryPolicy(), self._counters
         )
         self._coalescer = (
-            Coalescer(self._engine, users_per_command=users_per_command) if coalesce else None
+            Coalescer(self._engine, items_per_command=users_per_command, lifecycle=self._lifecycle)
+            if coalesce
+            else None
         )
-        self._closed = False
+        self._closing: asyncio.Future[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -151,17 +176,46 @@ class Bitrix24:
     ) -> None:
         await self.close()
 
-    async def close(self) -> None:
-        """Close the HTTP session (unless it is caller-owned). Idempotent."""
-        if not self._closed:
-            self._closed = True
+    async def close(self, timeout: float = 5.0) -> None:
+        """Shut down: refuse new calls, let requests on the wire finish, fail the rest.
+
+        From the moment ``close()`` is called, new calls raise :class:`~b24async.ClientClosed`
+        and nothing more is sent. Requests already on the wire get ``timeout`` seconds to come
+        back (their callers get their results); then every call, batch and page still pending
+        fails with :class:`~b24async.ClientClosed`, whose ``sent`` says whether its command
+        may have reached the portal (``False``: it certainly did not run). Finally the HTTP
+        session is closed (unless it is caller-owned). Idempotent; a second caller waits for
+        the first close to finish.
+        """
+        if self._closing is not None:
+            await asyncio.shield(self._closing)
+            return
+        self._closing = asyncio.get_running_loop().create_future()
+        try:
+            self._lifecycle.closed = True
             if self._coalescer is not None:
                 await self._coalescer.close()
-            await self._transport.close()
+            await self._lifecycle.drain(self._gate, timeout)
+            await self._gate.close()
+        finally:
+            self._closing.set_result(None)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._lifecycle.closed
 
     def _check_open(self) -> None:
-        if self._closed:
-            raise RuntimeError("this Bitrix24 client is closed")
+        self._lifecycle.check_open()
+        if self._share is not None:
+            self._bind_shared_throttle()
+
+    def _bind_shared_throttle(self) -> None:
+        assert self._share is not None
+        origin, credential, max_concurrency = self._share
+        self._share = None
+        shared = shared_throttle(origin, credential, self.limits, max_concurrency=max_concurrency)
+        self._throttle = self._engine.throttle = shared
 
     # -- calls -------------------------------------------------------------------------------
 
@@ -176,6 +230,30 @@ class Bitrix24:
         encoded = encode_params(params)
         self._check_open()
         return await self._call_encoded(name, encoded)
+
+    async def _call_encoded(self, name: str, encoded: dict[str, Any]) -> Response:
+        if self._coalescer is not None and self._coalescer.accepts(name, encoded):
+            return await self._submit(name, encoded)
+        with self._lifecycle.operation():
+            return await self._call_direct(name, encoded)
+
+    async def _submit(
+        self,
+        name: str,
+        encoded: dict[str, Any],
+        progress: ProgressCallback | None = None,
+    ) -> Response:
+        assert self._coalescer is not None
+        # The coalescer accounts for its commands at close: an enclosing operation (a page of
+        # paginate) must not be cancelled for having nothing on the wire itself.
+        outer = current_operation()
+        if outer is not None:
+            outer.delegated += 1
+        try:
+            return await self._coalescer.submit(name, encoded, progress)
+        finally:
+            if outer is not None:
+                outer.delegated -= 1
 
     async def _call_direct(self, name: str, encoded: dict[str, Any]) -> Response:
         def decode(raw: RawResponse) -> Decoded[Response]:
@@ -199,9 +277,10 @@ class Bitrix24:
         encoded = encode_params(request.to_params())
         self._check_open()
         if self._coalescer is not None and self._coalescer.accepts(name, encoded):
-            response = await self._coalescer.submit(name, encoded, progress)
+            response = await self._submit(name, encoded, progress)
         else:
-            response = await self._call_direct(name, encoded)
+            with self._lifecycle.operation():
+                response = await self._call_direct(name, encoded)
             if progress is not None:
                 progress(1, 1)
         return request.parse(response.result)
@@ -223,7 +302,8 @@ class Bitrix24:
         """
         planned = normalize_commands(commands)
         self._check_open()
-        return await run_batch(self._engine, planned, halt=halt, progress=progress)
+        with self._lifecycle.operation():
+            return await run_batch(self._engine, planned, halt=halt, progress=progress)
 
     @overload
     def paginate(
@@ -285,8 +365,18 @@ class Bitrix24:
             prefetch=prefetch,
             progress=progress,
         )
-        async for row in rows:
-            yield parse(row) if parse is not None else row
+        try:
+            while True:
+                # Each step is an operation of its own (close() may end it); the caller's
+                # code between rows is not.
+                with self._lifecycle.operation():
+                    try:
+                        row = await rows.__anext__()
+                    except StopAsyncIteration:
+                        break
+                yield parse(row) if parse is not None else row
+        finally:
+            await rows.aclose()
 
     async def list_all(
         self,
@@ -305,11 +395,6 @@ class Bitrix24:
         rows = self.paginate(method, params, keyset=keyset, prefetch=prefetch, progress=progress)
         return [row async for row in rows]
 
-    async def _call_encoded(self, name: str, encoded: dict[str, Any]) -> Response:
-        if self._coalescer is not None and self._coalescer.accepts(name, encoded):
-            return await self._coalescer.submit(name, encoded)
-        return await self._call_direct(name, encoded)
-
     # -- introspection -----------------------------------------------------------------------
 
     @property
@@ -317,10 +402,6 @@ class Bitrix24:
         """A snapshot of what this client has done so far."""
         c = self._counters
         throttle = self._throttle
-        operating = throttle.usage() if isinstance(throttle, Throttle) else {}
-        waited = throttle.waited if isinstance(throttle, Throttle) else 0.0
-        op_wait = throttle.operating.waited if isinstance(throttle, Throttle) else 0.0
-        refreshes = getattr(self._engine.credentials, "refreshes", 0)
         return ClientStats(
             requests=c.requests,
             commands=c.commands,
@@ -330,10 +411,11 @@ class Bitrix24:
             operation_limit_hits=c.operation_limit_hits,
             transport_errors=c.transport_errors,
             coalesced_calls=c.coalesced_calls,
-            throttle_wait=waited,
-            operating_wait=op_wait,
-            token_refreshes=refreshes,
-            operating=operating,
+            throttle_wait=throttle.waited,
+            operating_wait=throttle.operating_waited,
+            token_refreshes=self._engine.credentials.refreshes,
+            operating=dict(throttle.usage()),
+            dropped_calls=c.dropped_calls,
         )
 
     def __repr__(self) -> str:

@@ -5,9 +5,16 @@ A dispatcher waits until the throttle would let a request go; whatever calls que
 slot at once and goes alone, as a plain call, with no batching delay. Under load the throttle
 withholds slots, the queue grows, and every request carries a full batch.
 
-Availability queries (``calendar.accessibility.get``, which takes a list of users) for the same
-window are merged into multi-user commands, and a query for thousands of users is split into
-commands of ``users_per_command``; each caller gets exactly its own users back.
+Methods that take a list of items and answer per item publish a
+:class:`~b24async.methods.MergeRule`: concurrent calls with the same other params are merged
+into shared commands, and a call with thousands of items is split into commands of
+``items_per_command``; each caller gets exactly its own items back.
+
+A caller cancelled while its call waits in the queue is dropped: its command never leaves. One
+already on the wire is counted like any request; its result is discarded. At ``close()`` the
+queue is failed with :class:`ClientClosed` (not sent) and the senders are left to the client's
+:class:`~b24async.lifecycle.Lifecycle`, which lets requests on the wire finish within the grace
+period.
 
 Each caller gets its own result or its own exception, as if it had called alone: per-command
 errors keep their class; commands blocked by their operating budget are held and re-sent;
@@ -19,22 +26,24 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from b24async.batch import NOT_BATCHABLE, ChunkOutcome, Command, send_chunk
 from b24async.engine import Engine
-from b24async.errors import ApiError, B24Error, OperationTimeLimit, TransportError
+from b24async.errors import ApiError, B24Error, ClientClosed, OperationTimeLimit, TransportError
+from b24async.lifecycle import Lifecycle, Operation
+from b24async.methods.merging import MergeRule, merge_rule_for
 from b24async.protocol import RawResponse, Response, Timing, decode_response
 
-__all__ = ["ACCESSIBILITY", "Coalescer", "survives_query_encoding"]
+__all__ = ["Coalescer", "survives_query_encoding"]
 
 logger = logging.getLogger("b24async")
 
-ACCESSIBILITY = "calendar.accessibility.get"
 _MAX_WIRE = 50
 
 
@@ -58,10 +67,12 @@ class _Call:
     method: str
     future: asyncio.Future[Response]
     remaining: int  # parts not answered yet
-    merged: dict[str, Any] | None = None  # availability: the caller's users' results so far
+    rule: MergeRule | None = None  # merged calls: how to pick and join their items' results
+    merged: dict[str, Any] = attrs.field(factory=dict)  # merged calls: results so far
     last_time: Timing | None = None
     progress: Callable[[int, int], None] | None = None
-    users_total: int = 0
+    items_total: int = 0
+    dropped: bool = False  # counted once in ``dropped_calls``
 
 
 @attrs.define(eq=False)
@@ -69,8 +80,10 @@ class _Part:
     call: _Call
     method: str
     params: dict[str, Any]
-    users: tuple[int, ...] | None = None  # availability parts only
+    key: Hashable = None  # merged parts: the rule's group key
+    items: tuple[Hashable, ...] | None = None  # merged parts: this part's items
     attempts: int = 0
+    maybe_sent: bool = False  # an earlier attempt may have been executed
 
 
 @attrs.define(eq=False)
@@ -80,36 +93,35 @@ class _Wire:
     method: str
     params: dict[str, Any]
     parts: list[_Part]
+    items: list[Hashable] | None = None  # merged wires: the items of all their parts
 
-
-def _availability_key(params: Mapping[str, Any]) -> tuple[str, str] | None:
-    users, start, end = params.get("users"), params.get("from"), params.get("to")
-    if (
-        not isinstance(users, list)
-        or not users
-        or not isinstance(start, str)
-        or not isinstance(end, str)
-    ):
-        return None
-    if not all(isinstance(u, int) and not isinstance(u, bool) and u > 0 for u in users):
-        return None  # odd ids: send as given, let the portal judge
-    if set(params) - {"users", "from", "to"}:
-        return None
-    return start, end
+    def finish(self) -> None:
+        """Build a merged wire's params from the items its parts brought."""
+        part = self.parts[0]
+        if self.items is not None and part.call.rule is not None:
+            self.params = part.call.rule.params(part.key, self.items)
 
 
 class Coalescer:
     """Packs concurrent calls into batch requests (see module docs)."""
 
-    def __init__(self, engine: Engine, *, users_per_command: int = 50) -> None:
-        if users_per_command < 1:
-            raise ValueError("users_per_command must be >= 1")
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        items_per_command: int = 50,
+        lifecycle: Lifecycle | None = None,
+    ) -> None:
+        if items_per_command < 1:
+            raise ValueError("items_per_command must be >= 1")
         self._engine = engine
-        self.users_per_command = users_per_command
+        self.items_per_command = items_per_command
+        self._lifecycle = lifecycle or Lifecycle()
         self._queue: collections.deque[_Part] = collections.deque()
         self._changed = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._senders: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     @staticmethod
     def accepts(method: str, params: Mapping[str, Any]) -> bool:
@@ -126,44 +138,54 @@ class Coalescer:
     ) -> Response:
         """Queue one call and wait for its own result.
 
-        ``progress(done, total)`` reports users answered so far for availability queries.
+        ``progress(done, total)`` reports items answered so far for merged calls.
+        If the caller is cancelled before the call leaves, the call is dropped unsent.
         """
+        if self._closed:
+            raise ClientClosed("the Bitrix24 client is closed; nothing was sent", sent=False)
         loop = asyncio.get_running_loop()
-        key = _availability_key(params) if method == ACCESSIBILITY else None
-        if key is not None:
-            users = list(dict.fromkeys(params["users"]))  # portal semantics: a user once
-            groups = [
-                tuple(users[i : i + self.users_per_command])
-                for i in range(0, len(users), self.users_per_command)
-            ]
+        rule = merge_rule_for(method)
+        grouped = rule.group(params) if rule is not None else None
+        if rule is not None and grouped is not None:
+            key, items = grouped
+            size = self.items_per_command
+            groups = [tuple(items[i : i + size]) for i in range(0, len(items), size)]
             call = _Call(
                 method,
                 loop.create_future(),
                 len(groups),
-                merged={},
+                rule=rule,
                 progress=progress,
-                users_total=len(users),
+                items_total=len(items),
             )
-            parts = [_Part(call, method, {"from": key[0], "to": key[1]}, g) for g in groups]
+            parts = [_Part(call, method, {}, key, group) for group in groups]
         else:
             call = _Call(method, loop.create_future(), 1)
             parts = [_Part(call, method, params)]
         self._queue.extend(parts)
         self._changed.set()
-        if self._dispatcher is None or self._dispatcher.done():
-            self._dispatcher = asyncio.create_task(self._dispatch())
+        self._ensure_dispatcher()
         return await call.future
 
+    def _ensure_dispatcher(self) -> None:
+        if self._dispatcher is None or self._dispatcher.done():
+            # A fresh context: the dispatcher and its senders belong to no caller's operation.
+            self._dispatcher = contextvars.Context().run(asyncio.create_task, self._dispatch())
+
     async def close(self) -> None:
-        """Stop dispatching; fail anything still queued."""
+        """Stop dispatching and fail everything still queued (nothing of it was sent).
+
+        Requests already on the wire are left to finish; the client's lifecycle cancels their
+        senders at the grace deadline, and their callers then get :class:`ClientClosed`.
+        """
+        self._closed = True
         if self._dispatcher is not None:
             self._dispatcher.cancel()
-        for task in list(self._senders):
-            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
         while self._queue:
             part = self._queue.popleft()
-            if not part.call.future.done():
-                part.call.future.set_exception(RuntimeError("the Bitrix24 client was closed"))
+            self._fail(part, _closed_error(part, sent=False))
 
     # -- dispatching -------------------------------------------------------------------------
 
@@ -180,6 +202,19 @@ class Coalescer:
             task.add_done_callback(self._senders.discard)
             await asyncio.sleep(0)  # let the sender take its slot before we look again
 
+    def _drop_cancelled(self) -> None:
+        """Drop queued parts whose caller is gone (cancelled): they must never be sent."""
+        if not any(p.call.future.done() for p in self._queue):
+            return
+        kept: collections.deque[_Part] = collections.deque()
+        for part in self._queue:
+            if not part.call.future.done():
+                kept.append(part)
+            elif not part.call.dropped:
+                part.call.dropped = True
+                self._engine.counters.dropped_calls += 1
+        self._queue = kept
+
     async def _sleep_until_release(self) -> None:
         throttle = self._engine.throttle
         holds = [throttle.hold_remaining(m) for m in {p.method for p in self._queue}]
@@ -192,22 +227,24 @@ class Coalescer:
 
     def _take(self) -> list[_Wire]:
         """Take up to 50 wire commands' worth of parts whose methods are not held."""
+        self._drop_cancelled()
         throttle = self._engine.throttle
         wires: list[_Wire] = []
-        merging: dict[tuple[str, str], _Wire] = {}
+        merging: dict[tuple[str, Hashable], _Wire] = {}
         room: dict[str, int | None] = {}  # commands each method's operating budget still admits
         kept: collections.deque[_Part] = collections.deque()
         while self._queue:
             part = self._queue.popleft()
             if part.method not in room:
                 room[part.method] = throttle.admissible(part.method)
-            if part.users is not None:
-                wire = merging.get((part.params["from"], part.params["to"]))
+            if part.items is not None:
+                wire = merging.get((part.method, part.key))
                 if (
                     wire is not None
-                    and len(wire.params["users"]) + len(part.users) <= self.users_per_command
+                    and wire.items is not None
+                    and len(wire.items) + len(part.items) <= self.items_per_command
                 ):
-                    wire.params["users"].extend(part.users)  # rides in a command already taken
+                    wire.items.extend(part.items)  # rides in a command already taken
                     wire.parts.append(part)
                     continue
             left = room[part.method]
@@ -219,31 +256,48 @@ class Coalescer:
                 kept.extend(self._queue)
                 self._queue.clear()
                 break
-            if part.users is not None:
-                wire = _Wire(part.method, {**part.params, "users": list(part.users)}, [part])
-                merging[(part.params["from"], part.params["to"])] = wire
+            if part.items is not None:
+                wire = _Wire(part.method, {}, [part], list(part.items))
+                merging[(part.method, part.key)] = wire
             else:
                 wire = _Wire(part.method, part.params, [part])
             wires.append(wire)
             if left is not None:
                 room[part.method] = left - 1
         self._queue = kept
+        for wire in wires:
+            wire.finish()
         return wires
 
     # -- sending -----------------------------------------------------------------------------
 
     async def _send(self, wires: list[_Wire]) -> None:
         engine = self._engine
+        # The sender is an operation of the client's lifecycle: close() sees what it has on
+        # the wire, and cancels it at the grace deadline (or at once if it has nothing there).
+        operation = Operation(self._lifecycle, asyncio.current_task())
         try:
-            if len(wires) == 1:
-                outcome = await self._send_alone(wires[0])
-            else:
-                commands = [Command(str(i), w.method, w.params) for i, w in enumerate(wires)]
-                engine.counters.coalesced_calls += sum(len(w.parts) for w in wires)
-                outcome = await send_chunk(engine, commands, halt=False)
+            with operation:
+                if len(wires) == 1:
+                    outcome = await self._send_alone(wires[0])
+                else:
+                    commands = [Command(str(i), w.method, w.params) for i, w in enumerate(wires)]
+                    engine.counters.coalesced_calls += sum(len(w.parts) for w in wires)
+                    outcome = await send_chunk(engine, commands, halt=False)
+        except ClientClosed as exc:
+            for wire in wires:
+                for part in wire.parts:
+                    self._fail(part, _closed_error(part, sent=exc.sent))
+            return
         except B24Error as exc:
             self._failed(wires, exc)
             return
+        except asyncio.CancelledError:
+            # Cancelled from outside the lifecycle (e.g. the loop shutting down).
+            for wire in wires:
+                for part in wire.parts:
+                    self._fail(part, _closed_error(part, sent=operation.may_have_applied))
+            raise
         except Exception as exc:  # never leave a caller waiting forever
             for wire in wires:
                 for part in wire.parts:
@@ -313,6 +367,8 @@ class Coalescer:
                 and wire.parts[0].attempts + 1 < engine.retry.attempts
             )
             if again:
+                for part in wire.parts:
+                    part.maybe_sent = part.maybe_sent or exc.may_have_applied
                 self._requeue(wire.parts)
             else:
                 for part in wire.parts:
@@ -320,34 +376,39 @@ class Coalescer:
         self._changed.set()
 
     def _requeue(self, parts: list[_Part]) -> None:
+        if self._closed:
+            for part in parts:
+                self._fail(part, _closed_error(part, sent=False))
+            return
         for part in parts:
             part.attempts += 1
         self._queue.extendleft(reversed(parts))
-        if self._dispatcher is None or self._dispatcher.done():
-            self._dispatcher = asyncio.create_task(self._dispatch())
+        self._ensure_dispatcher()
 
     def _deliver(self, part: _Part, response: Response) -> None:
         call = part.call
         if call.future.done():
-            return
-        if part.users is None or call.merged is None:
+            return  # the caller is gone (cancelled): the result is discarded
+        if part.items is None or call.rule is None:
             call.future.set_result(response)
             return
-        result = response.result if isinstance(response.result, Mapping) else {}
-        for user in part.users:
-            if str(user) in result:
-                call.merged[str(user)] = result[str(user)]
+        call.merged.update(call.rule.pick(response.result, part.items))
         call.last_time = response.time
         call.remaining -= 1
         if call.progress is not None:
-            done = call.users_total if call.remaining == 0 else len(call.merged)
-            call.progress(done, call.users_total)
+            done = call.items_total if call.remaining == 0 else len(call.merged)
+            call.progress(done, call.items_total)
         if call.remaining == 0:
-            # PHP sends an empty map as []: keep the wire shape a lone call would get.
-            merged: Any = call.merged if call.merged else []
-            call.future.set_result(Response(part.method, merged, call.last_time))
+            joined = call.rule.join(call.merged)
+            call.future.set_result(Response(part.method, joined, call.last_time))
 
     @staticmethod
     def _fail(part: _Part, exc: BaseException) -> None:
         if not part.call.future.done():
             part.call.future.set_exception(exc)
+
+
+def _closed_error(part: _Part, *, sent: bool) -> ClientClosed:
+    sent = sent or part.maybe_sent
+    detail = "it may have been applied" if sent else "it was not sent"
+    return ClientClosed(f"{part.method}: the Bitrix24 client was closed ({detail})", sent=sent)

@@ -23,6 +23,7 @@ class Counters:
     operation_limit_hits: int = 0
     transport_errors: int = 0
     coalesced_calls: int = 0
+    dropped_calls: int = 0
 
 
 @attrs.frozen
@@ -38,6 +39,9 @@ class ClientStats:
         operation_limit_hits: ``OPERATION_TIME_LIMIT`` answers received (HTTP 429 or in a batch).
         transport_errors: requests that got no HTTP answer.
         coalesced_calls: ``call()``s that travelled inside an automatic batch.
+        dropped_calls: queued ``call()``s dropped unsent because their caller was cancelled
+            (a cancelled call already on the wire is counted in ``requests``; its result is
+            discarded).
         throttle_wait: seconds spent waiting for bucket and in-flight slots.
         operating_wait: seconds calls spent held by their method's operating budget.
         token_refreshes: OAuth refreshes performed.
@@ -56,3 +60,4 @@ class ClientStats:
     operating_wait: float
     token_refreshes: int
     operating: Mapping[str, MethodUsage]
+    dropped_calls: int = 0

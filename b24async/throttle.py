@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol, runtime_checkable
 
@@ -49,6 +49,17 @@ class ThrottlePolicy(Protocol):
 
     def on_operation_limit(self, method: str) -> float:
         """The portal blocked ``method`` (429): hold it; returns seconds until it may retry."""
+
+    def usage(self) -> Mapping[str, MethodUsage]:
+        """Per-method operating usage as last reported by the portal (for ``client.stats``)."""
+
+    @property
+    def waited(self) -> float:
+        """Seconds requests spent waiting for bucket and in-flight slots so far."""
+
+    @property
+    def operating_waited(self) -> float:
+        """Seconds calls spent held by their method's operating budget so far."""
 
 
 class AbstractAsyncSlot(Protocol):
@@ -140,3 +151,8 @@ class Throttle:
     def usage(self) -> dict[str, MethodUsage]:
         """Per-method operating usage as last reported by the portal."""
         return self.operating.usage()
+
+    @property
+    def operating_waited(self) -> float:
+        """Seconds calls spent held by their method's operating budget."""
+        return self.operating.waited

@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 import aiohttp
 
-from b24async.errors import TransportError
+from b24async.errors import ClientClosed, TransportError
 from b24async.protocol import HttpRequest, RawResponse
 
 __all__ = ["AiohttpTransport", "Transport"]
@@ -29,7 +29,8 @@ class AiohttpTransport:
 
     Args:
         session: a caller-owned session (left open on :meth:`close`); by default the transport
-            creates its own on first use and closes it on :meth:`close`.
+            creates its own on first use and closes it on :meth:`close`. After :meth:`close`
+            it sends nothing and never creates a session again.
         timeout: seconds for one whole request (the cloud cuts requests off after 60 s).
         connect_timeout: seconds to establish a connection.
     """
@@ -44,8 +45,11 @@ class AiohttpTransport:
         self._session = session
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+        self._closed = False
 
     def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ClientClosed("the transport is closed; nothing was sent", sent=False)
         if self._session is None or self._session.closed:
             if not self._owns_session:
                 raise RuntimeError("the caller-owned aiohttp session is closed")
@@ -78,7 +82,8 @@ class AiohttpTransport:
             raise TransportError(_describe(exc), sent=True) from None
 
     async def close(self) -> None:
-        """Close the session if this transport created it."""
+        """Close the session if this transport created it; send nothing afterwards."""
+        self._closed = True
         if self._owns_session and self._session is not None and not self._session.closed:
             await self._session.close()
 

@@ -13,6 +13,7 @@ from b24async.methods.calendar import (
     GetParticipationStatus,
     SetParticipationStatus,
 )
+from b24async.methods.merging import MergeRule, merge_rule_for
 from b24async.methods.im import GetUserStatus, SetUserStatus
 from b24async.methods.user import GetUsers, SetUserActive
 
@@ -22,8 +23,10 @@ __all__ = [
     "GetUserStatus",
     "GetUsers",
     "ListMethod",
+    "MergeRule",
     "Method",
     "SetParticipationStatus",
     "SetUserActive",
     "SetUserStatus",
+    "merge_rule_for",
 ]

@@ -8,13 +8,14 @@ tzinfo=Moscow)`` is 2025-09-10). A naive datetime is a ``ValueError``: it names 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, ClassVar
 
 import attrs
 
 from b24async.methods.base import Method, to_id
+from b24async.methods.merging import MergeRule, register_merge_rule
 from b24async.models import _convert as cv
 from b24async.models.calendar import Availability, ParticipationStatus
 
@@ -57,6 +58,40 @@ def _event_id(value: int) -> int:
     return to_id(value, "event_id")
 
 
+class AccessibilityMerge(MergeRule):
+    """``calendar.accessibility.get``: queries for the same window share multi-user commands.
+
+    The result maps user IDs (as strings) to their events, so a command for the union of several
+    callers' users answers each of them. Only plain queries merge (positive int users, ``from``
+    and ``to`` strings, nothing else); anything odd goes as given and the portal judges it.
+    """
+
+    def group(self, params: Mapping[str, Any]) -> tuple[Hashable, list[Hashable]] | None:
+        """``((from, to), users)`` for a plain query; ``None`` otherwise."""
+        users, start, end = params.get("users"), params.get("from"), params.get("to")
+        if not isinstance(users, list) or not users:
+            return None
+        if not isinstance(start, str) or not isinstance(end, str):
+            return None
+        if not all(isinstance(u, int) and not isinstance(u, bool) and u > 0 for u in users):
+            return None
+        if set(params) - {"users", "from", "to"}:
+            return None
+        return (start, end), list(dict.fromkeys(users))
+
+    def params(self, key: Hashable, items: Sequence[Hashable]) -> dict[str, Any]:
+        """``{"from": ..., "to": ..., "users": [...]}``."""
+        if not isinstance(key, tuple):
+            raise TypeError(f"not a key made by group(): {key!r}")
+        return {"from": key[0], "to": key[1], "users": list(items)}
+
+    def pick(self, result: Any, items: Sequence[Hashable]) -> dict[str, Any]:
+        """The requested users' entries (PHP sends an empty map as ``[]``: no entries)."""
+        if not isinstance(result, Mapping):
+            return {}
+        return {str(u): result[str(u)] for u in items if str(u) in result}
+
+
 @attrs.frozen
 class GetAccessibility(Method[Availability]):
     """When are these users busy between two dates (both inclusive)?
@@ -72,6 +107,8 @@ class GetAccessibility(Method[Availability]):
     """
 
     api_method: ClassVar[str] = "calendar.accessibility.get"
+    #: Concurrent queries for one window share commands (see :class:`AccessibilityMerge`).
+    merge_rule: ClassVar[MergeRule] = AccessibilityMerge()
 
     users: tuple[int, ...] = attrs.field(converter=_user_ids)
     start: date = attrs.field(converter=_start_day)
@@ -181,3 +218,6 @@ class SetParticipationStatus(Method[bool]):
     def parse(self, result: Any) -> bool:
         """``True`` on success."""
         return cv.as_bool(result, self.api_method)
+
+
+register_merge_rule(GetAccessibility.api_method, GetAccessibility.merge_rule)

@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from b24async import Bitrix24, RateLimits, Throttle
+from b24async import Bitrix24, ClientClosed, RateLimits, Throttle
 from b24async.testing import FakePortal
 
 
@@ -15,8 +15,9 @@ async def test_caller_owned_session_stays_open() -> None:
         async with Bitrix24(portal.webhook_url, session=session) as b24:
             assert (await b24.call("user.current")).result["ID"] == "1"
         assert not session.closed
-        with pytest.raises(RuntimeError, match="closed"):
+        with pytest.raises(ClientClosed, match="closed") as info:
             await b24.call("user.current")
+        assert info.value.sent is False
 
 
 async def test_moved_portal_gets_the_post_again() -> None:

@@ -1,0 +1,64 @@
+"""How concurrent calls of one method may share commands: the coalescer's method hooks.
+
+Some methods take a list of items and answer with a map keyed by item, e.g.
+``calendar.accessibility.get`` (users → their events). Concurrent calls of such a method with
+the same other params can ride in one command carrying all their items, and a call with
+thousands of items can be split into commands of a bounded size; each caller still gets exactly
+its own items back. A :class:`MergeRule` describes that for one method, and typed request
+classes publish theirs as ``merge_rule`` (see :class:`~b24async.methods.GetAccessibility`).
+
+The coalescer knows no method names: it asks :func:`merge_rule_for` (the registry below, keyed by
+REST method) whether a call is mergeable.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+__all__ = ["MergeRule", "merge_rule_for", "register_merge_rule"]
+
+
+class MergeRule(abc.ABC):
+    """Merging and splitting of one item-list method's calls (see module docs)."""
+
+    @abc.abstractmethod
+    def group(self, params: Mapping[str, Any]) -> tuple[Hashable, list[Hashable]] | None:
+        """``(key, items)`` for a mergeable call, or ``None`` to send the call as given.
+
+        Calls with equal keys may share commands. ``items`` is the call's item list with
+        duplicates removed (the portal answers each item once).
+        """
+
+    @abc.abstractmethod
+    def params(self, key: Hashable, items: Sequence[Hashable]) -> dict[str, Any]:
+        """The params of one command that carries ``items`` for calls grouped under ``key``."""
+
+    @abc.abstractmethod
+    def pick(self, result: Any, items: Sequence[Hashable]) -> dict[str, Any]:
+        """The entries of a command's ``result`` that answer ``items``."""
+
+    def join(self, parts: Mapping[str, Any]) -> Any:
+        """The result a lone call would have got, from the entries picked for its items.
+
+        By default the map itself, or ``[]`` when it is empty (PHP encodes an empty map as an
+        empty list, so a lone call gets ``[]``).
+        """
+        return dict(parts) if parts else []
+
+
+_RULES: dict[str, MergeRule] = {}
+
+
+def register_merge_rule(method: str, rule: MergeRule) -> None:
+    """Make calls of ``method`` (lower-case REST name) mergeable by ``rule``."""
+    _RULES[method.lower()] = rule
+
+
+def merge_rule_for(method: str) -> MergeRule | None:
+    """The merge rule of ``method``, if it has one.
+
+    The rules are registered when :mod:`b24async.methods` is imported (by each request module).
+    """
+    return _RULES.get(method.lower())
