@@ -333,6 +333,20 @@ class FakePortal:
         self._sync(self._stats.reset)
 
     @property
+    def open_connections(self) -> int:
+        """TCP connections currently open to the portal (a client that leaks them shows here).
+
+        The portal notices a closed connection on its next event-loop turns, so a test that
+        has just closed a client may need to yield a few times before reading 0.
+        """
+
+        def count() -> int:
+            server = self._runner.server if self._runner is not None else None
+            return len(server.connections) if server is not None else 0
+
+        return self._sync(count)
+
+    @property
     def ledger(self) -> tuple[LedgerEntry, ...]:
         """Every write applied to the portal's data, in order."""
         return self._sync(lambda: tuple(self.state.ledger))
