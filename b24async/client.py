@@ -376,7 +376,8 @@ class Bitrix24:
                         break
                 yield parse(row) if parse is not None else row
         finally:
-            await rows.aclose()
+            if isinstance(rows, AsyncGenerator):
+                await rows.aclose()
 
     async def list_all(
         self,

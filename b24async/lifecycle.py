@@ -92,11 +92,11 @@ class Operation:
             _OPERATION.reset(self._token)
         if self._lifecycle is not None:
             self._lifecycle.operations.discard(self)
-        if exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
-            if self.closed_by_client:
-                if self.task is not None and sys.version_info >= (3, 11):
-                    self.task.uncancel()  # the cancellation was ours, not the caller's
-                raise self.closed_error() from None
+        cancelled = exc_type is not None and issubclass(exc_type, asyncio.CancelledError)
+        if cancelled and self.closed_by_client:
+            if self.task is not None and sys.version_info >= (3, 11):
+                self.task.uncancel()  # the cancellation was ours, not the caller's
+            raise self.closed_error() from None
 
 
 class Lifecycle:

@@ -41,9 +41,9 @@ class _LoopShare:
         self.buckets: weakref.WeakValueDictionary[tuple[str, RateLimits], RequestBucket] = (
             weakref.WeakValueDictionary()
         )
-        self.throttles: weakref.WeakValueDictionary[
-            tuple[str, RateLimits, Hashable], Throttle
-        ] = weakref.WeakValueDictionary()
+        self.throttles: weakref.WeakValueDictionary[tuple[str, RateLimits, Hashable], Throttle] = (
+            weakref.WeakValueDictionary()
+        )
         self.warned: set[str] = set()
 
 

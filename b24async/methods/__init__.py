@@ -13,8 +13,8 @@ from b24async.methods.calendar import (
     GetParticipationStatus,
     SetParticipationStatus,
 )
-from b24async.methods.merging import MergeRule, merge_rule_for
 from b24async.methods.im import GetUserStatus, SetUserStatus
+from b24async.methods.merging import MergeRule, merge_rule_for
 from b24async.methods.user import GetUsers, SetUserActive
 
 __all__ = [

@@ -204,13 +204,15 @@ async def test_cancelled_queued_writes_never_reach_the_ledger(coalesce: bool) ->
 
 
 async def test_a_cancelled_call_on_the_wire_is_counted_and_its_result_discarded() -> None:
-    async with FakePortal(users=10, latency=LATENCY) as portal:
-        async with Bitrix24(portal.webhook_url, max_concurrency=1) as b24:
-            task = asyncio.create_task(b24.call("user.update", {"ID": 3, "NAME": "gone"}))
-            await _until(lambda: portal.stats.requests >= 1)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            assert b24.stats.requests == 1  # the request left; it is accounted for
-            after = await b24.call("user.get", {"ID": 3})
-            assert after.result  # the client goes on normally
+    async with (
+        FakePortal(users=10, latency=LATENCY) as portal,
+        Bitrix24(portal.webhook_url, max_concurrency=1) as b24,
+    ):
+        task = asyncio.create_task(b24.call("user.update", {"ID": 3, "NAME": "gone"}))
+        await _until(lambda: portal.stats.requests >= 1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert b24.stats.requests == 1  # the request left; it is accounted for
+        after = await b24.call("user.get", {"ID": 3})
+        assert after.result  # the client goes on normally

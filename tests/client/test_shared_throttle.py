@@ -24,9 +24,7 @@ async def _hammer(portal: FakePortal, clients: list[Bitrix24], calls: int) -> No
 
 async def test_twenty_clients_on_one_portal_are_rarely_refused() -> None:
     async with FakePortal(**FAST) as portal:
-        clients = [
-            Bitrix24(portal.webhook_url, limits=LIMITS, coalesce=False) for _ in range(20)
-        ]
+        clients = [Bitrix24(portal.webhook_url, limits=LIMITS, coalesce=False) for _ in range(20)]
         try:
             await _hammer(portal, clients, 20)
         finally:
