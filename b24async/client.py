@@ -31,7 +31,7 @@ from b24async.protocol import (
     normalize_method,
 )
 from b24async.retry import RetryPolicy
-from b24async.sharing import credential_key, shared_throttle
+from b24async.portal_throttles import credential_key, shared_throttle
 from b24async.stats import ClientStats, Counters
 from b24async.throttle import Throttle, ThrottlePolicy
 from b24async.transport import AiohttpTransport, Transport
@@ -80,7 +80,7 @@ class Bitrix24:
         session: a caller-owned ``aiohttp.ClientSession`` (left open on close).
         throttle: a custom :class:`ThrottlePolicy` (e.g. one shared between processes);
             overrides ``limits`` and ``max_concurrency``. By default the client uses the
-            process-wide throttle of its portal and credential (see :mod:`b24async.sharing`);
+            process-wide throttle of its portal and credential (see :mod:`b24async.portal_throttles`);
             ``max_concurrency`` then caps the requests in flight of all clients sharing it
             (the first client's value).
         transport: a custom :class:`Transport`; overrides ``session`` and ``timeout``.
@@ -143,7 +143,7 @@ class Bitrix24:
         self._counters = Counters()
         self._lifecycle = Lifecycle()
         # The default throttle is the portal's shared one, bound in the running event loop on
-        # first use (see b24async.sharing); until then a private one stands in.
+        # first use (see b24async.portal_throttles); until then a private one stands in.
         self._share: tuple[str, Hashable, int] | None = (
             None if throttle is not None else (origin, credential, max_concurrency)
         )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from contextlib import AbstractAsyncContextManager
+
 import aiohttp
 import pytest
 from aiohttp import web
 
-from b24async import Bitrix24, ClientClosed, RateLimits, Throttle
+from b24async import Bitrix24, ClientClosed, RateLimits, Throttle, ThrottlePolicy, Timing
+from b24async.operating import MethodUsage
 from b24async.testing import FakePortal
 
 
@@ -72,3 +76,57 @@ async def test_throttle_takes_a_custom_bucket() -> None:
             await b24.call("user.current")
             await b24.batch([("server.time", {}), ("user.current", {})])
     assert bucket.acquired == 2
+
+
+class _Delegating:
+    """A ThrottlePolicy that is not a Throttle: it wraps one and reports its own waits."""
+
+    def __init__(self) -> None:
+        self.inner = Throttle()
+
+    async def wait_methods(self, methods: Collection[str]) -> None:
+        await self.inner.wait_methods(methods)
+
+    def hold_remaining(self, method: str) -> float | None:
+        return self.inner.hold_remaining(method)
+
+    def admissible(self, method: str) -> int | None:
+        return self.inner.admissible(method)
+
+    def request_slot(self) -> AbstractAsyncContextManager[None]:
+        return self.inner.request_slot()
+
+    async def wait_ready(self) -> None:
+        await self.inner.wait_ready()
+
+    def settle(self, method: str, timing: Timing | None) -> None:
+        self.inner.settle(method, timing)
+
+    def on_query_limit(self) -> None:
+        self.inner.on_query_limit()
+
+    def on_operation_limit(self, method: str) -> float:
+        return self.inner.on_operation_limit(method)
+
+    def usage(self) -> Mapping[str, MethodUsage]:
+        return {"custom.method": MethodUsage(1.5, None, 0)}
+
+    @property
+    def waited(self) -> float:
+        return 2.5
+
+    @property
+    def operating_waited(self) -> float:
+        return 3.5
+
+
+async def test_stats_read_any_throttle_policy_through_its_protocol() -> None:
+    policy = _Delegating()
+    assert isinstance(policy, ThrottlePolicy)
+    async with FakePortal() as portal, Bitrix24(portal.webhook_url, throttle=policy) as b24:
+        await b24.call("user.current")
+        stats = b24.stats
+    assert stats.requests == 1
+    assert (stats.throttle_wait, stats.operating_wait) == (2.5, 3.5)
+    assert stats.operating == {"custom.method": MethodUsage(1.5, None, 0)}
+    assert stats.token_refreshes == 0

@@ -1,4 +1,4 @@
-"""Several clients of one portal in one process share one throttle (b24async.sharing)."""
+"""Several clients of one portal in one process share one throttle (b24async.portal_throttles)."""
 
 from __future__ import annotations
 
@@ -62,13 +62,13 @@ async def test_clients_share_by_portal_and_credential() -> None:
 
 
 async def test_shared_throttles_are_released_with_their_clients() -> None:
-    from b24async import sharing
+    from b24async import portal_throttles
 
     async with FakePortal() as portal:
         b24 = Bitrix24(portal.webhook_url)
         await b24.call("user.current")
         await b24.close()
-        share = sharing._BY_LOOP[asyncio.get_running_loop()]
+        share = portal_throttles._BY_LOOP[asyncio.get_running_loop()]
         assert len(share.throttles) == 1
         del b24
         gc.collect()
