@@ -202,19 +202,6 @@ class Coalescer:
             task.add_done_callback(self._senders.discard)
             await asyncio.sleep(0)  # let the sender take its slot before we look again
 
-    def _drop_cancelled(self) -> None:
-        """Drop queued parts whose caller is gone (cancelled): they must never be sent."""
-        if not any(p.call.future.done() for p in self._queue):
-            return
-        kept: collections.deque[_Part] = collections.deque()
-        for part in self._queue:
-            if not part.call.future.done():
-                kept.append(part)
-            elif not part.call.dropped:
-                part.call.dropped = True
-                self._engine.counters.dropped_calls += 1
-        self._queue = kept
-
     async def _sleep_until_release(self) -> None:
         throttle = self._engine.throttle
         holds = [throttle.hold_remaining(m) for m in {p.method for p in self._queue}]
@@ -226,15 +213,20 @@ class Coalescer:
             await asyncio.wait_for(self._changed.wait(), timeout)
 
     def _take(self) -> list[_Wire]:
-        """Take up to 50 wire commands' worth of parts whose methods are not held."""
-        self._drop_cancelled()
+        """Take up to 50 wire commands' worth of parts whose methods are not held.
+
+        Parts whose caller is gone (cancelled) are dropped here: they never leave.
+        """
         throttle = self._engine.throttle
         wires: list[_Wire] = []
         merging: dict[tuple[str, Hashable], _Wire] = {}
         room: dict[str, int | None] = {}  # commands each method's operating budget still admits
-        kept: collections.deque[_Part] = collections.deque()
+        kept: list[_Part] = []  # held parts, put back in front in their order
         while self._queue:
             part = self._queue.popleft()
+            if part.call.future.done():
+                self._dropped(part.call)
+                continue
             if part.method not in room:
                 room[part.method] = throttle.admissible(part.method)
             if part.items is not None:
@@ -253,8 +245,6 @@ class Coalescer:
                 continue
             if len(wires) >= _MAX_WIRE:
                 kept.append(part)
-                kept.extend(self._queue)
-                self._queue.clear()
                 break
             if part.items is not None:
                 wire = _Wire(part.method, {}, [part], list(part.items))
@@ -264,10 +254,15 @@ class Coalescer:
             wires.append(wire)
             if left is not None:
                 room[part.method] = left - 1
-        self._queue = kept
+        self._queue.extendleft(reversed(kept))
         for wire in wires:
             wire.finish()
         return wires
+
+    def _dropped(self, call: _Call) -> None:
+        if not call.dropped:
+            call.dropped = True
+            self._engine.counters.dropped_calls += 1
 
     # -- sending -----------------------------------------------------------------------------
 
