@@ -147,14 +147,16 @@ async def test_calls_after_close_fail_at_once_with_nothing_sent() -> None:
         assert portal.stats.requests == before
 
 
-async def test_close_fails_a_pending_batch_and_paginate() -> None:
+@pytest.mark.parametrize("coalesce", [True, False], ids=["coalesce", "direct"])
+@pytest.mark.parametrize("grace", [0.0, 60.0], ids=["no-grace", "grace"])
+async def test_close_fails_a_pending_batch_and_paginate(coalesce: bool, grace: float) -> None:
     async with FakePortal(users=600, latency=LATENCY) as portal:
-        b24 = Bitrix24(portal.webhook_url, max_concurrency=1, coalesce=False)
+        b24 = Bitrix24(portal.webhook_url, max_concurrency=1, coalesce=coalesce)
         writes = {f"u{i}": ("user.update", {"ID": i, "NAME": f"b{i}"}) for i in range(1, 301)}
         batch = asyncio.create_task(b24.batch(writes))
         pages = asyncio.create_task(b24.list_all("user.get"))
         await _until(lambda: portal.stats.requests >= 1)
-        await b24.close(timeout=0.0)
+        await b24.close(timeout=grace)
         outcomes = await asyncio.gather(batch, pages, return_exceptions=True)
         assert all(isinstance(o, ClientClosed) for o in outcomes), outcomes
         await _no_connections(portal)
