@@ -23,6 +23,7 @@ from b24async.engine import Decoded, Engine
 from b24async.lifecycle import GatedTransport, Lifecycle, current_operation
 from b24async.limits import RateLimits
 from b24async.paging import paginate_raw
+from b24async.portal_throttles import credential_key, shared_throttle
 from b24async.protocol import (
     RawResponse,
     Response,
@@ -31,7 +32,6 @@ from b24async.protocol import (
     normalize_method,
 )
 from b24async.retry import RetryPolicy
-from b24async.portal_throttles import credential_key, shared_throttle
 from b24async.stats import ClientStats, Counters
 from b24async.throttle import Throttle, ThrottlePolicy
 from b24async.transport import AiohttpTransport, Transport
@@ -80,9 +80,9 @@ class Bitrix24:
         session: a caller-owned ``aiohttp.ClientSession`` (left open on close).
         throttle: a custom :class:`ThrottlePolicy` (e.g. one shared between processes);
             overrides ``limits`` and ``max_concurrency``. By default the client uses the
-            process-wide throttle of its portal and credential (see :mod:`b24async.portal_throttles`);
-            ``max_concurrency`` then caps the requests in flight of all clients sharing it
-            (the first client's value).
+            process-wide throttle of its portal and credential (see
+            :mod:`b24async.portal_throttles`); ``max_concurrency`` then caps the requests in
+            flight of all clients sharing it (the first client's value).
         transport: a custom :class:`Transport`; overrides ``session`` and ``timeout``.
         coalesce: pack concurrent ``call()``s into ``batch`` requests (on by default; a lone
             call on an idle client still goes at once, alone).
