@@ -193,10 +193,14 @@ class Bitrix24:
         self._closing = asyncio.get_running_loop().create_future()
         try:
             self._lifecycle.closed = True
-            if self._coalescer is not None:
-                await self._coalescer.close()
-            await self._lifecycle.drain(self._gate, timeout)
-            await self._gate.close()
+            try:
+                if self._coalescer is not None:
+                    await self._coalescer.close()
+                await self._lifecycle.drain(self._gate, timeout)
+            finally:
+                # Also when close() itself is cancelled: end what is left, release the session.
+                self._lifecycle.abort()
+                await self._gate.close()
         finally:
             self._closing.set_result(None)
 
@@ -207,15 +211,11 @@ class Bitrix24:
 
     def _check_open(self) -> None:
         self._lifecycle.check_open()
-        if self._share is not None:
-            self._bind_shared_throttle()
-
-    def _bind_shared_throttle(self) -> None:
-        assert self._share is not None
-        origin, credential, max_concurrency = self._share
-        self._share = None
-        shared = shared_throttle(origin, credential, self.limits, max_concurrency=max_concurrency)
-        self._throttle = self._engine.throttle = shared
+        share, self._share = self._share, None
+        if share is not None:  # first use, in the running loop: take the portal's throttle
+            origin, credential, concurrency = share
+            shared = shared_throttle(origin, credential, self.limits, max_concurrency=concurrency)
+            self._throttle = self._engine.throttle = shared
 
     # -- calls -------------------------------------------------------------------------------
 

@@ -148,11 +148,15 @@ class Lifecycle:
                 await asyncio.wait_for(self._wire_changed.wait(), remaining)
             except asyncio.TimeoutError:
                 break
-        for op in list(self.operations):
-            self._cancel(op)
+        self.abort()
         # Let the cancelled operations unwind (close their responses) before the session goes.
         for _ in range(3):
             await asyncio.sleep(0)
+
+    def abort(self) -> None:
+        """Cancel every operation still running (they end with :class:`ClientClosed`)."""
+        for op in list(self.operations):
+            self._cancel(op)
 
     def _waiting_operations(self) -> bool:
         return any(op.on_wire > 0 for op in self.operations)

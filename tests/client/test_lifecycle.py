@@ -218,3 +218,23 @@ async def test_a_cancelled_call_on_the_wire_is_counted_and_its_result_discarded(
         assert b24.stats.requests == 1  # the request left; it is accounted for
         after = await b24.call("user.get", {"ID": 3})
         assert after.result  # the client goes on normally
+
+
+async def test_cancelling_the_task_that_owns_the_client_closes_it_cleanly() -> None:
+    async with FakePortal(users=100, latency=LATENCY) as portal:
+        calls: list[asyncio.Task[Response]] = []
+
+        async def owner() -> None:
+            async with Bitrix24(portal.webhook_url, max_concurrency=1) as b24:
+                for i in range(1, 101):
+                    calls.append(asyncio.create_task(b24.call("user.get", {"ID": i})))
+                await asyncio.Event().wait()  # until cancelled
+
+        task = asyncio.create_task(owner())
+        await _until(lambda: portal.stats.requests >= 1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        assert all(isinstance(o, (Response, ClientClosed)) for o in outcomes)
+        await _no_connections(portal)
