@@ -7,12 +7,14 @@ Two kinds, as in the Bitrix24 docs (RU ``settings/how-to-call-rest-api/authoriza
   the refresh token at the OAuth server when the portal answers ``expired_token``.
 
 Secrets (webhook code, tokens, client secret) never appear in reprs, logs or exception text:
-:meth:`Credentials.redact` scrubs them from anything the client is about to show.
+:meth:`Credentials.redact` masks them, where they occur as secrets (:mod:`b24async.redaction`),
+in anything the client is about to show.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import inspect
 import ipaddress
@@ -24,8 +26,9 @@ from urllib.parse import urlencode, urlsplit
 
 import attrs
 
-from b24async.errors import AuthError, DecodeError, InvalidToken, TokenExpired
+from b24async.errors import AuthError, DecodeError, InvalidToken, TokenExpired, TransportError
 from b24async.protocol import HttpRequest, RawResponse, decode_envelope, error_from_body
+from b24async.redaction import REDACTED, redact
 
 __all__ = [
     "DEFAULT_OAUTH_URL",
@@ -40,7 +43,6 @@ __all__ = [
 logger = logging.getLogger("b24async")
 
 DEFAULT_OAUTH_URL = "https://oauth.bitrix.info/oauth/token/"
-REDACTED = "***"
 
 Send = Callable[[HttpRequest], Awaitable[RawResponse]]
 
@@ -189,8 +191,8 @@ class WebhookCredentials:
         return None
 
     def redact(self, text: str) -> str:
-        """Hide the webhook code."""
-        return text.replace(self._code, REDACTED)
+        """Hide the webhook code (in webhook paths; elsewhere only when it cannot be a word)."""
+        return redact(text, (self._code,))
 
     async def refresh(self, send: Send, stale_token: str | None) -> bool:
         """Webhook codes do not expire: nothing to refresh."""
@@ -225,9 +227,10 @@ class OAuthCredentials:
         self._secret = client_secret
         self.oauth_url = oauth_origin + (oauth_path or "/oauth/token/")
         self.on_token_refresh = on_token_refresh
-        self._lock = asyncio.Lock()
         self.refreshes = 0
         self._retired: list[str] = []  # old tokens stay redacted after a refresh
+        self._flight: asyncio.Task[None] | None = None  # the refresh in progress, if any
+        self._dead: AuthError | None = None  # the OAuth server refused the refresh token
 
     def relocate(self, origin: str) -> None:
         """The portal moved to ``origin`` (HTTP 302 from the old address)."""
@@ -250,28 +253,64 @@ class OAuthCredentials:
 
     def redact(self, text: str) -> str:
         """Hide tokens (current and retired) and the client secret."""
-        for secret in (self._access, self._refresh, self._secret, *self._retired):
-            if secret:
-                text = text.replace(secret, REDACTED)
-        return text
+        return redact(text, (self._access, self._refresh, self._secret, *self._retired))
 
     async def refresh(self, send: Send, stale_token: str | None) -> bool:
-        """Refresh the pair unless another caller already replaced ``stale_token``."""
+        """Refresh the pair once for every caller that saw ``stale_token`` fail.
+
+        Single flight: the first caller starts the refresh; every caller that comes while it
+        runs waits for the same one and shares its outcome, success or failure (one request
+        to the OAuth server per expiry, however many callers). A caller whose token was
+        already replaced returns at once. When the OAuth server refuses the refresh token
+        (``invalid_grant``, ``invalid_client``: an :class:`AuthError`), it is not tried again:
+        every later caller gets that error. An exception from ``on_token_refresh`` reaches the
+        callers that waited for that refresh (the new pair is in use all the same).
+
+        Returns False when these credentials cannot refresh (no refresh token or app keys).
+        """
         if not self.can_refresh:
             return False
-        async with self._lock:
-            if stale_token is not None and stale_token != self._access:
-                return True  # someone else refreshed while we waited
-            pair = await self._request_pair(send)
+        if stale_token is not None and stale_token != self._access:
+            return True  # someone else refreshed meanwhile
+        if self._dead is not None:
+            raise copy.copy(self._dead)  # a fresh copy: no traceback piling up across callers
+        if self._flight is None:
+            self._flight = asyncio.get_running_loop().create_task(self._refresh_once(send))
+        # shield: a cancelled caller must not cancel the refresh the others are waiting for
+        # (the OAuth server may already have replaced the refresh token).
+        await asyncio.shield(self._flight)
+        return True
+
+    async def _refresh_once(self, send: Send) -> None:
+        try:
+            try:
+                pair = await self._request_pair(send)
+            except AuthError as exc:
+                self._dead = exc
+                logger.warning("OAuth token refresh refused: %s", self.redact(str(exc)))
+                raise
+            except Exception as exc:
+                logger.warning("OAuth token refresh failed: %s", self.redact(str(exc)))
+                raise
             self._retired.extend(t for t in (self._access, self._refresh) if t)
             self._access, self._refresh = pair.access_token, pair.refresh_token
             self.refreshes += 1
             logger.info("OAuth token refreshed; expires %s", pair.expires_at.isoformat())
             if self.on_token_refresh is not None:
-                outcome = self.on_token_refresh(pair)
-                if inspect.isawaitable(outcome):
-                    await outcome
-            return True
+                try:
+                    outcome = self.on_token_refresh(pair)
+                    if inspect.isawaitable(outcome):
+                        await outcome
+                except Exception as exc:
+                    logger.warning(
+                        "on_token_refresh raised %s: %s; the new token pair is in use but may "
+                        "not have been saved",
+                        type(exc).__name__,
+                        self.redact(str(exc)),
+                    )
+                    raise
+        finally:
+            self._flight = None
 
     async def _request_pair(self, send: Send) -> TokenPair:
         query = urlencode(
@@ -282,18 +321,32 @@ class OAuthCredentials:
                 "refresh_token": self._refresh or "",
             }
         )
-        raw = await send(HttpRequest("GET", f"{self.oauth_url}?{query}"))
         method = "oauth.token"
-        payload = decode_envelope(raw, method)
+        try:
+            raw = await send(HttpRequest("GET", f"{self.oauth_url}?{query}"))
+        except TransportError as exc:
+            raise TransportError(str(exc), method=method, sent=exc.sent) from None
+        # Errors keep the body for inspection, with its token values masked.
+        body = self.redact(raw.body.decode("utf-8", "replace")).encode()
+        try:
+            payload = decode_envelope(raw, method)
+        except DecodeError as exc:
+            raise DecodeError(exc.args[0], raw=body, status=raw.status, method=method) from None
         error = error_from_body(payload, raw.status, method)
         if error is not None:
             if not isinstance(error, AuthError):
-                error = AuthError(error.code, error.description, status=raw.status, method=method)
+                error = AuthError(
+                    error.code,
+                    error.description,
+                    status=raw.status,
+                    method=method,
+                    extra=error.extra,
+                )
             raise error
         try:
             return TokenPair.from_wire(payload)
         except (TypeError, ValueError) as exc:
-            raise DecodeError(str(exc), raw=b"", status=raw.status, method=method) from None
+            raise DecodeError(str(exc), raw=body, status=raw.status, method=method) from None
 
     def __repr__(self) -> str:
         return f"OAuthCredentials({self.origin}, token={REDACTED})"

@@ -6,6 +6,7 @@
     ├── ClientClosed              the client was closed before the command got an answer
     ├── TransportError            the request did not get an HTTP answer (network, timeout)
     ├── DecodeError               an answer that is not a Bitrix24 JSON envelope (keeps raw body)
+    ├── RedirectError             the portal redirected and the client may not follow (any more)
     └── ApiError                  the portal (or the OAuth server) answered with an ``error`` code
         ├── RateLimitError
         │   ├── QueryLimitExceeded        QUERY_LIMIT_EXCEEDED (the leaky bucket overflowed)
@@ -29,6 +30,9 @@ raise :class:`ApiError`: nothing is dropped.
 proves the command did not run (the portal refused it with an error code, or it was never sent),
 ``True`` when the request left and its answer was lost, so the portal may have applied it. A
 bulk job re-sends only the commands whose error says ``False``, and checks the others.
+
+**Pickling.** Every error pickles with all its attributes (``extra``, ``reset_at``, ``raw``,
+``sent``, ...), so errors can cross process boundaries (multiprocessing, job queues) intact.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ __all__ = [
     "PortalError",
     "QueryLimitExceeded",
     "RateLimitError",
+    "RedirectError",
     "ServerError",
     "TokenExpired",
     "TransportError",
@@ -74,6 +79,17 @@ class B24Error(Exception):
         """
         return True
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuild without calling __init__ (which may take keyword-only arguments), then
+        # restore every attribute from __dict__: nothing is dropped, subclasses included.
+        return (_restore, (type(self), self.args), self.__dict__)
+
+
+def _restore(cls: type[B24Error], args: tuple[Any, ...]) -> B24Error:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    return error
+
 
 class ClientClosed(B24Error):
     """The :class:`~b24async.Bitrix24` client was closed before this command got an answer.
@@ -92,13 +108,6 @@ class ClientClosed(B24Error):
     def may_have_applied(self) -> bool:
         """True only when the command had been sent before the close."""
         return self.sent
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_closed, (str(self), self.sent))
-
-
-def _rebuild_closed(message: str, sent: bool) -> ClientClosed:
-    return ClientClosed(message, sent=sent)
 
 
 class TransportError(B24Error):
@@ -140,6 +149,35 @@ class DecodeError(B24Error):
         preview = self.raw[:_RAW_PREVIEW].decode("utf-8", "replace")
         where = f"{self.method}: " if self.method else ""
         return f"{where}{super().__str__()} (HTTP {self.status}, body starts {preview!r})"
+
+
+class RedirectError(B24Error):
+    """The portal answered with a redirect (3xx) that the client did not follow.
+
+    Either it redirected too often in one call (``max_redirects``), or the location may not be
+    followed: plain http to a non-loopback host, no host, a query string. A redirect is an
+    answer that ran nothing, so the command was not applied.
+
+    Attributes:
+        location: where the portal pointed (secrets masked).
+        status: the HTTP status of the redirect.
+        method: the REST method being sent.
+    """
+
+    def __init__(self, message: str, *, location: str, status: int, method: str = "") -> None:
+        super().__init__(message)
+        self.location = location
+        self.status = status
+        self.method = method
+
+    @property
+    def may_have_applied(self) -> bool:
+        """A redirect answer means the portal did not run the command."""
+        return False
+
+    def __str__(self) -> str:
+        where = f"{self.method}: " if self.method else ""
+        return f"{where}{super().__str__()} (HTTP {self.status} to {self.location})"
 
 
 class ApiError(B24Error):
@@ -189,14 +227,6 @@ class ApiError(B24Error):
             f"status={self.status}, method={self.method!r})"
         )
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.code, self.description, self.status, self.method))
-
-
-def _rebuild(
-    cls: type[ApiError], code: str, description: str, status: int, method: str
-) -> ApiError:
-    return cls(code, description, status=status, method=method)
 
 
 class RateLimitError(ApiError):
@@ -210,11 +240,33 @@ class QueryLimitExceeded(RateLimitError):
 class OperationTimeLimit(RateLimitError):
     """``OPERATION_TIME_LIMIT``: this method's operating-time budget is spent (HTTP 429).
 
-    ``reset_at`` is the unix time after which the method may run again, when known (taken from
-    the last successful response of the same method).
+    ``reset_at`` is the unix time (local clock) after which the client expects the method to
+    run again, when known: set by the client when it gives up waiting for the budget.
     """
 
-    reset_at: float | None = None
+    def __init__(
+        self,
+        code: str,
+        description: str,
+        *,
+        status: int,
+        method: str = "",
+        extra: dict[str, Any] | None = None,
+        reset_at: float | None = None,
+    ) -> None:
+        super().__init__(code, description, status=status, method=method, extra=extra)
+        self.reset_at = reset_at
+
+    def with_reset_at(self, reset_at: float | None) -> OperationTimeLimit:
+        """A copy of this error with ``reset_at`` set (the original is left as it is)."""
+        return type(self)(
+            self.code,
+            self.description,
+            status=self.status,
+            method=self.method,
+            extra=dict(self.extra),
+            reset_at=reset_at,
+        )
 
 
 class AuthError(ApiError):

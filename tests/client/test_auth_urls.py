@@ -61,12 +61,12 @@ def test_secrets_are_redacted_everywhere() -> None:
     )
     oauth = OAuthCredentials(
         "https://p.bitrix24.com",
-        "ACCESS",
-        refresh_token="REFRESH",
+        "ACCESS-TOKEN",
+        refresh_token="REFRESH-TOKEN",
         client_id="id",
-        client_secret="SECRET",
+        client_secret="CLIENT-SECRET",
     )
-    assert "ACCESS" not in repr(oauth)
-    assert oauth.redact("ACCESS REFRESH SECRET") == "*** *** ***"
+    assert "ACCESS-TOKEN" not in repr(oauth)
+    assert oauth.redact("ACCESS-TOKEN REFRESH-TOKEN CLIENT-SECRET") == "*** *** ***"
     client = Bitrix24("https://p.bitrix24.com/rest/1/s3cr3tcode/")
     assert "s3cr3tcode" not in repr(client)
