@@ -1,7 +1,13 @@
 """b24async: an async Bitrix24 REST client that works within the portal's real limits.
 
 The public API is what ``__all__`` lists; everything else is internal.
+
+The package logs to the ``b24async`` logger (retries at WARNING, limit waits at INFO, each
+request at DEBUG). It adds a :class:`logging.NullHandler` to it, as libraries should, so nothing
+is printed until the application configures logging.
 """
+
+import logging
 
 from b24async._version import __version__
 from b24async.auth import TokenPair
@@ -24,6 +30,7 @@ from b24async.errors import (
     PortalError,
     QueryLimitExceeded,
     RateLimitError,
+    RedirectError,
     ServerError,
     TokenExpired,
     TransportError,
@@ -45,6 +52,8 @@ from b24async.retry import RetryPolicy, is_idempotent
 from b24async.stats import ClientStats
 from b24async.throttle import Throttle, ThrottlePolicy
 from b24async.transport import AiohttpTransport, Transport
+
+logging.getLogger("b24async").addHandler(logging.NullHandler())
 
 __all__ = [
     "AccessDenied",
@@ -73,6 +82,7 @@ __all__ = [
     "QueryLimitExceeded",
     "RateLimitError",
     "RateLimits",
+    "RedirectError",
     "RequestBucket",
     "Response",
     "RetryPolicy",

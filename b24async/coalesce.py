@@ -293,11 +293,12 @@ class Coalescer:
                 for part in wire.parts:
                     self._fail(part, _closed_error(part, sent=operation.may_have_applied))
             raise
-        except Exception as exc:  # never leave a caller waiting forever
-            for wire in wires:
-                for part in wire.parts:
-                    self._fail(part, exc)
-            raise
+        except Exception as exc:  # e.g. raised by on_token_refresh: it belongs to the callers
+            delivered = [self._fail(part, exc) for wire in wires for part in wire.parts]
+            if not any(delivered):  # nobody is waiting any more: say it once, never orphan it
+                text = self._engine.credentials.redact(f"{type(exc).__name__}: {exc}")
+                logger.warning("a coalesced request failed with no caller left: %s", text)
+            return
         blocked: set[str] = set()
         for i, wire in enumerate(wires):
             name = str(i)
@@ -398,9 +399,12 @@ class Coalescer:
             call.future.set_result(Response(part.method, joined, call.last_time))
 
     @staticmethod
-    def _fail(part: _Part, exc: BaseException) -> None:
-        if not part.call.future.done():
-            part.call.future.set_exception(exc)
+    def _fail(part: _Part, exc: BaseException) -> bool:
+        """Fail the part's call with ``exc``; False if the call already had its outcome."""
+        if part.call.future.done():
+            return False
+        part.call.future.set_exception(exc)
+        return True
 
 
 def _closed_error(part: _Part, *, sent: bool) -> ClientClosed:

@@ -9,22 +9,52 @@ object is built, so a bad request never reaches the portal. The client only need
 ``Method[T]`` is covariant in ``T``, so ``async def __call__(self, request: Method[T]) -> T`` infers
 ``Availability`` for a ``GetAccessibility``. The validators at the bottom are shared by the
 request modules.
+
+A result that does not match its model raises :class:`~b24async.errors.DecodeError` (with the
+offending JSON as ``raw``), wherever it is parsed (a call, a batch, a page): every subclass's
+``parse``/``parse_item`` is wrapped once, when the subclass is defined.
 """
 
 from __future__ import annotations
 
 import abc
+import functools
+import json
 import operator
+from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
 
+from b24async.errors import DecodeError
 from b24async.models import _convert as cv
 
 __all__ = ["ListMethod", "Method"]
 
 T_co = TypeVar("T_co", covariant=True)
 ItemT = TypeVar("ItemT")
+
+
+def _decoding(parse: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Wrap a ``parse``/``parse_item``: a result the model cannot read is a DecodeError."""
+
+    @functools.wraps(parse)
+    def wrapper(self: Any, raw: Any) -> Any:
+        try:
+            return parse(self, raw)
+        except DecodeError:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            body = json.dumps(raw, ensure_ascii=False, default=repr).encode()
+            raise DecodeError(
+                f"result does not match {type(self).__name__}: {exc}",
+                raw=body,
+                status=200,
+                method=self.api_method,
+            ) from exc
+
+    wrapper._b24_decoding = True  # type: ignore[attr-defined]
+    return wrapper
 
 
 class Method(abc.ABC, Generic[T_co]):
@@ -37,6 +67,14 @@ class Method(abc.ABC, Generic[T_co]):
     __slots__ = ()
 
     api_method: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("parse", "parse_item"):
+            func = cls.__dict__.get(name)
+            if callable(func) and not getattr(func, "__isabstractmethod__", False):
+                if not getattr(func, "_b24_decoding", False):
+                    setattr(cls, name, _decoding(func))
 
     @abc.abstractmethod
     def to_params(self) -> dict[str, Any]:

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import pytest
 
+from b24async import errors
 from b24async.errors import (
     AccessDenied,
     ApiError,
     AuthError,
+    B24Error,
+    ClientClosed,
+    DecodeError,
     InvalidGrant,
     MethodError,
     OperationTimeLimit,
     PortalError,
     QueryLimitExceeded,
+    RedirectError,
     ServerError,
+    TransportError,
     error_class_for,
     make_api_error,
     status_for_code,
@@ -60,6 +67,68 @@ def test_errors_pickle() -> None:
     err = make_api_error("expired_token", "gone", status=401, method="user.get")
     clone = pickle.loads(pickle.dumps(err))
     assert type(clone) is type(err) and clone.code == err.code and clone.status == 401
+
+
+ERROR_CLASSES = [
+    getattr(errors, name)
+    for name in errors.__all__
+    if isinstance(getattr(errors, name), type) and issubclass(getattr(errors, name), BaseException)
+]
+
+
+def _sample(cls: type[BaseException]) -> B24Error:
+    """An instance of ``cls`` with every attribute away from its default."""
+    if issubclass(cls, OperationTimeLimit):
+        return cls("OPERATION_TIME_LIMIT", "blocked", status=429, method="x.get", reset_at=12.5)
+    if issubclass(cls, ApiError):
+        return cls("CODE", "text", status=418, method="x.get", extra={"argument": "ID", "n": [1]})
+    if cls is DecodeError:
+        return cls("not JSON", raw=b"<html>502</html>", status=502, method="x.get")
+    if cls is TransportError:
+        return cls("reset", method="x.get", sent=False)
+    if cls is ClientClosed:
+        return cls("closed while sending", sent=True)
+    if cls is RedirectError:
+        return cls("too many redirects", location="https://b.example", status=302, method="x.get")
+    if cls is B24Error:
+        return cls("plain")
+    raise AssertionError(f"add a sample for {cls.__name__}: every error must pickle whole")
+
+
+@pytest.mark.parametrize("cls", ERROR_CLASSES, ids=lambda c: c.__name__)
+def test_every_error_pickles_with_all_attributes(cls: type[B24Error]) -> None:
+    original = _sample(cls)
+    clone: Any = pickle.loads(pickle.dumps(original))
+    assert type(clone) is cls
+    assert clone.args == original.args
+    assert clone.__dict__ == original.__dict__  # extra, reset_at, raw, status, method, sent...
+    assert (str(clone), repr(clone)) == (str(original), repr(original))
+    assert clone.may_have_applied == original.may_have_applied
+
+
+def test_pickled_errors_keep_the_fields_that_used_to_be_dropped() -> None:
+    api = make_api_error("ERROR_ARGUMENT", "bad", status=400, method="x.add", extra={"argument": "ID"})
+    assert pickle.loads(pickle.dumps(api)).extra == {"argument": "ID"}
+    limit = OperationTimeLimit("OPERATION_TIME_LIMIT", "", status=429, reset_at=99.0)
+    assert pickle.loads(pickle.dumps(limit)).reset_at == 99.0
+    decode = pickle.loads(pickle.dumps(DecodeError("x", raw=b"raw", status=502, method="m")))
+    assert (decode.raw, decode.status, decode.method) == (b"raw", 502, "m")
+    transport = pickle.loads(pickle.dumps(TransportError("x", method="m", sent=False)))
+    assert (transport.method, transport.sent, transport.may_have_applied) == ("m", False, False)
+    assert pickle.loads(pickle.dumps(ClientClosed(sent=True))).may_have_applied
+
+
+def test_operating_limit_copy_with_reset_at() -> None:
+    limit = OperationTimeLimit("OPERATION_TIME_LIMIT", "d", status=429, method="m", extra={"a": 1})
+    copy = limit.with_reset_at(5.0)
+    assert copy is not limit and limit.reset_at is None and copy.reset_at == 5.0
+    assert (copy.code, copy.description, copy.status, copy.method, copy.extra) == (
+        "OPERATION_TIME_LIMIT",
+        "d",
+        429,
+        "m",
+        {"a": 1},
+    )
 
 
 def test_status_for_batched_errors() -> None:

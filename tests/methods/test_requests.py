@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from b24async.errors import DecodeError
 from b24async.methods import (
     GetAccessibility,
     GetParticipationStatus,
@@ -302,8 +303,11 @@ def test_set_participation_status_result() -> None:
 
 
 def test_bool_results_refuse_garbage() -> None:
-    with pytest.raises(ValueError, match=r"user\.update"):
+    with pytest.raises(DecodeError, match=r"user\.update") as info:
         SetUserActive.fire(1).parse({"unexpected": "object"})
+    assert json.loads(info.value.raw) == {"unexpected": "object"}  # the raw result is kept
+    assert info.value.method == "user.update" and info.value.status == 200
+    assert isinstance(info.value.__cause__, ValueError)  # the model's own reason
 
 
 def test_accessibility_result_has_every_requested_user() -> None:
