@@ -16,6 +16,8 @@ from typing import Any, TextIO
 
 from b24async.codec import to_json
 
+from b24async.redaction import MIN_BARE_LENGTH, redact
+
 __all__ = ["Output", "Redactor", "jsonable"]
 
 REDACTED = "***"
@@ -32,7 +34,10 @@ def jsonable(value: Any) -> Any:
 
 
 class Redactor:
-    """Replaces known secrets (webhook codes, tokens, whole webhook URLs) in text with ``***``."""
+    """Masks secrets in text with ``***``: known ones (whole webhook URLs, codes, tokens) and,
+    whatever their length, any webhook code or token *in a secret's position*
+    (:func:`b24async.redaction.redact`). A short secret is never replaced inside ordinary words.
+    """
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         self._secrets: set[str] = set()
@@ -41,18 +46,21 @@ class Redactor:
     def add(self, *secrets: str | None) -> None:
         """Remember more secrets; a webhook URL also registers its code (the last segment)."""
         for secret in secrets:
-            if not secret or len(secret.strip()) < 4:  # too short to be a secret; avoid noise
+            if not secret:
                 continue
-            self._secrets.add(secret.strip())
+            # A short secret could be part of any word ("e" in "error"): it is masked only in
+            # its position (webhook path, auth= value), never replaced everywhere.
+            if len(secret.strip()) >= MIN_BARE_LENGTH:
+                self._secrets.add(secret.strip())
             match = re.search(r"/rest/[^/]+/([^/?#]+)", secret)
-            if match:
+            if match and len(match.group(1)) >= MIN_BARE_LENGTH:
                 self._secrets.add(match.group(1))
 
     def __call__(self, text: str) -> str:
         """``text`` with every known secret replaced; longest first, so URLs go before codes."""
         for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, REDACTED)
-        return text
+        return redact(text)
 
 
 class Output:
