@@ -3,7 +3,8 @@
 Every path of the client (single calls, explicit batches, coalesced batches, pages) ends here,
 so the limits, the retry policy and the token refresh are applied in exactly one place. The
 engine does the I/O only: what to do after a failed attempt (send again, wait, refresh the
-token, follow a redirect, give up) is decided by the sans-I/O :class:`~b24async.sending.SendingFlow`.
+token, follow a redirect, give up) is decided by the sans-I/O
+:class:`~b24async.sending.SendingFlow`.
 """
 
 from __future__ import annotations

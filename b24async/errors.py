@@ -228,7 +228,6 @@ class ApiError(B24Error):
         )
 
 
-
 class RateLimitError(ApiError):
     """One of the portal's two limits refused the call. The client retries these itself."""
 

@@ -72,9 +72,10 @@ class Method(abc.ABC, Generic[T_co]):
         super().__init_subclass__(**kwargs)
         for name in ("parse", "parse_item"):
             func = cls.__dict__.get(name)
-            if callable(func) and not getattr(func, "__isabstractmethod__", False):
-                if not getattr(func, "_b24_decoding", False):
-                    setattr(cls, name, _decoding(func))
+            if not callable(func) or getattr(func, "__isabstractmethod__", False):
+                continue
+            if not getattr(func, "_b24_decoding", False):  # attrs copies slotted classes
+                setattr(cls, name, _decoding(func))
 
     @abc.abstractmethod
     def to_params(self) -> dict[str, Any]:

@@ -107,7 +107,9 @@ def test_every_error_pickles_with_all_attributes(cls: type[B24Error]) -> None:
 
 
 def test_pickled_errors_keep_the_fields_that_used_to_be_dropped() -> None:
-    api = make_api_error("ERROR_ARGUMENT", "bad", status=400, method="x.add", extra={"argument": "ID"})
+    api = make_api_error(
+        "ERROR_ARGUMENT", "bad", status=400, method="x.add", extra={"argument": "ID"}
+    )
     assert pickle.loads(pickle.dumps(api)).extra == {"argument": "ID"}
     limit = OperationTimeLimit("OPERATION_TIME_LIMIT", "", status=429, reset_at=99.0)
     assert pickle.loads(pickle.dumps(limit)).reset_at == 99.0

@@ -152,7 +152,9 @@ async def test_redirect_that_may_not_be_followed_reaches_every_caller(coalesce: 
         code = "s3cr3tc0de"
         with unhandled_loop_errors() as loop_errors:
             async with Bitrix24(f"{origin}/rest/1/{code}/", coalesce=coalesce) as b24:
-                outcomes = await gather_outcomes([b24.call("user.get", {"ID": i}) for i in range(20)])
+                outcomes = await gather_outcomes(
+                    [b24.call("user.get", {"ID": i}) for i in range(20)]
+                )
     assert all(isinstance(o, RedirectError) for o in outcomes), outcomes
     assert all(not o.may_have_applied for o in outcomes)
     assert all(code not in f"{o} {o!r} {o.location}" for o in outcomes)

@@ -39,7 +39,11 @@ POLICY = RetryPolicy(attempts=3, limit_attempts=4, backoff=1.0, max_backoff=8.0)
 
 def flow(*, idempotent: bool, method: str = "user.get", **kwargs: object) -> SendingFlow:
     return SendingFlow(
-        method, idempotent, POLICY, rng=random.Random(1), **kwargs  # type: ignore[arg-type]
+        method,
+        idempotent,
+        POLICY,
+        rng=random.Random(1),
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -140,7 +144,9 @@ def test_ambiguous_failures_stop_at_attempts() -> None:
 def test_no_retry_policy_raises_the_first_ambiguous_failure() -> None:
     f = SendingFlow("user.get", True, RetryPolicy.never())
     assert isinstance(f.failed(TransportError("reset", sent=False)), Raise)
-    assert isinstance(f.failed(QueryLimitExceeded("QUERY_LIMIT_EXCEEDED", "", status=503)), SendAgain)
+    assert isinstance(
+        f.failed(QueryLimitExceeded("QUERY_LIMIT_EXCEEDED", "", status=503)), SendAgain
+    )
 
 
 def test_query_limit_retries_at_once_then_backs_off_then_gives_up() -> None:
@@ -201,9 +207,7 @@ def test_refreshed_without_a_refresh_step_is_a_bug() -> None:
 
 
 def test_transport_error_gets_the_method_on_a_new_redacted_error() -> None:
-    f = SendingFlow(
-        "user.get", False, POLICY, redact=lambda text: text.replace("s3cr3t", "***")
-    )
+    f = SendingFlow("user.get", False, POLICY, redact=lambda text: text.replace("s3cr3t", "***"))
     original = TransportError("reset while sending to /rest/1/s3cr3t/", sent=True)
     step = f.failed(original)
     assert isinstance(step, Raise) and isinstance(step.error, TransportError)
