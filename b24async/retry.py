@@ -10,6 +10,9 @@ The policy, in one place:
   idempotent writes* (:func:`is_idempotent`), or when the failure proves the request never
   left (connection refused).
 * **Everything else** (auth errors after one refresh, method errors, access errors) is raised.
+
+This module holds the numbers; :class:`b24async.sending.SendingFlow` applies them, one decision
+per failed attempt, without I/O.
 """
 
 from __future__ import annotations
