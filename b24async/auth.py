@@ -26,7 +26,14 @@ from urllib.parse import urlencode, urlsplit
 
 import attrs
 
-from b24async.errors import AuthError, DecodeError, InvalidToken, TokenExpired, TransportError
+from b24async.errors import (
+    AuthError,
+    DecodeError,
+    InvalidToken,
+    ServerError,
+    TokenExpired,
+    TransportError,
+)
 from b24async.protocol import HttpRequest, RawResponse, decode_envelope, error_from_body
 from b24async.redaction import REDACTED, redact
 
@@ -334,7 +341,9 @@ class OAuthCredentials:
             raise DecodeError(exc.args[0], raw=body, status=raw.status, method=method) from None
         error = error_from_body(payload, raw.status, method)
         if error is not None:
-            if not isinstance(error, AuthError):
+            # A server failure stays a ServerError (transient: a later expiry tries again);
+            # anything else the OAuth server refuses is an AuthError.
+            if not isinstance(error, (AuthError, ServerError)):
                 error = AuthError(
                     error.code,
                     error.description,
