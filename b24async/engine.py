@@ -99,10 +99,10 @@ class Engine:
         flow = SendingFlow(
             method,
             idempotent,
-            self.retry,
-            self.credentials.redact,
-            self._rng,
-            self.max_redirects,
+            policy=self.retry,
+            redact=self.credentials.redact,
+            rng=self._rng,
+            max_redirects=self.max_redirects,
         )
         while True:
             await self.throttle.wait_methods(commands)
