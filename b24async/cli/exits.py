@@ -8,8 +8,9 @@ code   meaning
 2      usage error: a bad or missing option, no credentials, an unreadable file
 3      API error: the portal answered with an error code (``ApiError``); for
        ``batch``, at least one command failed or was skipped
-4      network error: no answer (``TransportError``) or an answer that is not
-       Bitrix24 JSON (``DecodeError``, e.g. a proxy's HTML 502 page)
+4      network error: no answer (``TransportError``), an answer that is not
+       Bitrix24 JSON (``DecodeError``, e.g. a proxy's HTML 502 page), or a
+       redirect the client did not follow (``RedirectError``)
 5      authentication error: wrong webhook code, invalid or expired token
        (``AuthError``)
 130    interrupted (Ctrl-C)
@@ -22,7 +23,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from b24async.errors import ApiError, AuthError, DecodeError, TransportError
+from b24async.errors import ApiError, AuthError, DecodeError, RedirectError, TransportError
 
 __all__ = ["EXIT_CODES_HELP", "ExitCode", "UsageError", "error_body", "exit_code_for"]
 
@@ -60,7 +61,7 @@ def exit_code_for(error: BaseException) -> ExitCode:
         return ExitCode.AUTH
     if isinstance(error, ApiError):
         return ExitCode.API
-    if isinstance(error, (TransportError, DecodeError)):
+    if isinstance(error, (TransportError, DecodeError, RedirectError)):
         return ExitCode.NETWORK
     if isinstance(error, UsageError):
         return ExitCode.USAGE
@@ -80,6 +81,13 @@ def error_body(error: BaseException) -> dict[str, Any]:
     elif isinstance(error, DecodeError):
         body = {
             "error": "DECODE_ERROR",
+            "error_description": str(error),
+            "method": error.method,
+            "status": error.status,
+        }
+    elif isinstance(error, RedirectError):
+        body = {
+            "error": "REDIRECT_ERROR",
             "error_description": str(error),
             "method": error.method,
             "status": error.status,

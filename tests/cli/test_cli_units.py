@@ -26,6 +26,7 @@ from b24async.errors import (
     DecodeError,
     InvalidToken,
     MethodError,
+    RedirectError,
     TransportError,
 )
 
@@ -276,6 +277,7 @@ def test_output_falls_back_to_escapes_on_a_narrow_encoding() -> None:
         (MethodError("", "bad", status=400), ExitCode.API),
         (TransportError("down"), ExitCode.NETWORK),
         (DecodeError("html", raw=b"<html>", status=502), ExitCode.NETWORK),
+        (RedirectError("too many redirects", location="https://x", status=302), ExitCode.NETWORK),
         (UsageError("x"), ExitCode.USAGE),
         (RuntimeError("bug"), ExitCode.FAILURE),
     ],
@@ -287,6 +289,14 @@ def test_exit_codes(error: BaseException, code: ExitCode) -> None:
 def test_decode_error_body_keeps_status() -> None:
     body = error_body(DecodeError("not JSON", raw=b"<html>502</html>", status=502, method="x"))
     assert body["error"] == "DECODE_ERROR" and body["status"] == 502
+
+
+def test_redirect_error_body() -> None:
+    error = RedirectError(
+        "redirect not followed", location="http://a.example", status=301, method="x"
+    )
+    body = error_body(error)
+    assert body["error"] == "REDIRECT_ERROR" and body["status"] == 301 and body["method"] == "x"
 
 
 # --- entry points ---------------------------------------------------------------------------
