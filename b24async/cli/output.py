@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
 from b24async.codec import to_json
-
 from b24async.redaction import MIN_BARE_LENGTH, redact
 
 __all__ = ["Output", "Redactor", "jsonable"]
