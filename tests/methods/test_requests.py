@@ -310,6 +310,12 @@ def test_bool_results_refuse_garbage() -> None:
     assert isinstance(info.value.__cause__, ValueError)  # the model's own reason
 
 
+def test_a_bad_row_in_a_page_names_that_row() -> None:
+    with pytest.raises(DecodeError, match="GetUsers") as info:
+        GetUsers().parse([{"ID": "1"}])  # a row without the fields a User needs
+    assert json.loads(info.value.raw) == {"ID": "1"} and info.value.method == "user.get"
+
+
 def test_accessibility_result_has_every_requested_user() -> None:
     request = GetAccessibility(users=[1, 2, 34], start=date(2025, 9, 10), end=date(2025, 9, 17))
     result = request.parse(recorded("seed003_accessibility_opi.json"))
