@@ -14,6 +14,7 @@ in anything the client is about to show.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 import datetime as dt
 import inspect
@@ -282,7 +283,11 @@ class OAuthCredentials:
         if self._dead is not None:
             raise copy.copy(self._dead)  # a fresh copy: no traceback piling up across callers
         if self._flight is None:
-            self._flight = asyncio.get_running_loop().create_task(self._refresh_once(send))
+            # The refresh serves every waiting call, not the one that started it: it runs in a
+            # fresh context, so no call's bookkeeping (e.g. "sent" at close) counts it as its own.
+            loop = asyncio.get_running_loop()
+            flight = self._refresh_once(send)
+            self._flight = contextvars.Context().run(loop.create_task, flight)
         # shield: a cancelled caller must not cancel the refresh the others are waiting for
         # (the OAuth server may already have replaced the refresh token).
         await asyncio.shield(self._flight)

@@ -21,6 +21,7 @@ from aiohttp import web
 from b24async import (
     AiohttpTransport,
     Bitrix24,
+    ClientClosed,
     DecodeError,
     InvalidGrant,
     RateLimits,
@@ -216,3 +217,25 @@ def test_nothing_is_printed_before_logging_is_configured() -> None:
     )
     assert proc.stderr == ""
     assert any(isinstance(h, logging.NullHandler) for h in logging.getLogger("b24async").handlers)
+
+
+@pytest.mark.parametrize("coalesce", [True, False])
+async def test_close_right_after_a_refresh_says_the_call_was_not_sent(coalesce: bool) -> None:
+    """The token request is not the call's own: a close before the call is re-sent reports
+    the call as not sent (it never ran: its only answer was ``expired_token``)."""
+    async with FakePortal(rate=FAST.rate, burst=FAST.burst) as portal:
+        tokens = portal.issue_tokens()
+        portal.expire_access_tokens()
+        closing: list[asyncio.Task[None]] = []
+        b24 = oauth_client(
+            portal,
+            tokens.access_token,
+            tokens.refresh_token,
+            on_token_refresh=lambda pair: closing.append(asyncio.ensure_future(b24.close())),
+            coalesce=coalesce,
+        )
+        with pytest.raises(ClientClosed) as info:
+            await b24.call("user.update", {"ID": 2, "NAME": "Renamed"})
+        await asyncio.gather(*closing)
+        assert not info.value.sent and not info.value.may_have_applied
+        assert [e for e in portal.ledger if e.method == "user.update"] == []
