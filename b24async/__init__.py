@@ -11,7 +11,6 @@ import logging
 
 from b24async._version import __version__
 from b24async.auth import TokenPair
-from b24async.batch import BatchResult
 from b24async.bucket import LeakyBucket, RequestBucket
 from b24async.client import Bitrix24
 from b24async.errors import (
@@ -47,7 +46,9 @@ from b24async.models import (
     UserStatus,
     WorkingHours,
 )
+from b24async.paging import PageError
 from b24async.protocol import Response, Timing
+from b24async.results import BatchAccount, BatchResult, CommandOutcome, Outcome
 from b24async.retry import RetryPolicy, is_idempotent
 from b24async.stats import ClientStats
 from b24async.throttle import Throttle, ThrottlePolicy
@@ -63,12 +64,14 @@ __all__ = [
     "AuthError",
     "Availability",
     "B24Error",
+    "BatchAccount",
     "BatchError",
     "BatchResult",
     "Bitrix24",
     "BusyInterval",
     "ClientClosed",
     "ClientStats",
+    "CommandOutcome",
     "DecodeError",
     "Importance",
     "InvalidGrant",
@@ -77,6 +80,8 @@ __all__ = [
     "MethodError",
     "MethodNotFound",
     "OperationTimeLimit",
+    "Outcome",
+    "PageError",
     "ParticipationStatus",
     "PortalError",
     "QueryLimitExceeded",

@@ -1,390 +1,240 @@
-"""``batch``: up to 50 commands per HTTP request, for any number of commands.
+"""``batch``: any number of commands, 50 per HTTP request, one outcome per command.
 
-Sans-I/O planning and decoding live here (:func:`plan_chunks`, :func:`encode_command`,
-:func:`decode_batch`); :func:`run_batch` sends the chunks through the client's engine, so the
-throttle, retries and token refresh apply to every chunk (RU/EN ``batch.md``; facts file §4).
+The codec (:mod:`b24async.batchcodec`) plans the requests; this module sends them through the
+client's engine, so the throttle, retries and token refresh apply to every request, and turns
+what comes back into a :class:`~b24async.results.BatchResult` whatever happens to single
+requests (:mod:`b24async.results` describes the outcome model):
+
+* a request that fails as a whole affects only its own commands;
+* after an ambiguous failure (the request left, the answer was lost) its reads and idempotent
+  writes are re-planned into a retry request under the retry policy, also when it carried
+  non-idempotent writes; those writes are never re-sent and end as ``UNKNOWN``;
+* commands the portal blocked for their operating budget (``OPERATION_TIME_LIMIT`` inside the
+  batch) did not run: they are held and re-sent, references to commands that already ran
+  resolved client-side.
+
+The codec's names stay importable from here (``Command``, ``ChunkOutcome``, ...).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from b24async.codec import int_or_none
+from b24async.batchcodec import (
+    MAX_COMMANDS,
+    NOT_BATCHABLE,
+    ChunkOutcome,
+    Command,
+    CommandSpec,
+    batch_params,
+    command_timings,
+    decode_batch,
+    encode_command,
+    make_command,
+    normalize_commands,
+    plan_chunks,
+    resolve_references,
+    survives_query_encoding,
+)
+from b24async.clock import SYSTEM_CLOCK, Clock
 from b24async.errors import (
     ApiError,
+    B24Error,
+    ClientClosed,
     DecodeError,
     OperationTimeLimit,
-    make_api_error,
-    status_for_code,
 )
-from b24async.protocol import (
-    RawResponse,
-    Response,
-    Timing,
-    build_query,
-    decode_envelope,
-    encode_params,
-    error_from_body,
-    normalize_method,
-)
+from b24async.protocol import RawResponse, Response, Timing, decode_response
+from b24async.results import BatchAccount, BatchResult, CommandOutcome, Outcome, classify
 
 if TYPE_CHECKING:
     from b24async.engine import Engine
-    from b24async.methods.base import Method
 
 __all__ = [
     "MAX_COMMANDS",
+    "NOT_BATCHABLE",
     "BatchResult",
+    "ChunkOutcome",
     "Command",
     "CommandSpec",
     "ProgressCallback",
+    "batch_params",
     "decode_batch",
     "encode_command",
+    "make_command",
+    "normalize_commands",
     "plan_chunks",
+    "resolve_references",
     "run_batch",
+    "send_chunk",
+    "survives_query_encoding",
 ]
 
-#: The portal executes at most this many commands per ``batch`` request.
-MAX_COMMANDS = 50
-#: Methods the portal refuses inside ``batch`` (ERROR_BATCH_METHOD_NOT_ALLOWED).
-NOT_BATCHABLE = frozenset({"batch", "upload", "download"})
-
-#: A command as the caller gives it: ``(method, params)``, or a typed request object.
-CommandSpec = Union[tuple[str, Mapping[str, Any] | None], "Method[Any]"]
 #: Called as ``progress(done, total)`` as commands complete.
 ProgressCallback = Callable[[int, int], None]
 
-_NONE: frozenset[str] = frozenset()
-_REFERENCE = re.compile(r"\$(result|next|total|time|error)\[([^\]]*)\]((?:\[[^\]]*\])*)")
 
-
-@attrs.frozen
-class Command:
-    """One command of a batch: its name, REST method, encoded params, and typed request.
-
-    ``references`` names the commands this one refers to with ``$result[name]`` and kin.
-    """
-
-    name: str
-    method: str
-    params: Mapping[str, Any]
-    request: Method[Any] | None = None
-    references: frozenset[str] = attrs.field(init=False, eq=False, repr=False)
-    query: str = attrs.field(init=False, eq=False, repr=False)
-
-    def __attrs_post_init__(self) -> None:
-        # Encode once; references survive the encoding readable ($, [ and ] are kept).
-        query = build_query(self.params)
-        refs = frozenset(m.group(2) for m in _REFERENCE.finditer(query)) if "$" in query else _NONE
-        object.__setattr__(self, "query", query)
-        object.__setattr__(self, "references", refs)
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
-def make_command(name: str, spec: CommandSpec) -> Command:
-    """Validate and encode one command (``ValueError``/``TypeError`` before any request)."""
-    if isinstance(spec, tuple):
-        if len(spec) != 2:
-            raise ValueError(f"command {name!r}: expected (method, params), got {len(spec)} items")
-        method, params = spec
-        request = None
-    elif hasattr(spec, "api_method") and hasattr(spec, "to_params"):
-        method, params, request = spec.api_method, spec.to_params(), spec
-    else:
-        raise TypeError(f"command {name!r}: expected (method, params) or a typed request")
-    normalized = normalize_method(method)
-    if normalized in NOT_BATCHABLE:
-        raise ValueError(f"command {name!r}: {normalized!r} cannot run inside batch")
-    return Command(name, normalized, encode_params(params), request)
-
-
-def normalize_commands(
-    commands: Mapping[str, CommandSpec] | Sequence[CommandSpec],
-) -> list[Command]:
-    """Turn the caller's commands into :class:`Command` values (list input: names "0", "1", ...)."""
-    if isinstance(commands, Mapping):
-        items: Iterable[tuple[str, CommandSpec]] = commands.items()
-    elif isinstance(commands, (list, tuple)):
-        items = ((str(i), spec) for i, spec in enumerate(commands))
-    else:
-        raise TypeError("commands must be a mapping of name -> command, or a list of commands")
-    out: list[Command] = []
-    for name, spec in items:
-        if not isinstance(name, str) or not name or any(c in name for c in "[]&=?"):
-            raise ValueError(f"invalid command name {name!r}")
-        out.append(make_command(name, spec))
-    names = {c.name for c in out}
-    for command in out:
-        unknown = command.references - names
-        if unknown:
-            raise ValueError(f"command {command.name!r} refers to unknown {sorted(unknown)}")
-    return out
-
-
-def plan_chunks(commands: Sequence[Command], size: int = MAX_COMMANDS) -> list[list[Command]]:
-    """Split commands into requests of at most ``size``, keeping order and references together.
-
-    Commands that refer to each other (``$result[name]``) form a group that must travel in one
-    request; a group larger than ``size`` cannot and raises ``ValueError``.
-    """
-    if not any(c.references for c in commands):  # the common case: plain slices
-        return [list(commands[i : i + size]) for i in range(0, len(commands), size)]
-    index = {c.name: i for i, c in enumerate(commands)}
-    parent = list(range(len(commands)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, command in enumerate(commands):
-        for ref in command.references:
-            parent[find(index[ref])] = find(i)
-    groups: dict[int, list[int]] = {}
-    for i in range(len(commands)):
-        groups.setdefault(find(i), []).append(i)
-    chunks: list[list[int]] = []
-    for members in sorted(groups.values(), key=lambda m: m[0]):
-        if len(members) > size:
-            names = ", ".join(commands[i].name for i in members[:5])
-            raise ValueError(
-                f"{len(members)} commands refer to each other ({names}, ...): they must travel in "
-                f"one batch request, which carries at most {size} commands"
-            )
-        if not chunks or len(chunks[-1]) + len(members) > size:
-            chunks.append([])
-        chunks[-1].extend(members)
-    return [[commands[i] for i in sorted(chunk)] for chunk in chunks]
-
-
-def encode_command(command: Command) -> str:
-    """The ``cmd`` value: ``method?query`` in PHP ``http_build_query`` form."""
-    return f"{command.method}?{command.query}" if command.query else command.method
-
-
-def batch_params(chunk: Sequence[Command], halt: bool) -> dict[str, Any]:
-    """The params of one ``batch`` request."""
-    return {"halt": 1 if halt else 0, "cmd": {c.name: encode_command(c) for c in chunk}}
-
-
-@attrs.frozen
-class ChunkOutcome:
-    """What one ``batch`` request returned, per command name."""
-
-    responses: Mapping[str, Response]
-    errors: Mapping[str, ApiError]
-    skipped: tuple[str, ...]
-
-
-def _as_map(value: Any, names: Sequence[str]) -> dict[str, Any]:
-    # PHP serializes an empty map as [] and a map keyed 0..n-1 as a JSON array.
-    if isinstance(value, Mapping):
-        return {str(k): v for k, v in value.items()}
-    if isinstance(value, list):
-        return {str(i): v for i, v in enumerate(value)} if value else {}
-    return {}
-
-
-def decode_batch(raw: RawResponse, chunk: Sequence[Command]) -> ChunkOutcome:
-    """Decode one ``batch`` answer; raise if the request as a whole failed (401, 503, ...)."""
-    payload = decode_envelope(raw, "batch")
-    error = error_from_body(payload, raw.status, "batch")
-    if error is not None:
-        raise error
-    body = payload.get("result")
-    if not isinstance(body, Mapping):
-        raise DecodeError(
-            "batch answer has no result map", raw=raw.body, status=raw.status, method="batch"
-        )
-    names = [c.name for c in chunk]
-    results = _as_map(body.get("result"), names)
-    errors = _as_map(body.get("result_error"), names)
-    totals = _as_map(body.get("result_total"), names)
-    nexts = _as_map(body.get("result_next"), names)
-    times = _as_map(body.get("result_time"), names)
-    responses: dict[str, Response] = {}
-    failed: dict[str, ApiError] = {}
-    skipped: list[str] = []
-    for command in chunk:
-        name = command.name
-        if name in errors:
-            err = (
-                errors[name]
-                if isinstance(errors[name], Mapping)
-                else {"error": "", "error_description": str(errors[name])}
-            )
-            code = str(err.get("error") or "")
-            failed[name] = make_api_error(
-                code,
-                str(err.get("error_description") or ""),
-                status=status_for_code(code),
-                method=command.method,
-            )
-        elif name in results:
-            responses[name] = Response(
-                method=command.method,
-                result=results[name],
-                time=Timing.from_wire(times.get(name)),
-                total=int_or_none(totals.get(name)),
-                next=int_or_none(nexts.get(name)),
-            )
-        else:
-            skipped.append(name)
-    return ChunkOutcome(responses, failed, tuple(skipped))
-
-
-def command_timings(
-    outcome: ChunkOutcome, chunk: Sequence[Command]
-) -> list[tuple[str, Timing | None]]:
-    """One (method, time block) per command, for the throttle's operating budgets."""
-    return [
-        (c.method, outcome.responses[c.name].time if c.name in outcome.responses else None)
-        for c in chunk
-    ]
-
-
-class BatchResult:
-    """The outcome of :meth:`Bitrix24.batch`, per command name.
-
-    ``res[name]`` returns that command's result (typed, for typed requests) or raises its
-    :class:`ApiError`; ``res.errors`` maps failed names to their errors; ``res.skipped`` lists
-    names that ``halt=True`` kept from running; ``res.timings``, ``res.totals`` and
-    ``res.nexts`` give each command's ``time`` block and list paging data. For list input the
-    names are ``"0"``, ``"1"``, ... and ``res[0]`` works too.
-    """
+class _Run:
+    """The bookkeeping of one :func:`run_batch`: every command's outcome, recorded once."""
 
     def __init__(
         self,
+        engine: Engine,
         commands: Sequence[Command],
-        responses: Mapping[str, Response],
-        errors: Mapping[str, ApiError],
-        skipped: Sequence[str],
+        halt: bool,
+        progress: ProgressCallback | None,
+        account: BatchAccount,
+        clock: Clock,
     ) -> None:
-        self._commands = {c.name: c for c in commands}
-        self.responses: Mapping[str, Response] = dict(responses)
-        self.errors: Mapping[str, ApiError] = dict(errors)
-        self.skipped: tuple[str, ...] = tuple(skipped)
+        self.engine = engine
+        self.halt = halt
+        self.progress = progress
+        self.account = account
+        self.clock = clock
+        self.total = len(commands)
+        self.responses: dict[str, Response] = {}
+        self.errors: dict[str, B24Error] = {}
+        self.skipped: list[str] = []
+        account.start([c.name for c in commands])
 
-    def __getitem__(self, name: str | int) -> Any:
-        key = str(name)
-        if key in self.errors:
-            raise self.errors[key]
-        if key in self.responses:
-            command = self._commands[key]
-            result = self.responses[key].result
-            return command.request.parse(result) if command.request is not None else result
-        if key in self.skipped:
-            raise KeyError(f"command {key!r} did not run: an earlier command failed and halt=True")
-        raise KeyError(key)
+    def _report(self, outcome: CommandOutcome) -> None:
+        self.account.record(outcome)
+        if self.progress is not None:
+            self.progress(len(self.responses) + len(self.errors) + len(self.skipped), self.total)
 
-    def __contains__(self, name: object) -> bool:
-        return str(name) in self._commands
+    def succeeded(self, command: Command, response: Response) -> None:
+        self.responses[command.name] = response
+        self._report(
+            CommandOutcome(command.name, command.method, Outcome.SUCCEEDED, response=response)
+        )
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._commands)
+    def failed(self, command: Command, error: B24Error) -> None:
+        self.errors[command.name] = error
+        self._report(CommandOutcome(command.name, command.method, classify(error), error=error))
 
-    def __len__(self) -> int:
-        return len(self._commands)
+    def skip(self, command: Command) -> None:
+        self.skipped.append(command.name)
+        self._report(CommandOutcome(command.name, command.method, Outcome.SKIPPED))
 
-    @property
-    def ok(self) -> bool:
-        """True when every command ran and succeeded."""
-        return not self.errors and not self.skipped
+    def result(self, commands: Sequence[Command]) -> BatchResult[Any]:
+        return BatchResult(commands, self.responses, self.errors, self.skipped)
 
-    @property
-    def timings(self) -> dict[str, Timing]:
-        """Each successful command's ``time`` block."""
-        return {n: r.time for n, r in self.responses.items() if r.time is not None}
+    # -- one chunk ---------------------------------------------------------------------------
 
-    @property
-    def totals(self) -> dict[str, int]:
-        """List commands: ``total`` per command."""
-        return {n: r.total for n, r in self.responses.items() if r.total is not None}
+    async def chunk(self, chunk: Sequence[Command]) -> bool:
+        """Run one chunk until every command has an outcome; False if ``halt`` stopped here."""
+        engine = self.engine
+        pending = list(chunk)
+        tries = 1  # requests sent for this chunk after ambiguous failures (the retry policy)
+        limit_hits = 0
+        while pending:
+            self.account.sending([c.name for c in pending])
+            alone = len(pending) == 1 and pending[0].alone is not None
+            try:
+                outcome = await (
+                    send_alone(engine, pending[0])
+                    if alone
+                    else send_chunk(engine, pending, self.halt)
+                )
+            except B24Error as exc:
+                again = self._retry_set(pending, exc, tries)
+                for command in pending:
+                    if command not in again:
+                        self.failed(command, exc)
+                if not again:
+                    return not self.halt
+                tries += 1
+                engine.counters.retries += 1
+                await self.clock.sleep(engine.retry.delay(tries - 1))
+                pending = [self._resolved(c) for c in again]
+                continue
+            for name, response in outcome.responses.items():
+                self.succeeded(_by_name(pending, name), response)
+            blocked = [] if alone else _blocked(pending, outcome)
+            limit_hits += 1
+            final = not blocked or limit_hits >= engine.retry.limit_attempts
+            for command in pending:
+                error = outcome.errors.get(command.name)
+                if error is not None and (final or command not in blocked):
+                    self.failed(command, error)
+            if final:
+                return self._settle_rest(pending, outcome)
+            engine.counters.operation_limit_hits += len(blocked)
+            for method in {c.method for c in blocked}:
+                engine.throttle.on_operation_limit(method)
+            again_names = {c.name for c in blocked} | (set(outcome.skipped) if self.halt else set())
+            pending = [self._resolved(c) for c in pending if c.name in again_names]
+            engine.counters.retries += 1
+        return True
 
-    @property
-    def nexts(self) -> dict[str, int]:
-        """List commands with more pages: the next ``start`` per command."""
-        return {n: r.next for n, r in self.responses.items() if r.next is not None}
+    def _settle_rest(self, pending: Sequence[Command], outcome: ChunkOutcome) -> bool:
+        """Commands the answer left out: skipped by ``halt``, or (without halt) unaccounted."""
+        for name in outcome.skipped:
+            command = _by_name(pending, name)
+            if self.halt:
+                self.skip(command)
+            else:
+                # A strict portal never leaves a command out without halt: say we cannot tell.
+                self.failed(
+                    command,
+                    DecodeError(
+                        "the batch answer does not mention this command",
+                        raw=b"",
+                        status=200,
+                        method=command.method,
+                    ),
+                )
+        return not (self.halt and (outcome.errors or outcome.skipped))
 
-    def results(self) -> dict[str, Any]:
-        """Every successful command's (typed) result, by name."""
-        return {name: self[name] for name in self._commands if name in self.responses}
+    def _retry_set(self, pending: Sequence[Command], exc: B24Error, tries: int) -> list[Command]:
+        """After the request failed as a whole: the commands to re-send in a retry request.
 
-    def raise_for_errors(self) -> None:
-        """Raise the first command's error, if any failed."""
-        for name in self._commands:
-            if name in self.errors:
-                raise self.errors[name]
+        Only after an ambiguous failure, only reads and idempotent writes, only when the engine
+        did not retry the request itself (it does for an all-idempotent request), never with
+        ``halt`` (the order of effects is the point there) and never on a closed client. A
+        command whose references point at a command with an unknown outcome stays behind.
+        """
+        engine = self.engine
+        idempotent = engine.retry.idempotent
+        if (
+            self.halt
+            or isinstance(exc, ClientClosed)
+            or not exc.may_have_applied
+            or tries >= engine.retry.attempts
+            or all(idempotent(c.method) for c in pending)
+        ):
+            return []
+        again = [c for c in pending if idempotent(c.method)]
+        while True:
+            known = {c.name for c in again} | set(self.responses)
+            kept = [c for c in again if c.references <= known]
+            if len(kept) == len(again):
+                return kept
+            again = kept
 
-    def __repr__(self) -> str:
-        return (
-            f"BatchResult({len(self.responses)} ok, {len(self.errors)} failed, "
-            f"{len(self.skipped)} skipped)"
+    def _resolved(self, command: Command) -> Command:
+        """``command`` with references to commands that already ran resolved client-side."""
+        outside = command.references & set(self.responses)
+        if not outside:
+            return command
+        return attrs.evolve(
+            command, params=resolve_references(command.params, self.responses, self.errors)
         )
 
 
-def resolve_references(
-    params: Any, responses: Mapping[str, Response], errors: Mapping[str, ApiError]
-) -> Any:
-    """Substitute ``$result[...]`` references client-side, as the portal would.
+def _by_name(commands: Sequence[Command], name: str) -> Command:
+    for command in commands:
+        if command.name == name:
+            return command
+    raise KeyError(name)  # pragma: no cover - decode_batch only reports names it was given
 
-    Used when a command must be re-sent without the commands it refers to (they already ran).
-    A whole-value reference inserts the raw value; inside a longer string only scalars are
-    substituted; a missing key stops the walk at the last value reached.
-    """
-    if isinstance(params, Mapping):
-        return {k: resolve_references(v, responses, errors) for k, v in params.items()}
-    if isinstance(params, list):
-        return [resolve_references(v, responses, errors) for v in params]
-    if not isinstance(params, str) or "$" not in params:
-        return params
 
-    def lookup(match: re.Match[str]) -> Any:
-        kind, name, path = match.group(1), match.group(2), match.group(3)
-        response = responses.get(name)
-        root: Any
-        if kind == "result":
-            root = response.result if response else None
-        elif kind == "next":
-            root = response.next if response else None
-        elif kind == "total":
-            root = response.total if response else None
-        elif kind == "error":
-            err = errors.get(name)
-            root = {"error": err.code, "error_description": err.description} if err else None
-        else:
-            root = attrs.asdict(response.time) if response and response.time else None
-        for key in re.findall(r"\[([^\]]*)\]", path):
-            if isinstance(root, Mapping) and key in root:
-                root = root[key]
-            elif isinstance(root, list) and key.isdigit() and int(key) < len(root):
-                root = root[int(key)]
-            else:
-                break
-        return root
-
-    whole = _REFERENCE.fullmatch(params)
-    if whole:
-        return lookup(whole)
-    return _REFERENCE.sub(
-        lambda m: str(v) if isinstance(v := lookup(m), (str, int, float)) else m.group(0), params
-    )
+def _blocked(pending: Sequence[Command], outcome: ChunkOutcome) -> list[Command]:
+    return [c for c in pending if isinstance(outcome.errors.get(c.name), OperationTimeLimit)]
 
 
 async def run_batch(
@@ -393,71 +243,32 @@ async def run_batch(
     *,
     halt: bool,
     progress: ProgressCallback | None = None,
-) -> BatchResult:
-    """Send ``commands`` in as few ``batch`` requests as the portal allows.
+    account: BatchAccount | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> BatchResult[Any]:
+    """Send ``commands`` in as few ``batch`` requests as the portal allows; never raise for
+    a failed request (see the module docs).
 
-    Chunks go concurrently under the throttle (sequentially with ``halt=True``, so that a failure
-    stops the rest). Commands the portal blocked for their operating budget
-    (``OPERATION_TIME_LIMIT`` inside the batch) did not run: they are held and re-sent, with
-    references to commands that already ran resolved client-side.
+    Chunks go concurrently under the throttle (sequentially with ``halt=True``, so that a
+    failure stops the rest). ``account`` follows the run live (and survives cancellation).
     """
-    responses: dict[str, Response] = {}
-    errors: dict[str, ApiError] = {}
-    skipped: list[str] = []
-    total = len(commands)
-    done = 0
-
-    def report(count: int) -> None:
-        nonlocal done
-        done += count
-        if progress is not None and count:
-            progress(done, total)
-
-    async def run_chunk(chunk: Sequence[Command]) -> bool:
-        """Run one chunk to completion (re-sending blocked commands); False if halted."""
-        pending = list(chunk)
-        attempts = 0
-        while pending:
-            outcome = await send_chunk(engine, pending, halt)
-            responses.update(outcome.responses)
-            blocked = [
-                c for c in pending if isinstance(outcome.errors.get(c.name), OperationTimeLimit)
-            ]
-            for name, err in outcome.errors.items():
-                if not isinstance(err, OperationTimeLimit):
-                    errors[name] = err
-            report(len(outcome.responses) + len(outcome.errors) - len(blocked))
-            attempts += 1
-            if not blocked or attempts >= engine.retry.limit_attempts:
-                errors.update({c.name: outcome.errors[c.name] for c in blocked} if blocked else {})
-                if halt and (outcome.errors or outcome.skipped):
-                    skipped.extend(outcome.skipped)
-                    return False
-                return True
-            engine.counters.operation_limit_hits += len(blocked)
-            for command in {c.method for c in blocked}:
-                engine.throttle.on_operation_limit(command)
-            retry_names = {c.name for c in blocked} | (set(outcome.skipped) if halt else set())
-            pending = [
-                attrs.evolve(c, params=resolve_references(c.params, responses, errors))
-                for c in chunk
-                if c.name in retry_names
-            ]
-            engine.counters.retries += 1
-        return True
-
+    run = _Run(engine, commands, halt, progress, account or BatchAccount(), clock)
     chunks = plan_chunks(commands)
     if halt:
         for i, chunk in enumerate(chunks):
-            if not await run_chunk(chunk):
-                skipped.extend(c.name for later in chunks[i + 1 :] for c in later)
+            if not await run.chunk(chunk):
+                for later in chunks[i + 1 :]:
+                    for command in later:
+                        run.skip(command)
                 break
     else:
-        await asyncio.gather(*(run_chunk(chunk) for chunk in chunks))
-    return BatchResult(commands, responses, errors, skipped)
+        await asyncio.gather(*(run.chunk(chunk) for chunk in chunks))
+    return run.result(commands)
 
 
 async def send_chunk(engine: Engine, chunk: Sequence[Command], halt: bool) -> ChunkOutcome:
+    """Send one ``batch`` request through the engine and decode it per command."""
+
     def decode(raw: RawResponse) -> tuple[ChunkOutcome, list[tuple[str, Timing | None]]]:
         outcome = decode_batch(raw, chunk)
         return outcome, command_timings(outcome, chunk)
@@ -470,3 +281,24 @@ async def send_chunk(engine: Engine, chunk: Sequence[Command], halt: bool) -> Ch
         idempotent=all(engine.retry.idempotent(c.method) for c in chunk),
         decode=decode,
     )
+
+
+async def send_alone(engine: Engine, command: Command) -> ChunkOutcome:
+    """Send one command as a plain call (its params would change inside a batch query)."""
+    method = command.method
+
+    def decode(raw: RawResponse) -> tuple[Response, list[tuple[str, Timing | None]]]:
+        response = decode_response(raw, method)
+        return response, [(method, response.time)]
+
+    try:
+        response = await engine.send(
+            method,
+            dict(command.params),
+            commands=(method,),
+            idempotent=engine.retry.idempotent(method),
+            decode=decode,
+        )
+    except ApiError as exc:  # the command's own error (limit retries already spent)
+        return ChunkOutcome({}, {command.name: exc}, ())
+    return ChunkOutcome({command.name: response}, {}, ())

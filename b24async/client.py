@@ -17,13 +17,14 @@ from b24async.auth import (
     WebhookCredentials,
     parse_portal_url,
 )
-from b24async.batch import BatchResult, CommandSpec, ProgressCallback, normalize_commands, run_batch
+from b24async.batch import CommandSpec, ProgressCallback, normalize_commands, run_batch
 from b24async.coalesce import Coalescer
 from b24async.engine import Decoded, Engine
 from b24async.lifecycle import GatedTransport, Lifecycle, current_operation
 from b24async.limits import RateLimits
-from b24async.paging import paginate_raw
+from b24async.paging import PageError, paginate_raw
 from b24async.portal_throttles import credential_key, shared_throttle
+from b24async.results import BatchAccount, BatchResult
 from b24async.protocol import (
     RawResponse,
     Response,
@@ -285,25 +286,61 @@ class Bitrix24:
                 progress(1, 1)
         return request.parse(response.result)
 
+    @overload
+    async def batch(
+        self,
+        commands: Mapping[str, Method[T]] | Sequence[Method[T]],
+        *,
+        halt: bool = False,
+        progress: ProgressCallback | None = None,
+        account: BatchAccount | None = None,
+    ) -> BatchResult[T]: ...
+
+    @overload
     async def batch(
         self,
         commands: Mapping[str, CommandSpec] | Sequence[CommandSpec],
         *,
         halt: bool = False,
         progress: ProgressCallback | None = None,
-    ) -> BatchResult:
-        """Run any number of commands, 50 per ``batch`` request.
+        account: BatchAccount | None = None,
+    ) -> BatchResult[Any]: ...
+
+    async def batch(
+        self,
+        commands: Mapping[str, Any] | Sequence[Any],
+        *,
+        halt: bool = False,
+        progress: ProgressCallback | None = None,
+        account: BatchAccount | None = None,
+    ) -> BatchResult[Any]:
+        """Run any number of commands, 50 per ``batch`` request; one outcome per command.
 
         ``commands`` maps names to ``(method, params)`` tuples or typed requests (a list gets
         names ``"0"``, ``"1"``, ...). Commands that refer to each other with
         ``$result[name]...`` travel in the same request. With ``halt=True`` the first failing
         command stops the rest (requests then go one after another); skipped names are in
-        ``result.skipped``. ``progress(done, total)`` is called as commands complete.
+        ``result.skipped``. ``progress(done, total)`` is called as commands complete;
+        ``account`` (a :class:`~b24async.results.BatchAccount`) reports each outcome as soon as
+        it is known and keeps the account if the batch is cancelled.
+
+        A failed HTTP request never makes this raise: its commands end as failed, unknown
+        ("may have been applied") or not sent in the returned :class:`BatchResult`. It raises
+        only for bad input (``ValueError``/``TypeError``, before anything is sent) and on a
+        closed client.
+
+        A command whose params would change inside a batch query (a null or empty value, a
+        top-level key with a dot, space or bracket, a string the portal would read as a
+        ``$result[...]`` reference that is not one of this batch's) is sent alone, as a plain
+        call, so it means what it means alone. Such a command that is also linked to others
+        by ``$result`` references cannot be sent either way: ``ValueError``.
         """
         planned = normalize_commands(commands)
         self._check_open()
         with self._lifecycle.operation():
-            return await run_batch(self._engine, planned, halt=halt, progress=progress)
+            return await run_batch(
+                self._engine, planned, halt=halt, progress=progress, account=account
+            )
 
     @overload
     def paginate(
@@ -343,6 +380,10 @@ class Bitrix24:
         ``ID`` with ``start=-1`` (no row counting on the portal: the fast way through huge
         lists; needs a method that filters and sorts by ID).
         A typed list request (e.g. ``GetUsers``) yields typed rows.
+
+        A page that fails after the retry policy is never skipped: the rows before it are
+        yielded, then :class:`~b24async.paging.PageError` names the page (``start``, or the
+        ``ID`` it follows) and carries its error.
         """
         parse: Callable[[Any], Any] | None = None
         if isinstance(method, str):
@@ -379,9 +420,31 @@ class Bitrix24:
             if isinstance(rows, AsyncGenerator):
                 await rows.aclose()
 
+    @overload
+    async def list_all(
+        self,
+        method: ListMethod[T],
+        params: None = None,
+        *,
+        keyset: bool = False,
+        prefetch: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> list[T]: ...
+
+    @overload
     async def list_all(
         self,
         method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        keyset: bool = False,
+        prefetch: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> list[Any]: ...
+
+    async def list_all(
+        self,
+        method: str | ListMethod[Any],
         params: Mapping[str, Any] | None = None,
         *,
         keyset: bool = False,
@@ -391,10 +454,24 @@ class Bitrix24:
         """Every row of a list method as one list (see :meth:`paginate`).
 
         It keeps every row anyway, so by default it sends every page request the throttle
-        lets through at once (``prefetch=None``): the fastest way to read a list.
+        lets through at once (``prefetch=None``): the fastest way to read a list. A typed list
+        request (e.g. ``GetUsers``) gives typed rows. A page that fails raises
+        :class:`~b24async.paging.PageError` (the rows read so far are on ``error.rows``).
         """
-        rows = self.paginate(method, params, keyset=keyset, prefetch=prefetch, progress=progress)
-        return [row async for row in rows]
+        rows: list[Any] = []
+        try:
+            async for row in self.paginate(
+                method,  # type: ignore[arg-type]  # the overloads above keep the pairing
+                params,
+                keyset=keyset,
+                prefetch=prefetch,
+                progress=progress,
+            ):
+                rows.append(row)
+        except PageError as exc:
+            exc.rows = rows
+            raise
+        return rows
 
     # -- introspection -----------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import attrs
 
-from b24async.batch import NOT_BATCHABLE, ChunkOutcome, Command, send_chunk
+from b24async.batch import NOT_BATCHABLE, ChunkOutcome, Command, send_chunk, survives_query_encoding
 from b24async.engine import Engine
 from b24async.errors import ApiError, B24Error, ClientClosed, OperationTimeLimit, TransportError
 from b24async.lifecycle import Lifecycle, Operation
@@ -45,21 +45,6 @@ __all__ = ["Coalescer", "survives_query_encoding"]
 logger = logging.getLogger("b24async")
 
 _MAX_WIRE = 50
-
-
-def survives_query_encoding(value: Any) -> bool:
-    """Whether ``value`` means the same in a ``batch`` query string as in a JSON body.
-
-    PHP's query format has no null, no empty array and no typed scalars beyond strings; a call
-    whose params need those is sent alone rather than changed in flight.
-    """
-    if value is None:
-        return False
-    if isinstance(value, Mapping):
-        return bool(value) and all(survives_query_encoding(v) for v in value.values())
-    if isinstance(value, list):
-        return bool(value) and all(survives_query_encoding(v) for v in value)
-    return isinstance(value, (str, int, float, bool))
 
 
 @attrs.define(eq=False)
@@ -126,9 +111,7 @@ class Coalescer:
     @staticmethod
     def accepts(method: str, params: Mapping[str, Any]) -> bool:
         """Whether a call can travel inside a batch unchanged."""
-        return method not in NOT_BATCHABLE and all(
-            survives_query_encoding(v) for v in params.values()
-        )
+        return method not in NOT_BATCHABLE and survives_query_encoding(params)
 
     async def submit(
         self,

@@ -11,6 +11,11 @@ Two strategies (RU ``settings/performance/huge-data.md``; facts file §5):
 Either way at most ``prefetch`` batch requests of rows are in flight or held at once: memory does
 not grow with the list. ``prefetch=None`` (what :meth:`Bitrix24.list_all` uses, since it keeps
 every row anyway) sends every batch the throttle lets through: the fastest read.
+
+A page that fails (after the retry policy) is never a silent gap: the rows before it are
+yielded in order, then :class:`PageError` is raised naming the page (``start``, or the ``ID``
+the keyset page would have followed) and carrying the page's own error. Method-specific keyset
+shapes come from :mod:`b24async.methods.paging`.
 """
 
 from __future__ import annotations
@@ -21,10 +26,13 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any
 
 from b24async.batch import BatchResult, Command, run_batch
+from b24async.batchcodec import query_problem
 from b24async.engine import Engine
+from b24async.errors import B24Error
+from b24async.methods.paging import keyset_params
 from b24async.protocol import Response
 
-__all__ = ["PAGE_SIZE", "paginate_raw"]
+__all__ = ["PAGE_SIZE", "PageError", "paginate_raw"]
 
 #: The portal's fixed page size.
 PAGE_SIZE = 50
@@ -47,22 +55,53 @@ def _rows(result: Any, method: str) -> list[Any]:
     raise TypeError(f"{method}: result is not a list of rows; it cannot be paginated")
 
 
-def _keyset_params(method: str, params: Mapping[str, Any], after: Any) -> dict[str, Any]:
-    """Params for one keyset page: rows with ID > ``after``, by ID ascending, uncounted."""
-    out = dict(params)
-    out["start"] = -1
-    if method == "user.get":
-        # user.get sorts with top-level SORT/ORDER and filters in FILTER (facts file §7.5).
-        filter_key = next((k for k in out if k.upper() == "FILTER"), "FILTER")
-        out["SORT"], out["ORDER"] = "ID", "ASC"
-    else:
-        filter_key = next((k for k in out if k.lower() == "filter"), "filter")
-        out["order"] = {"ID": "ASC"}
-    current = out.get(filter_key)
-    merged = dict(current) if isinstance(current, Mapping) else {}
-    merged[">ID"] = after
-    out[filter_key] = merged
-    return out
+class PageError(B24Error):
+    """A page of a list could not be read; the rows before it were already yielded.
+
+    Attributes:
+        method: the list method.
+        start: the page's offset (offset paging), or None.
+        after: the ``ID`` the page would have followed (keyset paging), or None.
+        rows_before: how many rows were yielded before the failed page.
+        error: the page's own error (also the ``__cause__``).
+        rows: from :meth:`~b24async.Bitrix24.list_all`, the rows read before the failure.
+
+    Resume with the same params and ``>ID`` after the last row you kept, or re-run the read:
+    reads are safe to repeat (``may_have_applied`` is False).
+    """
+
+    def __init__(
+        self,
+        method: str,
+        error: B24Error,
+        *,
+        start: int | None = None,
+        after: Any = None,
+        rows_before: int = 0,
+    ) -> None:
+        where = f"start={start}" if start is not None else f"ID > {after!r}"
+        super().__init__(f"{method}: the page at {where} failed after {rows_before} rows: {error}")
+        self.method = method
+        self.error = error
+        self.start = start
+        self.after = after
+        self.rows_before = rows_before
+        self.rows: list[Any] = []
+
+    @property
+    def may_have_applied(self) -> bool:
+        """A read changes nothing."""
+        return False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        args = (self.method, self.error, self.start, self.after, self.rows_before)
+        return (_rebuild_page_error, args, {"rows": self.rows})
+
+
+def _rebuild_page_error(
+    method: str, error: B24Error, start: int | None, after: Any, rows_before: int
+) -> PageError:
+    return PageError(method, error, start=start, after=after, rows_before=rows_before)
 
 
 async def paginate_raw(
@@ -80,7 +119,12 @@ async def paginate_raw(
         raise ValueError("prefetch must be >= 1 (or None: no limit)")
     if "start" in params:
         raise ValueError("paginate() walks the pages itself: do not pass start")
-    first = await call(method, params)
+    if keyset and (problem := query_problem(keyset_params(method, params, 0))) is not None:
+        raise ValueError(f"keyset=True chains pages inside a batch, and the params hold {problem}")
+    try:
+        first = await call(method, params)
+    except B24Error as exc:
+        raise PageError(method, exc, start=0) from exc
     rows = _rows(first.result, method)
     total = first.total if first.total is not None else len(rows)
     seen = len(rows)
@@ -95,6 +139,10 @@ async def paginate_raw(
     else:
         walker = _offset_pages(engine, method, params, first.next, total, prefetch)
     async for page in walker:
+        if isinstance(page, _Failed):
+            raise PageError(
+                method, page.error, start=page.start, after=page.after, rows_before=seen
+            ) from page.error
         seen += len(page)
         if progress is not None:
             progress(seen, max(total, seen))
@@ -102,8 +150,20 @@ async def paginate_raw(
             yield row
 
 
-def _page_rows(result: BatchResult, name: str, method: str) -> list[Any]:
-    return _rows(result.responses[name].result, method) if name in result.responses else []
+class _Failed:
+    """A page that failed: where it was and why (turned into :class:`PageError` above)."""
+
+    def __init__(self, error: B24Error, start: int | None = None, after: Any = None) -> None:
+        self.error, self.start, self.after = error, start, after
+
+
+def _page(result: BatchResult[Any], name: str, method: str) -> list[Any] | B24Error:
+    if name in result.responses:
+        return _rows(result.responses[name].result, method)
+    error = result.errors.get(name)
+    if error is not None:
+        return error
+    return B24Error(f"{method}: the page {name} did not run")
 
 
 async def _offset_pages(
@@ -113,17 +173,15 @@ async def _offset_pages(
     start: int,
     total: int,
     prefetch: int | None,
-) -> AsyncIterator[list[Any]]:
+) -> AsyncIterator[list[Any] | _Failed]:
     starts = list(range(start, total, PAGE_SIZE))
     groups = [starts[i : i + _PAGES_PER_REQUEST] for i in range(0, len(starts), _PAGES_PER_REQUEST)]
 
-    async def fetch(group: list[int]) -> BatchResult:
+    async def fetch(group: list[int]) -> BatchResult[Any]:
         commands = [Command(f"p{s}", method, {**params, "start": s}) for s in group]
-        result = await run_batch(engine, commands, halt=False)
-        result.raise_for_errors()
-        return result
+        return await run_batch(engine, commands, halt=False)
 
-    in_flight: list[asyncio.Task[BatchResult]] = []
+    in_flight: list[asyncio.Task[BatchResult[Any]]] = []
     next_group = 0
     try:
         while next_group < len(groups) or in_flight:
@@ -131,8 +189,12 @@ async def _offset_pages(
                 in_flight.append(asyncio.create_task(fetch(groups[next_group])))
                 next_group += 1
             result = await in_flight.pop(0)
-            for s in sorted(result.responses, key=lambda n: int(n[1:])):
-                yield _page_rows(result, s, method)
+            for name in result.names:  # in start order
+                page = _page(result, name, method)
+                if isinstance(page, B24Error):
+                    yield _Failed(page, start=int(name[1:]))
+                    return
+                yield page
     finally:
         for task in in_flight:
             task.cancel()
@@ -144,18 +206,20 @@ async def _keyset_pages(
     params: dict[str, Any],
     last_row: Any,
     expected: int,
-) -> AsyncIterator[list[Any]]:
+) -> AsyncIterator[list[Any] | _Failed]:
     after = _row_id(last_row, method)
     while True:
         pages = max(1, min(_PAGES_PER_REQUEST, math.ceil(max(expected, 1) / PAGE_SIZE)))
-        commands = [Command("k0", method, _keyset_params(method, params, after))]
+        commands = [Command("k0", method, keyset_params(method, params, after))]
         for i in range(1, pages):
             ref = f"$result[k{i - 1}][{PAGE_SIZE - 1}][ID]"
-            commands.append(Command(f"k{i}", method, _keyset_params(method, params, ref)))
+            commands.append(Command(f"k{i}", method, keyset_params(method, params, ref)))
         result = await run_batch(engine, commands, halt=True)
-        result.raise_for_errors()
         for i in range(pages):
-            page = _page_rows(result, f"k{i}", method)
+            page = _page(result, f"k{i}", method)
+            if isinstance(page, B24Error):
+                yield _Failed(page, after=after)
+                return
             if page:
                 yield page
             if len(page) < PAGE_SIZE:

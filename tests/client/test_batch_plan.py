@@ -6,16 +6,25 @@ import json
 
 import pytest
 
+from b24async import BatchResult, Outcome
 from b24async.batch import (
-    BatchResult,
     Command,
     decode_batch,
     encode_command,
     normalize_commands,
     plan_chunks,
     resolve_references,
+    survives_query_encoding,
 )
-from b24async.errors import MethodError, OperationTimeLimit
+from b24async.batchcodec import query_problem
+from b24async.errors import (
+    ClientClosed,
+    MethodError,
+    OperationTimeLimit,
+    ServerError,
+    TransportError,
+)
+from b24async.methods import GetUsers
 from b24async.protocol import RawResponse, Response
 
 
@@ -119,7 +128,104 @@ def test_batch_result_access() -> None:
     with pytest.raises(KeyError, match="halt"):
         res["c"]
     assert res.errors == {"b": err} and res.skipped == ("c",) and not res.ok
-    assert list(res) == ["a", "b", "c"] and len(res) == 3
+    # A Mapping of the commands that succeeded: in, len, keys, items and get agree.
+    assert list(res) == ["a"] and len(res) == 1 and dict(res.items()) == {"a": 1}
+    assert "a" in res and "b" not in res and "c" not in res and "zzz" not in res
+    assert res.get("b") is None and res.get("b", 0) == 0 and res.get("a") == 1
+    assert res.names == ("a", "b", "c")
+    assert [res.outcome(n) for n in res.names] == [
+        Outcome.SUCCEEDED,
+        Outcome.FAILED,
+        Outcome.SKIPPED,
+    ]
+    assert res.not_sent == ("c",) and res.may_have_applied == ()
+
+
+def test_batch_result_outcome_model() -> None:
+    lost = TransportError("connection reset", sent=True)
+    refused = TransportError("connection refused", sent=False)
+    closed = ClientClosed(sent=False)
+    res: BatchResult[object] = BatchResult(
+        [cmd("a"), cmd("b"), cmd("c"), cmd("d")],
+        {},
+        {"a": lost, "b": refused, "c": closed, "d": ServerError("", "boom", status=500)},
+    )
+    assert res.may_have_applied == ("a", "d")
+    assert res.not_sent == ("b", "c")
+    assert res.outcome("a") is Outcome.UNKNOWN and res.outcome("b") is Outcome.NOT_SENT
+    assert len(res) == 0 and not res.ok
+    with pytest.raises(TransportError):
+        res["a"]
+    with pytest.raises(KeyError):
+        res.outcome("nope")
+
+
+def test_typed_results_are_parsed_by_their_request() -> None:
+    commands = normalize_commands({"who": GetUsers(filter={"ID": 1})})
+    res = BatchResult(commands, {"who": Response("user.get", [{"ID": "1", "NAME": "A", "ACTIVE": True}])}, {})
+    users = res["who"]
+    assert users[0].id == 1
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"NAME": "$result[0]"},
+        {"NAME": "x $RESULT[me][ID] y"},
+        {"fields": {"TITLE": ["$next[a]"]}},
+        {"a.b": 1},
+        {"a b": 1},
+        {" a": 1},
+        {"a[b]": 1},
+        {"fields": {"": 1}},
+        {"fields": {"x]": 1}},
+        {"ID": None},
+        {"FILTER": {}},
+        {"IDS": []},
+    ],
+)
+def test_params_that_change_inside_a_batch_query(params: dict[str, object]) -> None:
+    assert not survives_query_encoding(params)
+    assert query_problem(params) is not None
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"NAME": "$5 [cheap]"},
+        {"NAME": "costs $result"},
+        {"FILTER": {">ID": 5, "%NAME": "a.b c"}},
+        {"fields": {"UF_CRM_1.X": "a"}},  # only top-level names are renamed by parse_str
+        {"list": [1, "2", 3.5, True]},
+    ],
+)
+def test_params_that_survive_a_batch_query(params: dict[str, object]) -> None:
+    assert survives_query_encoding(params)
+
+
+def test_explicit_batch_sends_changed_commands_alone_or_refuses_them() -> None:
+    commands = normalize_commands(
+        {
+            "a": ("user.get", {"ID": 1}),
+            "dotted": ("user.update", {"ID": 1, "UF.X": "y"}),
+            "b": ("user.get", {"ID": "$result[a][0][ID]"}),  # a real reference: stays batched
+            "c": ("user.get", {"ID": 2}),
+        }
+    )
+    chunks = plan_chunks(commands)
+    assert [[c.name for c in chunk] for chunk in chunks] == [["a", "b", "c"], ["dotted"]]
+    assert [c.alone is None for c in commands] == [True, False, True, True]
+    # In order when nothing refers to anything (halt relies on it).
+    plain = normalize_commands([("user.get", {"ID": 1}), ("user.get", {"F": {}}), ("user.get", {})])
+    assert [[c.name for c in chunk] for chunk in plan_chunks(plain)] == [["0"], ["1"], ["2"]]
+    with pytest.raises(ValueError, match="sent alone"):
+        normalize_commands(
+            {"a": ("user.get", {"ID": 1}), "b": ("user.get", {"ID": "$result[a]", "x.y": 1})}
+        )
+    with pytest.raises(ValueError, match="sent alone"):
+        normalize_commands(
+            {"a": ("user.get", {"ID": 1, "F": {}}), "b": ("user.get", {"ID": "$result[a]"})}
+        )
 
 
 def test_resolve_references_like_the_portal() -> None:
