@@ -152,14 +152,15 @@ class _Run:
                 await self.clock.sleep(engine.retry.delay(tries - 1))
                 pending = [self._resolved(c) for c in again]
                 continue
-            for name, response in outcome.responses.items():
-                self.succeeded(_by_name(pending, name), response)
             blocked = [] if alone else _blocked(pending, outcome)
             limit_hits += 1
             final = not blocked or limit_hits >= engine.retry.limit_attempts
-            for command in pending:
+            for command in pending:  # in the order given
+                response = outcome.responses.get(command.name)
                 error = outcome.errors.get(command.name)
-                if error is not None and (final or command not in blocked):
+                if response is not None:
+                    self.succeeded(command, response)
+                elif error is not None and (final or command not in blocked):
                     self.failed(command, error)
             if final:
                 return self._settle_rest(pending, outcome)

@@ -12,13 +12,23 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
 
-from b24async import Bitrix24, Response
+from b24async import (
+    ApiError,
+    B24Error,
+    BatchAccount,
+    Bitrix24,
+    CommandOutcome,
+    DecodeError,
+    Outcome,
+    Response,
+    TransportError,
+)
 from b24async.cli.batchfile import parse_commands
 from b24async.cli.exits import ExitCode, UsageError, error_body
 from b24async.cli.output import Output
@@ -217,33 +227,93 @@ async def call(b24: Bitrix24, args: argparse.Namespace, ctx: Context) -> ExitCod
 
 
 async def batch(b24: Bitrix24, args: argparse.Namespace, ctx: Context) -> ExitCode:
-    """``b24async batch FILE``: any number of commands, 50 per request; exit 3 if any failed."""
+    """``b24async batch FILE``: any number of commands, 50 per request; exit 3 if any failed.
+
+    With ``--jsonl`` each command's outcome is printed as soon as it is known. If the run stops
+    early (Ctrl-C, a fatal error) every outcome known so far is printed, then a summary of the
+    commands whose outcome is unknown (sent, no answer) and of those not sent.
+    """
     source = "stdin" if args.file == "-" else args.file
     commands = parse_commands(read_text(args.file), source=source)
+    account = BatchAccount(
+        on_outcome=(lambda outcome: ctx.out.line(_outcome_line(outcome))) if args.jsonl else None
+    )
     with ctx.bar("batch", "cmd") as bar:
         try:
-            result = await b24.batch(commands, halt=args.halt, progress=bar)
+            result = await b24.batch(commands, halt=args.halt, progress=bar, account=account)
         except (ValueError, TypeError) as error:  # bad names or references: nothing was sent
             raise UsageError(f"{source}: {error}") from None
-    if args.jsonl:
-        for name in result:
-            if name in result.errors:
-                ctx.out.line({"name": name, "error": error_body(result.errors[name])})
-            elif name in result.responses:
-                ctx.out.line({"name": name, **_envelope(result.responses[name])})
-            else:
-                ctx.out.line({"name": name, "skipped": True})
-    else:
-        ctx.out.result(
-            {
-                "result": {n: r.result for n, r in result.responses.items()},
-                "result_error": {n: error_body(e) for n, e in result.errors.items()},
-                "result_total": result.totals,
-                "result_next": result.nexts,
-                "skipped": list(result.skipped),
-            }
-        )
+        except BaseException:  # Ctrl-C (a cancellation here) or a fatal error: keep the account
+            _print_account(ctx, account, printed=args.jsonl)
+            raise
+    if not args.jsonl:
+        ctx.out.result(_batch_document(account.outcomes.values()))
     return ExitCode.OK if result.ok else ExitCode.API
+
+
+def _outcome_line(outcome: CommandOutcome) -> dict[str, Any]:
+    """One ``--jsonl`` line: the result envelope, the error (with its outcome) or skipped."""
+    if outcome.response is not None:
+        return {"name": outcome.name, **_envelope(outcome.response)}
+    if outcome.error is not None:
+        return {
+            "name": outcome.name,
+            "error": _command_error(outcome.error),
+            "outcome": outcome.outcome.value,
+        }
+    return {"name": outcome.name, "skipped": True}
+
+
+def _command_error(error: B24Error) -> dict[str, Any]:
+    body = error_body(error)
+    if not isinstance(error, (ApiError, DecodeError, TransportError)):  # e.g. ClientClosed
+        body["error"] = "CLIENT_ERROR"
+    body["may_have_applied"] = error.may_have_applied
+    return body
+
+
+def _batch_document(outcomes: Iterable[CommandOutcome]) -> dict[str, Any]:
+    """The whole-run JSON document: the portal's batch shape plus what was skipped or unknown."""
+    done = list(outcomes)
+    return {
+        "result": {o.name: o.response.result for o in done if o.response is not None},
+        "result_error": {o.name: _command_error(o.error) for o in done if o.error is not None},
+        "result_total": {
+            o.name: o.response.total
+            for o in done
+            if o.response is not None and o.response.total is not None
+        },
+        "result_next": {
+            o.name: o.response.next
+            for o in done
+            if o.response is not None and o.response.next is not None
+        },
+        "skipped": [o.name for o in done if o.outcome is Outcome.SKIPPED],
+        "unknown": [o.name for o in done if o.outcome is Outcome.UNKNOWN],
+    }
+
+
+def _print_account(ctx: Context, account: BatchAccount, *, printed: bool) -> None:
+    """After an early stop: the outcomes so far (unless streamed already), then the summary."""
+    if not printed:
+        ctx.out.result(_batch_document(account.outcomes.values()))
+    known = list(account.outcomes.values())
+    unknown = [o.name for o in known if o.outcome is Outcome.UNKNOWN] + list(account.in_flight)
+    not_sent = list(account.unsent)
+    summary = {
+        "summary": {
+            "commands": len(account.names),
+            "reported": len(known),
+            "unknown": unknown,
+            "not_sent": not_sent,
+        }
+    }
+    ctx.out.line(summary)
+    ctx.out.message(
+        f"b24async: stopped early: {len(known)} of {len(account.names)} outcomes reported; "
+        f"{len(unknown)} commands with an unknown outcome (sent, no answer: check before "
+        f"re-sending), {len(not_sent)} not sent"
+    )
 
 
 # --- typed endpoints ------------------------------------------------------------------------

@@ -28,16 +28,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from b24async.testing.faults import Faults
+    from b24async.testing.faults import FaultKind, Faults
     from b24async.testing.oauth import OAuthTokens
     from b24async.testing.portal import FakePortal
     from b24async.testing.state import LedgerEntry
     from b24async.testing.stats import PortalStats
 
-__all__ = ["FakePortal", "Faults", "LedgerEntry", "OAuthTokens", "PortalStats"]
+__all__ = ["FakePortal", "FaultKind", "Faults", "LedgerEntry", "OAuthTokens", "PortalStats"]
 
 _HOMES = {
     "FakePortal": "b24async.testing.portal",
+    "FaultKind": "b24async.testing.faults",
     "Faults": "b24async.testing.faults",
     "LedgerEntry": "b24async.testing.state",
     "OAuthTokens": "b24async.testing.oauth",

@@ -1,7 +1,9 @@
 """Fault injection: the failures a client meets on real networks, on purpose and reproducibly.
 
 Per ``/rest`` HTTP request one draw of a ``random.Random(seed)`` picks at most one fault, in
-arrival order, so two portals with the same :class:`Faults` fail the same requests. Faults never
+arrival order, so two portals with the same :class:`Faults` fail the same requests. ``at``
+scripts faults for given request numbers instead (``{2: FaultKind.HTML_502}``: the third
+``/rest`` request gets a proxy's 502 page), for tests that need one exact failure. Faults never
 touch ``/oauth`` or ``/_portal``.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Mapping
 
 import attrs
 
@@ -18,6 +21,15 @@ __all__ = ["FaultKind", "FaultPlan", "Faults"]
 def _probability(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{attribute.name} must be a probability in [0, 1], got {value!r}")
+
+
+class FaultKind(enum.Enum):
+    """One kind of injected fault."""
+
+    ERROR_500 = "error_500"
+    DROP = "drop"
+    HTML_502 = "html_502"
+    SLOW = "slow"
 
 
 @attrs.frozen
@@ -34,6 +46,9 @@ class Faults:
         after_execution: when True (the default, the worst case for a client) the request is
             fully executed first (limits charged, state changed, ledger written) and only its
             reply is replaced; when False the fault strikes before the portal sees the request.
+        at: scripted faults: ``/rest`` request number (0-based, in arrival order) -> the
+            :class:`FaultKind` it gets, whatever the draw says (the draw still happens, so the
+            random faults of other requests stay where they were).
     """
 
     error_500: float = attrs.field(default=0.0, validator=_probability)
@@ -43,21 +58,16 @@ class Faults:
     slow_seconds: float = 2.0
     seed: int = 0
     after_execution: bool = True
+    at: Mapping[int, FaultKind] = attrs.field(factory=dict, converter=lambda m: dict(m))
 
     def __attrs_post_init__(self) -> None:
+        for index, kind in self.at.items():
+            if not isinstance(index, int) or index < 0 or not isinstance(kind, FaultKind):
+                raise ValueError(f"at maps request numbers >= 0 to FaultKind, got {index!r}: {kind!r}")
         if self.error_500 + self.drop + self.html_502 + self.slow > 1.0 + 1e-9:
             raise ValueError("fault probabilities must add up to at most 1")
         if self.slow_seconds < 0:
             raise ValueError(f"slow_seconds must not be negative, got {self.slow_seconds!r}")
-
-
-class FaultKind(enum.Enum):
-    """One kind of injected fault."""
-
-    ERROR_500 = "error_500"
-    DROP = "drop"
-    HTML_502 = "html_502"
-    SLOW = "slow"
 
 
 class FaultPlan:
@@ -66,6 +76,7 @@ class FaultPlan:
     def __init__(self, faults: Faults) -> None:
         self.faults = faults
         self._random = random.Random(faults.seed)
+        self._count = 0
         self._thresholds = (
             (FaultKind.ERROR_500, faults.error_500),
             (FaultKind.DROP, faults.drop),
@@ -76,6 +87,9 @@ class FaultPlan:
     def next(self) -> FaultKind | None:
         """The fault for the next request, or None. Always draws, so indices stay aligned."""
         draw = self._random.random()
+        index, self._count = self._count, self._count + 1
+        if index in self.faults.at:
+            return self.faults.at[index]
         edge = 0.0
         for kind, probability in self._thresholds:
             edge += probability
