@@ -132,13 +132,17 @@ class _Run:
         tries = 1  # requests sent for this chunk after ambiguous failures (the retry policy)
         limit_hits = 0
         while pending:
-            self.account.sending([c.name for c in pending])
+            names = [c.name for c in pending]
+
+            def sent(names: list[str] = names) -> None:
+                self.account.sending(names)
+
             alone = len(pending) == 1 and pending[0].alone is not None
             try:
                 outcome = await (
-                    send_alone(engine, pending[0])
+                    send_alone(engine, pending[0], on_sent=sent)
                     if alone
-                    else send_chunk(engine, pending, self.halt)
+                    else send_chunk(engine, pending, self.halt, on_sent=sent)
                 )
             except B24Error as exc:
                 again = self._retry_set(pending, exc, tries)
@@ -267,8 +271,17 @@ async def run_batch(
     return run.result(commands)
 
 
-async def send_chunk(engine: Engine, chunk: Sequence[Command], halt: bool) -> ChunkOutcome:
-    """Send one ``batch`` request through the engine and decode it per command."""
+async def send_chunk(
+    engine: Engine,
+    chunk: Sequence[Command],
+    halt: bool,
+    *,
+    on_sent: Callable[[], None] | None = None,
+) -> ChunkOutcome:
+    """Send one ``batch`` request through the engine and decode it per command.
+
+    ``on_sent`` is called when the request leaves (past the throttle), once per attempt.
+    """
 
     def decode(raw: RawResponse) -> tuple[ChunkOutcome, list[tuple[str, Timing | None]]]:
         outcome = decode_batch(raw, chunk)
@@ -281,10 +294,13 @@ async def send_chunk(engine: Engine, chunk: Sequence[Command], halt: bool) -> Ch
         commands=[c.method for c in chunk],
         idempotent=all(engine.retry.idempotent(c.method) for c in chunk),
         decode=decode,
+        on_sent=on_sent,
     )
 
 
-async def send_alone(engine: Engine, command: Command) -> ChunkOutcome:
+async def send_alone(
+    engine: Engine, command: Command, *, on_sent: Callable[[], None] | None = None
+) -> ChunkOutcome:
     """Send one command as a plain call (its params would change inside a batch query)."""
     method = command.method
 
@@ -299,6 +315,7 @@ async def send_alone(engine: Engine, command: Command) -> ChunkOutcome:
             commands=(method,),
             idempotent=engine.retry.idempotent(method),
             decode=decode,
+            on_sent=on_sent,
         )
     except ApiError as exc:  # the command's own error (limit retries already spent)
         return ChunkOutcome({}, {command.name: exc}, ())

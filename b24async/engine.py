@@ -88,6 +88,7 @@ class Engine:
         commands: Sequence[str],
         idempotent: bool,
         decode: Callable[[RawResponse], Decoded[R]],
+        on_sent: Callable[[], None] | None = None,
     ) -> R:
         """Send ``method`` with ``params``; retry per policy; return ``decode``'s value.
 
@@ -95,6 +96,8 @@ class Engine:
         for a single call, one per command for a ``batch``): the throttle admits them against
         their operating budgets, and ``decode`` reports their ``time`` blocks back.
         ``decode`` raises the :class:`~b24async.errors.B24Error` an answer stands for.
+        ``on_sent`` is called each time the request is handed to the transport (past the
+        throttle): from then on its commands may have been applied.
         """
         flow = SendingFlow(
             method,
@@ -114,7 +117,7 @@ class Engine:
                 request = HttpRequest(
                     "POST", self.credentials.endpoint(method), json_body(body), _HEADERS
                 )
-                raw = await self._send_once(request, method, len(commands))
+                raw = await self._send_once(request, method, len(commands), on_sent)
                 location = raw.headers.get("location")
                 if raw.status in REDIRECT_STATUSES and location is not None:
                     step = flow.redirected(raw.status, location)
@@ -171,8 +174,16 @@ class Engine:
             self.counters.transport_errors += 1
         return None
 
-    async def _send_once(self, request: HttpRequest, method: str, commands: int) -> RawResponse:
+    async def _send_once(
+        self,
+        request: HttpRequest,
+        method: str,
+        commands: int,
+        on_sent: Callable[[], None] | None = None,
+    ) -> RawResponse:
         async with self.throttle.request_slot():
+            if on_sent is not None:
+                on_sent()
             self.counters.requests += 1
             self.counters.commands += commands
             started = self.clock.monotonic()

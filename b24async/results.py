@@ -89,7 +89,7 @@ class BatchAccount:
         self.names = tuple(names)
 
     def sending(self, names: Sequence[str]) -> None:
-        """Mark ``names`` as handed to the wire (called by the runner before each request)."""
+        """Mark ``names`` as sent: their request left (past the throttle), called by the runner."""
         self._sent.update(names)
 
     def record(self, outcome: CommandOutcome) -> None:

@@ -163,11 +163,14 @@ async def test_dead_refresh_token_raises_auth_error() -> None:
         assert info.value.code == "invalid_grant"
 
 
-async def test_faults_reads_complete_and_adds_never_duplicate() -> None:
+@pytest.mark.parametrize("coalesce", [True, False])
+async def test_faults_reads_complete_and_adds_never_duplicate(coalesce: bool) -> None:
     faults = Faults(error_500=0.05, drop=0.05, html_502=0.05, seed=7)
     retry = RetryPolicy(attempts=8, backoff=0.01, max_backoff=0.05)
     async with FakePortal(faults=faults, rate=FAST.rate, burst=FAST.burst) as portal:
-        async with Bitrix24(portal.webhook_url, limits=FAST, retry=retry, coalesce=False) as b24:
+        async with Bitrix24(
+            portal.webhook_url, limits=FAST, retry=retry, coalesce=coalesce
+        ) as b24:
             reads = await asyncio.gather(
                 *(b24.call("user.get", {"ID": i % 40 + 1}) for i in range(300))
             )
@@ -196,7 +199,8 @@ async def test_faults_reads_complete_and_adds_never_duplicate() -> None:
         assert portal.stats.by_status.get(500, 0) > 0
 
 
-async def test_secrets_never_leak(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("coalesce", [True, False])
+async def test_secrets_never_leak(caplog: pytest.LogCaptureFixture, coalesce: bool) -> None:
     caplog.set_level(logging.DEBUG, logger="b24async")
     texts: list[str] = []
     faults = Faults(error_500=0.2, drop=0.2, html_502=0.2, seed=3)
@@ -206,7 +210,7 @@ async def test_secrets_never_leak(caplog: pytest.LogCaptureFixture) -> None:
         portal.expire_access_tokens()
         secrets = [code, tokens.access_token, tokens.refresh_token, portal.client_secret]
         retry = RetryPolicy(attempts=2, backoff=0.01)
-        async with Bitrix24(portal.webhook_url, retry=retry, coalesce=False) as hook:
+        async with Bitrix24(portal.webhook_url, retry=retry, coalesce=coalesce) as hook:
             texts.append(repr(hook))
             for i in range(20):
                 try:
@@ -222,7 +226,7 @@ async def test_secrets_never_leak(caplog: pytest.LogCaptureFixture) -> None:
             oauth_url=portal.oauth_url,
             on_token_refresh=lambda pair: texts.append(repr(pair)),
             retry=retry,
-            coalesce=False,
+            coalesce=coalesce,
         ) as app:
             texts.append(repr(app))
             for _ in range(10):

@@ -22,6 +22,21 @@ def test_faults_validate() -> None:
         Faults(slow_seconds=-1)
 
 
+def test_scripted_faults_hit_exactly_the_requests_named() -> None:
+    plan = FaultPlan(Faults(at={1: FaultKind.DROP, 3: FaultKind.HTML_502}))
+    assert [plan.next() for _ in range(5)] == [None, FaultKind.DROP, None, FaultKind.HTML_502, None]
+    # Scripted requests keep the random draws of the others where they were.
+    mixed = Faults(error_500=0.5, seed=3, at={0: FaultKind.SLOW})
+    base = FaultPlan(Faults(error_500=0.5, seed=3))
+    draws = [base.next() for _ in range(20)]
+    plan = FaultPlan(mixed)
+    assert [plan.next() for _ in range(20)] == [FaultKind.SLOW, *draws[1:]]
+    with pytest.raises(ValueError, match="FaultKind"):
+        Faults(at={-1: FaultKind.DROP})
+    with pytest.raises(ValueError, match="FaultKind"):
+        Faults(at={0: "drop"})  # type: ignore[dict-item]
+
+
 def test_plan_is_a_pure_function_of_the_seed() -> None:
     faults = Faults(error_500=0.2, drop=0.2, html_502=0.2, slow=0.2, seed=11)
     plan_a, plan_b = FaultPlan(faults), FaultPlan(faults)
