@@ -144,7 +144,7 @@ def query_problem(params: Mapping[str, Any], *, references: bool = False) -> str
 
 
 def survives_query_encoding(params: Mapping[str, Any]) -> bool:
-    """Whether a lone call's ``params`` mean the same inside a ``batch`` (see :func:`query_problem`).
+    """Whether a lone call's ``params`` mean the same inside a ``batch`` (:func:`query_problem`).
 
     The coalescer sends a call that fails this test alone, as a plain call.
     """
@@ -386,5 +386,3 @@ def resolve_references(
     return _REFERENCE.sub(
         lambda m: str(v) if isinstance(v := lookup(m), (str, int, float)) else m.group(0), params
     )
-
-

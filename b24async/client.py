@@ -24,7 +24,6 @@ from b24async.lifecycle import GatedTransport, Lifecycle, current_operation
 from b24async.limits import RateLimits
 from b24async.paging import PageError, paginate_raw
 from b24async.portal_throttles import credential_key, shared_throttle
-from b24async.results import BatchAccount, BatchResult
 from b24async.protocol import (
     RawResponse,
     Response,
@@ -32,6 +31,7 @@ from b24async.protocol import (
     encode_params,
     normalize_method,
 )
+from b24async.results import BatchAccount, BatchResult
 from b24async.retry import RetryPolicy
 from b24async.stats import ClientStats, Counters
 from b24async.throttle import Throttle, ThrottlePolicy
@@ -459,14 +459,15 @@ class Bitrix24:
         :class:`~b24async.paging.PageError` (the rows read so far are on ``error.rows``).
         """
         rows: list[Any] = []
+        options: dict[str, Any] = {"keyset": keyset, "prefetch": prefetch, "progress": progress}
+        if isinstance(method, str):
+            pages = self.paginate(method, params, **options)
+        elif params is not None:
+            raise TypeError("params come from the typed request; do not pass them too")
+        else:
+            pages = self.paginate(method, **options)
         try:
-            async for row in self.paginate(
-                method,  # type: ignore[arg-type]  # the overloads above keep the pairing
-                params,
-                keyset=keyset,
-                prefetch=prefetch,
-                progress=progress,
-            ):
+            async for row in pages:
                 rows.append(row)
         except PageError as exc:
             exc.rows = rows

@@ -177,7 +177,9 @@ class BatchResult(Mapping[str, T], Generic[T]):
 
     def get(self, name: str | int, /, default: Any = None) -> Any:
         """The result of a succeeded command, else ``default`` (a failure does not raise)."""
-        return self[name] if name in self else default
+        if str(name) not in self.responses:
+            return default
+        return self[name]
 
     # -- every command -----------------------------------------------------------------------
 

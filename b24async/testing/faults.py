@@ -58,12 +58,14 @@ class Faults:
     slow_seconds: float = 2.0
     seed: int = 0
     after_execution: bool = True
-    at: Mapping[int, FaultKind] = attrs.field(factory=dict, converter=lambda m: dict(m))
+    at: Mapping[int, FaultKind] = attrs.field(factory=dict, converter=dict)
 
     def __attrs_post_init__(self) -> None:
         for index, kind in self.at.items():
             if not isinstance(index, int) or index < 0 or not isinstance(kind, FaultKind):
-                raise ValueError(f"at maps request numbers >= 0 to FaultKind, got {index!r}: {kind!r}")
+                raise ValueError(
+                    f"at maps request numbers >= 0 to FaultKind, not {index!r}: {kind!r}"
+                )
         if self.error_500 + self.drop + self.html_502 + self.slow > 1.0 + 1e-9:
             raise ValueError("fault probabilities must add up to at most 1")
         if self.slow_seconds < 0:

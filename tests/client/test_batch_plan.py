@@ -162,7 +162,9 @@ def test_batch_result_outcome_model() -> None:
 
 def test_typed_results_are_parsed_by_their_request() -> None:
     commands = normalize_commands({"who": GetUsers(filter={"ID": 1})})
-    res = BatchResult(commands, {"who": Response("user.get", [{"ID": "1", "NAME": "A", "ACTIVE": True}])}, {})
+    res = BatchResult(
+        commands, {"who": Response("user.get", [{"ID": "1", "NAME": "A", "ACTIVE": True}])}, {}
+    )
     users = res["who"]
     assert users[0].id == 1
 

@@ -168,9 +168,7 @@ async def test_faults_reads_complete_and_adds_never_duplicate(coalesce: bool) ->
     faults = Faults(error_500=0.05, drop=0.05, html_502=0.05, seed=7)
     retry = RetryPolicy(attempts=8, backoff=0.01, max_backoff=0.05)
     async with FakePortal(faults=faults, rate=FAST.rate, burst=FAST.burst) as portal:
-        async with Bitrix24(
-            portal.webhook_url, limits=FAST, retry=retry, coalesce=coalesce
-        ) as b24:
+        async with Bitrix24(portal.webhook_url, limits=FAST, retry=retry, coalesce=coalesce) as b24:
             reads = await asyncio.gather(
                 *(b24.call("user.get", {"ID": i % 40 + 1}) for i in range(300))
             )

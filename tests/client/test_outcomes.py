@@ -61,9 +61,7 @@ async def test_mixed_job_with_a_502_and_a_lost_reply_accounts_for_every_command(
     faults = Faults(at={2: FaultKind.HTML_502, 5: FaultKind.DROP})
     seen: list[CommandOutcome] = []
     async with FakePortal(faults=faults, rate=FAST.rate, burst=FAST.burst) as portal:
-        async with Bitrix24(
-            portal.webhook_url, limits=FAST, retry=RETRY, coalesce=coalesce
-        ) as b24:
+        async with Bitrix24(portal.webhook_url, limits=FAST, retry=RETRY, coalesce=coalesce) as b24:
             res = await b24.batch(mixed_job(), account=BatchAccount(seen.append))
         ledger = portal.ledger
         assert portal.stats.faults == {"html_502": 1, "drop": 1}
@@ -114,12 +112,18 @@ async def test_a_failed_request_affects_only_its_own_commands() -> None:
 
 async def test_paginate_surfaces_a_failed_page_after_the_rows_before_it() -> None:
     faults = Faults(at={1: FaultKind.HTML_502})  # the second request: the first batch of pages
-    async with FakePortal(users=300, faults=faults) as portal:
-        async with Bitrix24(portal.webhook_url, retry=RetryPolicy.never()) as b24:
-            rows: list[Any] = []
-            with pytest.raises(PageError) as info:
-                async for row in b24.paginate("user.get", {}):
-                    rows.append(row)
+    rows: list[Any] = []
+
+    async def read(b24: Bitrix24) -> None:
+        async for row in b24.paginate("user.get", {}):
+            rows.append(row)
+
+    async with (
+        FakePortal(users=300, faults=faults) as portal,
+        Bitrix24(portal.webhook_url, retry=RetryPolicy.never()) as b24,
+    ):
+        with pytest.raises(PageError) as info:
+            await read(b24)
     error = info.value
     assert len(rows) == 50 == error.rows_before  # the first page, then the failure
     assert error.start == 50 and error.method == "user.get"
@@ -140,19 +144,23 @@ async def test_list_all_typed_rows_and_page_error_keeps_the_rows_read() -> None:
         keyset = await b24.list_all(GetUsers(), keyset=True)
         assert [u.id for u in keyset] == list(range(1, 121))
     faults = Faults(at={0: FaultKind.ERROR_500})
-    async with FakePortal(users=120, faults=faults) as portal:
-        async with Bitrix24(portal.webhook_url, retry=RetryPolicy.never()) as b24:
-            with pytest.raises(PageError) as info:
-                await b24.list_all("user.get")
+    async with (
+        FakePortal(users=120, faults=faults) as portal,
+        Bitrix24(portal.webhook_url, retry=RetryPolicy.never()) as b24,
+    ):
+        with pytest.raises(PageError) as info:
+            await b24.list_all("user.get")
     assert info.value.start == 0 and info.value.rows == []
 
 
 async def test_keyset_page_error_names_the_id_it_follows() -> None:
     faults = Faults(at={1: FaultKind.DROP})
-    async with FakePortal(users=200, faults=faults) as portal:
-        async with Bitrix24(portal.webhook_url, retry=RetryPolicy.never()) as b24:
-            with pytest.raises(PageError) as info:
-                await b24.list_all("user.get", keyset=True)
+    async with (
+        FakePortal(users=200, faults=faults) as portal,
+        Bitrix24(portal.webhook_url, retry=RetryPolicy.never()) as b24,
+    ):
+        with pytest.raises(PageError) as info:
+            await b24.list_all("user.get", keyset=True)
     assert info.value.after == "50" and info.value.start is None
     assert len(info.value.rows) == 50
 

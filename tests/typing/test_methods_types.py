@@ -81,7 +81,7 @@ def test_requests_are_methods_of_their_result() -> None:
 
 async def _through_the_real_client() -> None:
     # Never awaited: only type-checked against the real Bitrix24 signatures.
-    from b24async import Bitrix24
+    from b24async import BatchResult, Bitrix24
 
     async with Bitrix24("https://p.bitrix24.com/rest/1/x/") as b24:
         busy = await b24(
@@ -92,4 +92,9 @@ async def _through_the_real_client() -> None:
         async for user in b24.paginate(GetUsers(active=True)):
             assert_type(user, User)
         res = await b24.batch([GetUserStatus()])
-        assert_type(res[0], Any)
+        assert_type(res[0], UserStatus | None)
+        assert_type(res, BatchResult[UserStatus | None])
+        raw = await b24.batch([("user.get", {"ID": 1})])
+        assert_type(raw["0"], Any)
+        assert_type(await b24.list_all(GetUsers()), list[User])
+        assert_type(await b24.list_all("user.get"), list[Any])
