@@ -29,6 +29,7 @@ def _get(url: str, data: bytes | None = None) -> tuple[int, Any]:
 def test_public_names_are_exported_and_documented() -> None:
     assert b24async.testing.__all__ == [
         "FakePortal",
+        "FaultKind",
         "Faults",
         "LedgerEntry",
         "OAuthTokens",
