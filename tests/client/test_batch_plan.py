@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from b24async import BatchResult, Outcome
 from b24async.batch import (
@@ -26,6 +28,8 @@ from b24async.errors import (
 )
 from b24async.methods import GetUsers
 from b24async.protocol import RawResponse, Response
+from b24async.testing.batch import split_command, substitute
+from b24async.testing.phpquery import parse_qs_php, php_json_shape
 
 
 def cmd(name: str, params: dict[str, object] | None = None) -> Command:
@@ -242,3 +246,41 @@ def test_resolve_references_like_the_portal() -> None:
         "UF_DEPARTMENT": [3, 4],
     }
     assert resolve_references({"a": ["$total[me]"]}, responses, {}) == {"a": [9]}
+
+
+_TEXT = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12
+) | st.sampled_from(["$result[0]", "$RESULT[me][ID]", "$next[a]", "a.b", " x", "x]", "[", ""])
+# Keys mostly plausible, with the characters a query string treats specially.
+_KEY = st.text(alphabet="aZ_0>%&=+#?/é$-<!", min_size=1, max_size=5) | _TEXT
+_LEAF = _TEXT | st.integers(-(10**6), 10**6)
+_VALUE = st.recursive(
+    _LEAF,
+    lambda inner: (
+        st.lists(inner, min_size=1, max_size=3)
+        | st.dictionaries(_KEY, inner, min_size=1, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _php_view(value: object) -> object:
+    """What PHP holds after json_decode of ``value``: string leaves, 0..n-1 maps as lists."""
+    if isinstance(value, dict):
+        return php_json_shape({str(k): _php_view(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_php_view(v) for v in value]
+    return str(value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(_KEY, _VALUE, max_size=4))
+def test_params_that_survive_arrive_as_a_lone_call_sends_them(params: dict[str, object]) -> None:
+    """The FakePortal's PHP parsing + CORE reference substitution leave surviving params alone."""
+    if not survives_query_encoding(params):
+        return
+    method, query = split_command(encode_command(Command("x", "user.get", params)))
+    assert method == "user.get"
+    maps = {"result": {"0": "R0", "me": {"ID": "7"}, "a": [1]}, "next": {"a": 50}}
+    arrived = substitute(parse_qs_php(query), maps) if query else {}
+    assert arrived == {str(k): _php_view(v) for k, v in params.items()}
