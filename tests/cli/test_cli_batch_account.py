@@ -29,12 +29,15 @@ def test_ctrl_c_mid_batch_prints_the_outcomes_so_far(cli_env: CliEnv, tmp_path: 
     )
     # The client's standard bucket sends 50 requests at once, then 2 a second: 60 requests of
     # 50 commands take several seconds, so the interrupt lands mid-batch.
-    with FakePortal.running(users=50, latency=0.2) as portal:
+    with (
+        FakePortal.running(users=50, latency=0.2) as portal,
+        (tmp_path / "stderr.txt").open("w+", encoding="utf-8") as stderr,
+    ):
         proc = subprocess.Popen(
             [sys.executable, "-m", "b24async", "batch", "cmds.jsonl", "--jsonl"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=stderr,
             text=True,
             encoding="utf-8",
             env=cli_env({"B24_WEBHOOK_URL": portal.webhook_url}),
@@ -43,7 +46,12 @@ def test_ctrl_c_mid_batch_prints_the_outcomes_so_far(cli_env: CliEnv, tmp_path: 
         assert proc.stdout is not None
         first = proc.stdout.readline()  # the first outcome is out: the batch is running
         proc.send_signal(signal.SIGINT)
-        rest, err = proc.communicate(timeout=60)
+        # Read on through the same buffered reader (communicate() would skip what it holds).
+        rest = proc.stdout.read()
+        proc.stdout.close()
+        proc.wait(timeout=60)
+        stderr.seek(0)
+        err = stderr.read()
     assert proc.returncode == 130, err
     lines = [json.loads(line) for line in (first + rest).splitlines()]
     *outcomes, last = lines
