@@ -267,7 +267,16 @@ async def run_batch(
                         run.skip(command)
                 break
     else:
-        await asyncio.gather(*(run.chunk(chunk) for chunk in chunks))
+        tasks = [asyncio.ensure_future(run.chunk(chunk)) for chunk in chunks]
+        try:
+            await asyncio.gather(*tasks)
+        except Exception:
+            # Not a request failure (those end as outcomes) but a bug or a closed client:
+            # stop the other chunks rather than leave them running unobserved.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
     return run.result(commands)
 
 
