@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from b24async.methods import paging
 from b24async.methods.paging import keyset_params, register_keyset
 
 
@@ -27,7 +30,9 @@ def test_user_get_sorts_at_the_top_level_and_filters_in_filter() -> None:
     }
 
 
-def test_a_method_can_register_its_own_shape() -> None:
+def test_a_method_can_register_its_own_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(paging, "_KEYSET", dict(paging._KEYSET))  # leave the registry as found
+
     def shape(params: Any, after: Any) -> dict[str, Any]:
         return {**params, "start": -1, "idFrom": after}
 
