@@ -14,7 +14,8 @@ every row anyway) sends every batch the throttle lets through: the fastest read.
 
 A page that fails (after the retry policy) is never a silent gap: the rows before it are
 yielded in order, then :class:`PageError` is raised naming the page (``start``, or the ``ID``
-the keyset page would have followed) and carrying the page's own error. Method-specific keyset
+the keyset page would have followed) and carrying the page's own error. A closed client raises
+:class:`~b24async.ClientClosed` as it does for every call. Method-specific keyset
 shapes come from :mod:`b24async.methods.paging`.
 """
 
@@ -28,7 +29,7 @@ from typing import Any
 from b24async.batch import BatchResult, Command, run_batch
 from b24async.batchcodec import query_problem
 from b24async.engine import Engine
-from b24async.errors import B24Error
+from b24async.errors import B24Error, ClientClosed
 from b24async.methods.paging import keyset_params
 from b24async.protocol import Response
 
@@ -123,6 +124,8 @@ async def paginate_raw(
         raise ValueError(f"keyset=True chains pages inside a batch, and the params hold {problem}")
     try:
         first = await call(method, params)
+    except ClientClosed:
+        raise  # the client's end, not the page's: as every other call of a closed client
     except B24Error as exc:
         raise PageError(method, exc, start=0) from exc
     rows = _rows(first.result, method)
@@ -140,6 +143,8 @@ async def paginate_raw(
         walker = _offset_pages(engine, method, params, first.next, total, prefetch)
     async for page in walker:
         if isinstance(page, _Failed):
+            if isinstance(page.error, ClientClosed):
+                raise page.error
             raise PageError(
                 method, page.error, start=page.start, after=page.after, rows_before=seen
             ) from page.error

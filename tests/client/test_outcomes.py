@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from b24async import (
-    B24Error,
     BatchAccount,
     Bitrix24,
+    ClientClosed,
     CommandOutcome,
     DecodeError,
     Outcome,
@@ -218,6 +218,7 @@ async def test_batch_raises_only_for_bad_input_or_a_closed_client() -> None:
     async with FakePortal() as portal:
         b24 = Bitrix24(portal.webhook_url)
         await b24.close()
-        with pytest.raises((B24Error, RuntimeError)):
+        with pytest.raises(ClientClosed) as info:
             await b24.batch([("user.current", {})])
+        assert not info.value.may_have_applied
         assert portal.stats.requests == 0
