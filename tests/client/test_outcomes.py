@@ -222,3 +222,29 @@ async def test_batch_raises_only_for_bad_input_or_a_closed_client() -> None:
             await b24.batch([("user.current", {})])
         assert not info.value.may_have_applied
         assert portal.stats.requests == 0
+
+
+async def test_a_read_that_refers_to_an_unknown_write_is_not_resent() -> None:
+    faults = Faults(at={0: FaultKind.DROP})  # the portal ran the request, the reply was lost
+    async with (
+        FakePortal(faults=faults) as portal,
+        Bitrix24(portal.webhook_url, retry=RETRY) as b24,
+    ):
+        res = await b24.batch(
+            {
+                "add": event(1),
+                "get": ("calendar.event.get", {"type": "user", "ownerId": 1, "id": "$result[add]"}),
+                "me": ("user.get", {"ID": 1}),
+            }
+        )
+        assert portal.stats.requests == 2  # the batch, then a retry request with "me" only
+    assert res.outcome("me") is Outcome.SUCCEEDED
+    # "get" is a read, but it reads what "add" made, whose outcome is unknown: not re-sent.
+    assert res.outcome("add") is Outcome.UNKNOWN and res.outcome("get") is Outcome.UNKNOWN
+
+
+async def test_keyset_refuses_params_that_cannot_ride_in_a_batch() -> None:
+    async with FakePortal() as portal, Bitrix24(portal.webhook_url) as b24:
+        with pytest.raises(ValueError, match="keyset"):
+            await b24.list_all("user.get", {"FILTER": {"NAME": "$result[x]"}}, keyset=True)
+        assert portal.stats.requests == 0
