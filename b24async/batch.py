@@ -40,7 +40,7 @@ from b24async.batchcodec import (
     resolve_references,
     survives_query_encoding,
 )
-from b24async.clock import SYSTEM_CLOCK, Clock
+from b24async.clock import Clock
 from b24async.errors import (
     ApiError,
     B24Error,
@@ -249,15 +249,16 @@ async def run_batch(
     halt: bool,
     progress: ProgressCallback | None = None,
     account: BatchAccount | None = None,
-    clock: Clock = SYSTEM_CLOCK,
+    clock: Clock | None = None,
 ) -> BatchResult[Any]:
     """Send ``commands`` in as few ``batch`` requests as the portal allows; never raise for
     a failed request (see the module docs).
 
     Chunks go concurrently under the throttle (sequentially with ``halt=True``, so that a
     failure stops the rest). ``account`` follows the run live (and survives cancellation).
+    Backoffs sleep on ``clock`` (default: the engine's).
     """
-    run = _Run(engine, commands, halt, progress, account or BatchAccount(), clock)
+    run = _Run(engine, commands, halt, progress, account or BatchAccount(), clock or engine.clock)
     chunks = plan_chunks(commands)
     if halt:
         for i, chunk in enumerate(chunks):
