@@ -33,6 +33,8 @@ from b24async.errors import (
     ServerError,
     TokenExpired,
     TransportError,
+    WrongAuthType,
+    WrongLicense,
 )
 from b24async.limits import RateLimits
 from b24async.models import (
@@ -103,6 +105,8 @@ __all__ = [
     "User",
     "UserStatus",
     "WorkingHours",
+    "WrongAuthType",
+    "WrongLicense",
     "__version__",
     "is_idempotent",
 ]

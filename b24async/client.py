@@ -38,6 +38,7 @@ from b24async.throttle import Throttle, ThrottlePolicy
 from b24async.transport import AiohttpTransport, Transport
 
 if TYPE_CHECKING:
+    from b24async.events.offline import OfflineEvents
     from b24async.methods.base import ListMethod, Method
 
 __all__ = ["Bitrix24"]
@@ -473,6 +474,42 @@ class Bitrix24:
             exc.rows = rows
             raise
         return rows
+
+    # -- events -----------------------------------------------------------------------------
+
+    def offline_events(
+        self,
+        *,
+        limit: int = 50,
+        poll_interval: float = 30.0,
+        wakeup: asyncio.Event | None = None,
+        follow: bool = True,
+        adopt_after: float = 300.0,
+        connector: str | None = None,
+    ) -> OfflineEvents:
+        """The app's offline event queue as an at-least-once async iterator of events.
+
+        ::
+
+            async with b24.offline_events() as events:
+                async for event in events:
+                    await handle(event)  # cleared on the portal once you move past it
+
+        See :class:`b24async.events.OfflineEvents` for the arguments and the guarantees. Needs
+        an OAuth app with an admin's token; every read goes through this client (its
+        throttle, retries and :class:`ClientClosed` on close, which ends the iteration).
+        """
+        from b24async.events.offline import OfflineEvents
+
+        return OfflineEvents(
+            self,
+            limit=limit,
+            poll_interval=poll_interval,
+            wakeup=wakeup,
+            follow=follow,
+            adopt_after=adopt_after,
+            connector=connector,
+        )
 
     # -- introspection -----------------------------------------------------------------------
 

@@ -16,6 +16,8 @@
         │   ├── InvalidToken              invalid_token
         │   └── InvalidGrant              invalid_grant (the refresh token is dead: authorize again)
         ├── AccessDenied                  ACCESS_DENIED, insufficient_scope, user_access_error, ...
+        │   ├── WrongAuthType             WRONG_AUTH_TYPE (events need an OAuth app, not a webhook)
+        │   └── WrongLicense              WRONG_LICENSE (the plan lacks the feature)
         ├── MethodNotFound                ERROR_METHOD_NOT_FOUND
         ├── MethodError                   the method rejected its input ("", ERROR_CORE, ...)
         ├── BatchError                    ERROR_BATCH_LENGTH_EXCEEDED, ..._METHOD_NOT_ALLOWED
@@ -59,6 +61,8 @@ __all__ = [
     "ServerError",
     "TokenExpired",
     "TransportError",
+    "WrongAuthType",
+    "WrongLicense",
     "error_class_for",
     "make_api_error",
     "status_for_code",
@@ -288,6 +292,22 @@ class AccessDenied(ApiError):
     """The credentials are valid but lack the right, scope or plan for this call."""
 
 
+class WrongAuthType(AccessDenied):
+    """``WRONG_AUTH_TYPE`` (403): the method needs another kind of credential.
+
+    The event methods (``event.bind``, ``event.offline.*``, ``events``...) work only for an
+    OAuth application; an incoming webhook is refused with this error.
+    """
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}: events need an OAuth application, not a webhook"
+
+
+class WrongLicense(AccessDenied):
+    """``WRONG_LICENSE`` (403): the portal's plan lacks the feature (e.g. ``clear=0`` reads of
+    the offline queue, or ``auth_connector``)."""
+
+
 class MethodNotFound(ApiError):
     """``ERROR_METHOD_NOT_FOUND``: no such REST method on this portal (or no scope for it)."""
 
@@ -335,7 +355,8 @@ _BY_CODE: dict[str, type[ApiError]] = {
     "INSUFFICIENT_SCOPE": AccessDenied,
     "INVALID_SCOPE": AccessDenied,
     "USER_ACCESS_ERROR": AccessDenied,
-    "WRONG_AUTH_TYPE": AccessDenied,
+    "WRONG_AUTH_TYPE": WrongAuthType,
+    "WRONG_LICENSE": WrongLicense,
     "ERROR_MANIFEST_IS_NOT_AVAILABLE": AccessDenied,
     "ERROR_METHOD_NOT_FOUND": MethodNotFound,
     "ERROR_BATCH_LENGTH_EXCEEDED": BatchError,
@@ -376,6 +397,7 @@ _STATUS_BY_CODE: dict[str, int] = {
     "INSUFFICIENT_SCOPE": 403,
     "USER_ACCESS_ERROR": 403,
     "WRONG_AUTH_TYPE": 403,
+    "WRONG_LICENSE": 403,
     "ERROR_METHOD_NOT_FOUND": 404,
     "ERROR_BATCH_METHOD_NOT_ALLOWED": 405,
     "INTERNAL_SERVER_ERROR": 500,

@@ -13,20 +13,38 @@ from b24async.methods.calendar import (
     GetParticipationStatus,
     SetParticipationStatus,
 )
+from b24async.methods.events import (
+    BindEvent,
+    ClearOfflineEvents,
+    GetAvailableEvents,
+    GetEventHandlers,
+    GetOfflineEvents,
+    ListOfflineEvents,
+    MarkOfflineEventsFailed,
+    UnbindEvent,
+)
 from b24async.methods.im import GetUserStatus, SetUserStatus
 from b24async.methods.merging import MergeRule, merge_rule_for
 from b24async.methods.user import GetUsers, SetUserActive
 
 __all__ = [
+    "BindEvent",
+    "ClearOfflineEvents",
     "GetAccessibility",
+    "GetAvailableEvents",
+    "GetEventHandlers",
+    "GetOfflineEvents",
     "GetParticipationStatus",
     "GetUserStatus",
     "GetUsers",
     "ListMethod",
+    "ListOfflineEvents",
+    "MarkOfflineEventsFailed",
     "MergeRule",
     "Method",
     "SetParticipationStatus",
     "SetUserActive",
     "SetUserStatus",
+    "UnbindEvent",
     "merge_rule_for",
 ]

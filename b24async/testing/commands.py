@@ -17,7 +17,9 @@ from typing import Any
 import attrs
 
 from b24async.testing.credentials import Credential, insufficient_scope
+from b24async.testing.events import Cause, fire_for_writes
 from b24async.testing.methods import CallContext, MethodFailure, MethodResult, lookup
+from b24async.testing.methods_common import php_str
 from b24async.testing.operating import OperatingMeter
 from b24async.testing.phpquery import php_intval
 from b24async.testing.replies import (
@@ -33,6 +35,10 @@ from b24async.testing.stats import StatsRecorder
 __all__ = ["CommandDone", "CommandRunner", "Outcome"]
 
 _log = logging.getLogger(__name__)
+
+WRONG_LICENSE_CONNECTOR = RestError(
+    403, "WRONG_LICENSE", "This feature is not enabled for the current license: auth_connector"
+)
 
 
 @attrs.frozen
@@ -102,13 +108,27 @@ class CommandRunner:
             # The auth params belong to the server, not to the method (CORE parameters_clear).
             arguments.pop("auth", None)
             arguments.pop("access_token", None)
+        connector = ""
+        if credential.kind == "oauth" and "auth_connector" in arguments:
+            # The OAuth layer takes auth_connector out of any call (events facts §1.2).
+            raw_connector = arguments.pop("auth_connector")
+            if self.state.events is not None and not self.state.events.auth_connector:
+                return WRONG_LICENSE_CONNECTOR
+            connector = php_str(raw_connector)
 
         started_wall = self.wall()
         started = self._clock()
         cost = self._cost(spec.name)
         if cost > 0:
             await asyncio.sleep(cost)
-        context = CallContext(user_id=credential.user_id, now=self.wall(), start=start)
+        context = CallContext(
+            user_id=credential.user_id,
+            now=self.wall(),
+            start=start,
+            app=credential.kind == "oauth",
+            connector=connector,
+        )
+        written = len(self.state.ledger)
         outcome: MethodResult | RestError
         try:
             outcome = spec.handler(self.state, arguments, context)
@@ -121,6 +141,9 @@ class CommandRunner:
         self.stats.commands[spec.name] += 1
         if isinstance(outcome, RestError):
             return outcome
+        if self.state.events is not None and len(self.state.ledger) > written:
+            cause = Cause(credential.user_id, by_app=context.app, connector=connector)
+            fire_for_writes(self.state.events, self.state.ledger[written:], cause)
         finish = self.wall()
         block = time_block(
             start=started_wall,

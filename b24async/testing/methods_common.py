@@ -58,6 +58,10 @@ class CallContext:
     """Unix time of the call."""
     start: int | None = None
     """The ``start`` param cast to int (PHP intval); None when absent."""
+    app: bool = False
+    """Whether the caller is the OAuth app (events need an app: webhooks are refused)."""
+    connector: str = ""
+    """The request's ``auth_connector`` (taken out of the params by the OAuth layer)."""
 
 
 @attrs.frozen

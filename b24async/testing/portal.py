@@ -24,6 +24,7 @@ from aiohttp import web
 from b24async.testing.bucket import LeakyBucket
 from b24async.testing.commands import CommandRunner
 from b24async.testing.credentials import Webhooks
+from b24async.testing.events import Cause, DeliveryRecord, EventHub
 from b24async.testing.faults import Faults
 from b24async.testing.oauth import OAuthApp, OAuthTokens, TokenStore
 from b24async.testing.operating import OperatingMeter
@@ -122,6 +123,9 @@ class FakePortal:
         self._admin_code = self._webhooks.add(1)
         self._app = OAuthApp.from_seed(seed)
         self._tokens = TokenStore(self._app, lifetime=token_lifetime, now=self._now)
+        self.state.events = self._events = EventHub(
+            self._app, self._tokens, seed=seed, now=self._now, base_url=lambda: self._url
+        )
         self.bucket = LeakyBucket(rate=rate, burst=burst, clock=self._clock)
         self.meter = OperatingMeter(
             budget=operating_budget * time_scale, window=WINDOW * time_scale, clock=self._clock
@@ -182,8 +186,10 @@ class FakePortal:
         await runner.setup()
         try:
             await web.SockSite(runner, sock).start()
+            await self._events.start()
         except BaseException:
             await runner.cleanup()
+            await self._events.stop()
             sock.close()
             raise
         self._runner = runner
@@ -195,6 +201,7 @@ class FakePortal:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        await self._events.stop()
         self._url = ""
         self._loop = None
         self._loop_thread = None
@@ -350,3 +357,112 @@ class FakePortal:
     def ledger(self) -> tuple[LedgerEntry, ...]:
         """Every write applied to the portal's data, in order."""
         return self._sync(lambda: tuple(self.state.ledger))
+
+    # -- events (see b24async.testing.events) ------------------------------------------------
+
+    @property
+    def application_token(self) -> str:
+        """The app's current ``application_token`` (what a receiver may be pre-configured with)."""
+        return self._events.application_token
+
+    @property
+    def member_id(self) -> str:
+        """The portal's ``member_id``, the key of the app's stored application token."""
+        return self._app.member_id
+
+    def install_app(self, installer_url: str | None = None, *, user_id: int = 1) -> None:
+        """(Re)install the app as ``user_id``: a new application token, and ``ONAPPINSTALL``.
+
+        ``ONAPPINSTALL`` goes to ``installer_url`` (the app's installer handler) with the
+        token, the installing user's access and refresh tokens.
+        """
+        hub = self._events
+
+        def install() -> None:
+            hub.install(installer_url, user_id, "en")
+            hub.end_hit()
+
+        self._sync(install)
+
+    def uninstall_app(self, *, clean: bool = False) -> None:
+        """Uninstall the app: ``ONAPPUNINSTALL`` to its handlers, then its handlers and offline
+        queue are deleted and nothing is delivered until :meth:`install_app`."""
+        self._sync(lambda: self._events.uninstall(clean=clean, language="en"))
+
+    def register_user(self, name: str, last_name: str, email: str) -> int:
+        """A new employee finished registration: adds the user and fires ``ONUSERADD``.
+
+        Returns the new user's ID. As on a real portal the event's ``data`` is the flat user
+        record (``ACTIVE`` as a boolean, so ``"1"`` on the wire) and the token is the new
+        user's own (``OnUserInitialize``).
+        """
+        fields = {
+            "XML_ID": "",
+            "ACTIVE": True,
+            "NAME": name,
+            "LAST_NAME": last_name,
+            "SECOND_NAME": "",
+            "EMAIL": email,
+            "LAST_LOGIN": "",
+            "DATE_REGISTER": dt.datetime.fromtimestamp(
+                int(self._now()), self.state.timezone
+            ).isoformat(),
+            "TIME_ZONE": "",
+            "IS_ONLINE": "Y",
+            "TIME_ZONE_OFFSET": "0",
+            "PERSONAL_GENDER": "",
+            "PERSONAL_BIRTHDAY": "",
+            "WORK_POSITION": "",
+            "WORK_PHONE": "",
+            "UF_DEPARTMENT": [1],
+            "UF_PHONE_INNER": "",
+            "USER_TYPE": "employee",
+        }
+
+        def register() -> int:
+            record = self.state.add_user(fields)
+            user_id = int(record["ID"])
+            data = {**record, "UF_DEPARTMENT": list(record["UF_DEPARTMENT"])}
+            self._events.fire("ONUSERADD", data, Cause(user_id))
+            self._events.end_hit()
+            return user_id
+
+        return self._sync(register)
+
+    def set_features(
+        self, *, offline_extended: bool | None = None, auth_connector: bool | None = None
+    ) -> None:
+        """Switch licence features: ``clear=0`` offline reads, ``auth_connector`` (both on)."""
+
+        def apply() -> None:
+            if offline_extended is not None:
+                self._events.offline_extended = offline_extended
+            if auth_connector is not None:
+                self._events.auth_connector = auth_connector
+
+        self._sync(apply)
+
+    @property
+    def deliveries(self) -> tuple[DeliveryRecord, ...]:
+        """Every online delivery attempted so far, in order (with its status or error)."""
+        return self._sync(lambda: tuple(self._events.deliveries))
+
+    def offline_queue(self) -> list[dict[str, Any]]:
+        """The app's offline rows, every connector, as ``event.offline.list`` shows them."""
+        from b24async.testing.offline_queue import row_json
+
+        def rows() -> list[dict[str, Any]]:
+            return [
+                {**row_json(row, self.state.timezone, listing=True), "CONNECTOR_ID": row.connector}
+                for row in self._events.offline.rows()
+            ]
+
+        return self._sync(rows)
+
+    async def deliveries_settled(self) -> None:
+        """Wait until every online delivery started so far has been answered (or failed)."""
+        loop = self._loop
+        if loop is None or loop is asyncio.get_running_loop():
+            await self._events.idle()
+            return
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._events.idle(), loop))

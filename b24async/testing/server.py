@@ -163,7 +163,11 @@ class RestServer:
             executes = fault in (None, FaultKind.SLOW) or self.faults.after_execution
             if fault is FaultKind.SLOW and not self.faults.after_execution:
                 await asyncio.sleep(self.faults.slow_seconds)
-            reply = await self._serve(request) if executes else None
+            try:
+                reply = await self._serve(request) if executes else None
+            finally:
+                if self.state.events is not None:
+                    self.state.events.end_hit()  # events go out after the hit (facts §2.1)
             if fault is FaultKind.SLOW and self.faults.after_execution:
                 await asyncio.sleep(self.faults.slow_seconds)
             if fault is FaultKind.ERROR_500:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -34,6 +34,9 @@ from b24async.testing.data import (
     portal_day_shift,
     seeded_id_limit,
 )
+
+if TYPE_CHECKING:
+    from b24async.testing.events import EventHub
 
 __all__ = ["PORTAL_TIMEZONE", "LedgerEntry", "MeetingView", "PortalState"]
 
@@ -103,6 +106,12 @@ class PortalState:
         self._added: dict[int, CalendarEvent] = {}
         self._added_by_owner: dict[int, list[CalendarEvent]] = {}
         self._next_event_id = seeded_id_limit(len(users))
+        # Seeded calendars depend on the seeded user count; users registered later (ONUSERADD)
+        # get empty calendars and do not reshuffle everyone else's meetings.
+        self._seeded = len(users)
+        self._hidden: set[int] = set()  # seeded entries deleted or replaced through the API
+        self.events: EventHub | None = None
+        """The app's event handlers and offline queue (set by the FakePortal)."""
         self._day_shift = portal_day_shift(self.timezone, anchor.year)
 
     @classmethod
@@ -168,6 +177,16 @@ class PortalState:
         self.users_version += 1
         self.user_query_cache.clear()
 
+    def add_user(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Register a new user (ID = the next one) from ``user.get``-shaped ``fields``."""
+        record = dict(fields)
+        record["ID"] = str(len(self._users) + 1)
+        self._users.append(record)
+        self.user_ids.append(len(self._users))
+        self.users_version += 1
+        self.user_query_cache.clear()
+        return record
+
     # -- messenger status -------------------------------------------------------------------
 
     def im_status(self, user_id: int) -> str | None:
@@ -194,7 +213,7 @@ class PortalState:
         Seeded weeks touching the range (plus a day either side for time zones) and every
         event added through the API; callers apply the exact bounds.
         """
-        if not self.user_exists(owner_id):
+        if not self.user_exists(owner_id) or owner_id > self._seeded:
             return list(self._added_by_owner.get(owner_id, ()))
         # Seeded entries of week k fall on Mon..Fri in their own zone, i.e. on portal dates
         # Mon+early .. Fri+late: only the weeks that can reach [first_day, last_day] are read.
@@ -207,6 +226,8 @@ class PortalState:
         events: list[CalendarEvent] = []
         for week in range(low, high + 1):
             events.extend(self._week(owner_id, week))
+        if self._hidden:
+            events = [event for event in events if event.id not in self._hidden]
         added = self._added_by_owner.get(owner_id)
         if added:
             events.extend(added)
@@ -217,7 +238,9 @@ class PortalState:
         """The calendar entry with this ID, seeded or added, or None."""
         if event_id in self._added:
             return self._added[event_id]
-        decoded = decode_seeded_event_id(event_id, len(self._users))
+        if event_id in self._hidden:
+            return None
+        decoded = decode_seeded_event_id(event_id, self._seeded)
         if decoded is None:
             return None
         user_id, week, _slot = decoded
@@ -254,6 +277,20 @@ class PortalState:
             owned.append(event)
             owned.sort(key=lambda item: (item.start_ts, item.id))
 
+    def replace_event(self, event: CalendarEvent) -> None:
+        """Store a changed entry (``calendar.event.update``) in place of the one with its ID."""
+        self.delete_event(event.id)  # a seeded entry stays hidden behind the stored copy
+        self.store_events([event])
+
+    def delete_event(self, event_id: int) -> None:
+        """Remove an entry, seeded or added (``calendar.event.delete``)."""
+        removed = self._added.pop(event_id, None)
+        if removed is not None:
+            owned = self._added_by_owner.get(removed.owner_id, [])
+            owned[:] = [event for event in owned if event.id != event_id]
+        else:
+            self._hidden.add(event_id)
+
     def hr_absences_of(self, user_id: int) -> tuple[HrAbsence, ...]:
         """The user's HR absences (users with ``id % 13 == 5`` have one)."""
         return hr_absences(self.seed, self.anchor, user_id) if self.user_exists(user_id) else ()
@@ -284,7 +321,7 @@ class PortalState:
         if cached is None:
             if len(self._hosted_cache) > _WEEK_CACHE_LIMIT:
                 self._hosted_cache.clear()
-            cached = hosted_meetings(self.seed, self.anchor, host_id, week, len(self._users))
+            cached = hosted_meetings(self.seed, self.anchor, host_id, week, self._seeded)
             self._hosted_cache[key] = cached
         return cached
 
@@ -298,7 +335,7 @@ class PortalState:
             self._week_cache.clear()
         events = list(own_events(self.seed, self.anchor, user_id, week))
         events.extend(event for _meeting, event in self._hosted(user_id, week))
-        count = len(self._users)
+        count = self._seeded
         for distance in range(1, min(count - 1, NEIGHBOURS) + 1):
             host = (user_id - 1 - distance) % count + 1
             for meeting, host_event in self._hosted(host, week):

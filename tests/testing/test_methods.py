@@ -121,15 +121,28 @@ def test_registry() -> None:
         "calendar.meeting.status.set",
         "calendar.event.add",
         "calendar.event.get",
+        "calendar.event.update",
+        "calendar.event.delete",
         "im.user.status.set",
         "im.user.status.get",
         "server.time",
+        "events",
+        "event.bind",
+        "event.unbind",
+        "event.get",
+        "event.test",
+        "event.offline.get",
+        "event.offline.clear",
+        "event.offline.error",
+        "event.offline.list",
     }
     writers = {name for name, spec in METHODS.items() if spec.writes}
     assert writers == {
         "user.update",
         "calendar.meeting.status.set",
         "calendar.event.add",
+        "calendar.event.update",
+        "calendar.event.delete",
         "im.user.status.set",
     }
     assert lookup("USER.Get") is METHODS["user.get"]

@@ -1,0 +1,48 @@
+"""Bitrix24 events: a verified receiver for deliveries and an at-least-once offline stream.
+
+* :class:`EventReceiver` answers the portal's POSTs (``receiver.app`` is an aiohttp app),
+  checks ``application_token`` and runs your ``on_event`` in the background.
+* ``b24.offline_events()`` (:class:`OfflineEvents`) reads the app's offline queue, clearing
+  each event only after your code has moved past it.
+* Subscribing is done with typed requests from :mod:`b24async.methods`: ``BindEvent``,
+  ``UnbindEvent``, ``GetEventHandlers``, ``GetAvailableEvents``.
+"""
+
+from __future__ import annotations
+
+from b24async.events.event import (
+    CALENDAR_ENTRY_EVENTS,
+    CalendarEntryChange,
+    Event,
+    EventAuth,
+    EventData,
+    EventParseError,
+    NewUser,
+    OfflineInfo,
+    event_from_form,
+    event_from_offline,
+)
+from b24async.events.form import FormError, parse_form
+from b24async.events.offline import OfflineEvents
+from b24async.events.receiver import EventReceiver, ReceiverStats
+from b24async.events.tokens import MemoryTokenStore, TokenStore
+
+__all__ = [
+    "CALENDAR_ENTRY_EVENTS",
+    "CalendarEntryChange",
+    "Event",
+    "EventAuth",
+    "EventData",
+    "EventParseError",
+    "EventReceiver",
+    "FormError",
+    "MemoryTokenStore",
+    "NewUser",
+    "OfflineEvents",
+    "OfflineInfo",
+    "ReceiverStats",
+    "TokenStore",
+    "event_from_form",
+    "event_from_offline",
+    "parse_form",
+]

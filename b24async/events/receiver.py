@@ -1,0 +1,227 @@
+"""``EventReceiver``: an aiohttp endpoint that verifies Bitrix24 event deliveries.
+
+Each POST is read (413 above ``max_body``), parsed from its PHP form (400 if malformed),
+verified against the stored ``application_token`` of its ``member_id`` in constant time (401
+for a wrong, missing or unknown token), queued, and answered 200. ``on_event`` runs in the
+background through a bounded queue: the portal never waits for it (it measures handler speed
+and does not retry, events facts §2.4) and never sees its exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+from b24async.events.event import Event, EventParseError, event_from_form
+from b24async.events.form import FormError, parse_form
+from b24async.events.tokens import MemoryTokenStore, TokenStore
+
+__all__ = ["EventReceiver", "ReceiverStats"]
+
+_log = logging.getLogger("b24async.events")
+
+EventCallback = Callable[[Event], Awaitable[Any]]
+
+
+@attrs.define
+class ReceiverStats:
+    """What a receiver has done so far."""
+
+    accepted: int = 0
+    """Verified and queued (answered 200)."""
+    unauthorized: int = 0
+    """Refused with 401: wrong, missing or unknown application token."""
+    malformed: int = 0
+    """Refused with 400 (not a form, not an event) or 405 (not a POST)."""
+    too_large: int = 0
+    """Refused with 413."""
+    handled: int = 0
+    """``on_event`` returned."""
+    handler_errors: int = 0
+    """``on_event`` raised (logged; the portal got its 200 long before)."""
+    dropped: int = 0
+    """Still queued when shutdown's grace period ran out."""
+
+
+class EventReceiver:
+    """Receives, verifies and dispatches Bitrix24 events; ``receiver.app`` is the aiohttp app.
+
+    Serve ``receiver.app`` with ``aiohttp.web`` (it answers POST on ``/``), or mount it in an
+    application of your own: ``app.add_subapp("/bitrix/events", receiver.app)``.
+
+    Args:
+        on_event: ``async def on_event(event)``, called once per verified event, in the
+            background; exceptions are logged and counted, never sent to the portal.
+        tokens: the application tokens by ``member_id`` (:class:`MemoryTokenStore` by
+            default). Tokens are added from verified-by-first-use ``ONAPPINSTALL`` events and
+            removed on a verified ``ONAPPUNINSTALL``.
+        accept_install: take the token of an ``ONAPPINSTALL`` from a portal whose token is
+            not stored yet. Set False when the store is filled in advance: then only known
+            portals are accepted.
+        concurrency: how many ``on_event`` calls run at once.
+        queue_size: events waiting for a free worker; when full, the receiver answers only
+            once there is room (backpressure on the portal rather than lost events).
+        max_body: the largest body accepted, bytes (413 above it).
+        shutdown_timeout: seconds queued events get to finish when the app shuts down.
+    """
+
+    def __init__(
+        self,
+        on_event: EventCallback,
+        *,
+        tokens: TokenStore | None = None,
+        accept_install: bool = True,
+        concurrency: int = 8,
+        queue_size: int = 1000,
+        max_body: int = 1024 * 1024,
+        shutdown_timeout: float = 10.0,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {queue_size!r}")
+        if max_body < 1:
+            raise ValueError(f"max_body must be >= 1, got {max_body!r}")
+        self.tokens: TokenStore = tokens if tokens is not None else MemoryTokenStore()
+        self.stats = ReceiverStats()
+        self.offline_signal = asyncio.Event()
+        """Set on every verified ``ONOFFLINEEVENT``: pass it to ``b24.offline_events(wakeup=)``."""
+        self._on_event = on_event
+        self._accept_install = accept_install
+        self._concurrency = concurrency
+        self._queue_size = queue_size
+        self._max_body = max_body
+        self._shutdown_timeout = shutdown_timeout
+        self._queue: asyncio.Queue[Event] | None = None
+        self._workers: list[asyncio.Task[None]] = []
+        self.app = web.Application(client_max_size=max_body)
+        self.app.router.add_route("*", "/", self._handle)
+        self.app.on_startup.append(self._start)
+        self.app.on_cleanup.append(self._stop)
+
+    def __repr__(self) -> str:
+        return f"EventReceiver(concurrency={self._concurrency}, stats={self.stats!r})"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def _start(self, app: web.Application) -> None:
+        self._queue = asyncio.Queue(self._queue_size)
+        self._workers = [
+            asyncio.get_running_loop().create_task(self._work(self._queue))
+            for _ in range(self._concurrency)
+        ]
+
+    async def _stop(self, app: web.Application) -> None:
+        queue, self._queue = self._queue, None
+        if queue is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(queue.join(), self._shutdown_timeout)
+            self.stats.dropped += queue.qsize()
+            if queue.qsize():
+                _log.warning("event receiver stopped with %d events unhandled", queue.qsize())
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []
+
+    async def _work(self, queue: asyncio.Queue[Event]) -> None:
+        while True:
+            event = await queue.get()
+            try:
+                await self._on_event(event)
+                self.stats.handled += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.stats.handler_errors += 1
+                _log.exception("on_event failed for %s (handler %s)", event.name, event.handler_id)
+            finally:
+                queue.task_done()
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def _refuse(self, request: web.Request, status: int, why: str) -> web.Response:
+        _log.warning("refused an event from %s: %d %s", request.remote, status, why)
+        return web.Response(status=status, text=why)
+
+    async def _read(self, request: web.Request) -> bytes | None:
+        if request.content_length is not None and request.content_length > self._max_body:
+            return None
+        chunks, size = [], 0
+        while chunk := await request.content.read(64 * 1024):
+            size += len(chunk)
+            if size > self._max_body:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._receive(request)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a store or bug failure must not take the server down
+            _log.exception("event receiver failed on a request")
+            return web.Response(status=500, text="receiver error")
+
+    async def _receive(self, request: web.Request) -> web.StreamResponse:
+        if request.method != "POST":
+            self.stats.malformed += 1
+            return self._refuse(request, 405, "events are POSTed")
+        queue = self._queue
+        if queue is None:
+            return self._refuse(request, 503, "the receiver is not running")
+        body = await self._read(request)
+        if body is None:
+            self.stats.too_large += 1
+            return self._refuse(request, 413, f"body larger than {self._max_body} bytes")
+        mime = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+        try:
+            if mime != "application/x-www-form-urlencoded":
+                raise FormError(f"content type {mime or '(none)'!r}")
+            form = parse_form(body)
+        except FormError as error:
+            self.stats.malformed += 1
+            return self._refuse(request, 400, f"not an event: {error}")
+        auth = form.get("auth")
+        member = auth.get("member_id") if isinstance(auth, dict) else None
+        secret = auth.get("application_token") if isinstance(auth, dict) else None
+        if not isinstance(member, str) or not member or not isinstance(secret, str) or not secret:
+            self.stats.unauthorized += 1
+            return self._refuse(request, 401, "no application token")
+        try:
+            event = event_from_form(form)
+        except EventParseError as error:
+            self.stats.malformed += 1
+            return self._refuse(request, 400, f"not an event: {error}")
+        why = await self._verify(event.name, member, secret)
+        if why:
+            self.stats.unauthorized += 1
+            return self._refuse(request, 401, f"{why} ({event.name}, member_id {member})")
+        if event.name == "ONAPPUNINSTALL":
+            await self.tokens.delete(member)
+        elif event.name == "ONOFFLINEEVENT":
+            self.offline_signal.set()
+        await queue.put(event)  # waits when full: backpressure, not loss
+        self.stats.accepted += 1
+        return web.Response(text="OK")
+
+    async def _verify(self, name: str, member: str, secret: str) -> str:
+        """ "" when ``secret`` is the portal's token, else why not (never the token itself)."""
+        stored = await self.tokens.get(member)
+        if stored is None and name == "ONAPPINSTALL" and self._accept_install:
+            if await self.tokens.add(member, secret):
+                return ""
+            stored = await self.tokens.get(member)  # a concurrent install stored one first
+        if stored is None:
+            return "unknown portal"
+        if not hmac.compare_digest(stored.encode(), secret.encode()):
+            return "wrong application token"
+        return ""
