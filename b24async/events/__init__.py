@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from b24async.events.event import (
+from b24async.models.events import (
     CALENDAR_ENTRY_EVENTS,
     CalendarEntryChange,
     Event,

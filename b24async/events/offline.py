@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from b24async.clock import SYSTEM_CLOCK, Clock
 from b24async.errors import ClientClosed, WrongLicense
-from b24async.events.event import Event
+from b24async.models.events import Event
 from b24async.methods.events import (
     ClearOfflineEvents,
     GetOfflineEvents,

@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from b24async.events.event import Event, EventParseError, event_from_form
+from b24async.models.events import Event, EventParseError, event_from_form
 from b24async.events.form import FormError, parse_form
 from b24async.events.tokens import MemoryTokenStore, TokenStore
 

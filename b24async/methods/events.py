@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from b24async.events.event import Event, event_from_offline
+from b24async.models.events import Event, event_from_offline
 from b24async.methods.base import ListMethod, Method, validate_bool
 from b24async.models import _convert as cv
 

@@ -1,4 +1,4 @@
-"""``events``, ``event.bind``/``unbind``/``get``/``test``, ``event.offline.*`` (events facts §1, §4).
+"""The event methods: ``events``, ``event.*`` and ``event.offline.*`` (events facts §1, §4).
 
 Every method is for OAuth apps only (403 ``WRONG_AUTH_TYPE`` otherwise); the offline ones are
 for admins only (403 ``ACCESS_DENIED``). The handlers read and change the portal's
