@@ -371,6 +371,9 @@ _BY_CODE: dict[str, type[ApiError]] = {
     "ERROR_ARGUMENT": MethodError,
     "ERROR_NOT_FOUND": MethodError,
     "STATUS_ERROR": MethodError,
+    "ERROR_WRONG_HANDLER_URL": MethodError,
+    "ERROR_UNSUPPORTED_PROTOCOL": MethodError,
+    "ERROR_EVENT_NOT_FOUND": MethodError,
 }
 
 _BY_STATUS: dict[int, type[ApiError]] = {
