@@ -10,6 +10,10 @@
 
 from __future__ import annotations
 
+from b24async.events.form import FormError, parse_form
+from b24async.events.offline import OfflineEvents
+from b24async.events.receiver import EventReceiver, ReceiverStats
+from b24async.events.tokens import MemoryTokenStore, TokenStore
 from b24async.models.events import (
     CALENDAR_ENTRY_EVENTS,
     CalendarEntryChange,
@@ -22,10 +26,6 @@ from b24async.models.events import (
     event_from_form,
     event_from_offline,
 )
-from b24async.events.form import FormError, parse_form
-from b24async.events.offline import OfflineEvents
-from b24async.events.receiver import EventReceiver, ReceiverStats
-from b24async.events.tokens import MemoryTokenStore, TokenStore
 
 __all__ = [
     "CALENDAR_ENTRY_EVENTS",

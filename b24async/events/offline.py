@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING
 
 from b24async.clock import SYSTEM_CLOCK, Clock
 from b24async.errors import ClientClosed, WrongLicense
-from b24async.models.events import Event
 from b24async.methods.events import (
     ClearOfflineEvents,
     GetOfflineEvents,
     ListOfflineEvents,
     MarkOfflineEventsFailed,
 )
+from b24async.models.events import Event
 
 if TYPE_CHECKING:
     from b24async.client import Bitrix24
@@ -115,14 +115,14 @@ class OfflineEvents:
 
     async def __anext__(self) -> Event:
         try:
-            while not self._stopped:
+            while not self._stopped and not self._client.closed:
                 if self._next < len(self._batch):
                     self._next += 1
                     return self._batch[self._next - 1]
                 await self._finish_batch()
                 if await self._fetch():
                     continue
-                if not self._follow or self._client.closed:
+                if not self._follow:
                     break
                 await self._wait()
         except ClientClosed:

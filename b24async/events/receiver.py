@@ -19,9 +19,9 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from b24async.models.events import Event, EventParseError, event_from_form
 from b24async.events.form import FormError, parse_form
 from b24async.events.tokens import MemoryTokenStore, TokenStore
+from b24async.models.events import Event, EventParseError, event_from_form
 
 __all__ = ["EventReceiver", "ReceiverStats"]
 

@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 
 import attrs
 
-from b24async.models.events import Event, event_from_offline
 from b24async.methods.base import ListMethod, Method, validate_bool
 from b24async.models import _convert as cv
+from b24async.models.events import Event, event_from_offline
 
 __all__ = [
     "BindEvent",

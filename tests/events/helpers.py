@@ -7,7 +7,9 @@ from typing import Any
 from b24async import Bitrix24
 
 
-def entry_params(owner: int = 1, *, attendees: tuple[int, ...] = (), name: str = "x") -> dict[str, Any]:
+def entry_params(
+    owner: int = 1, *, attendees: tuple[int, ...] = (), name: str = "x"
+) -> dict[str, Any]:
     """``calendar.event.add`` params for a one-hour entry (a meeting when ``attendees``)."""
     params: dict[str, Any] = {
         "type": "user",

@@ -45,7 +45,9 @@ def wire(event: str, data: Any, auth: dict[str, Any], **extra: Any) -> bytes:
     return build_query_php(body).encode()
 
 
-@pytest.mark.parametrize("name", ["ONCALENDARENTRYADD", "ONCALENDARENTRYUPDATE", "ONCALENDARENTRYDELETE"])
+@pytest.mark.parametrize(
+    "name", ["ONCALENDARENTRYADD", "ONCALENDARENTRYUPDATE", "ONCALENDARENTRYDELETE"]
+)
 def test_calendar_events(name: str) -> None:
     auth = {**TOKEN_AUTH, "refresh_token": "r" * 32}
     event = event_from_form(parse_form(wire(name, {"id": 1414}, auth)))
@@ -93,7 +95,9 @@ def test_onofflineevent_has_no_data_on_the_wire() -> None:
 
 def test_other_events_stay_raw_and_frozen() -> None:
     # The captured ONCRMCONTACTADD of the facts (§2.3): FIELDS[ID], expires and user_id.
-    event = event_from_form(parse_form(wire("ONCRMCONTACTADD", {"FIELDS": {"ID": 7405}}, TOKEN_AUTH)))
+    event = event_from_form(
+        parse_form(wire("ONCRMCONTACTADD", {"FIELDS": {"ID": 7405}}, TOKEN_AUTH))
+    )
     assert event.data == {"FIELDS": {"ID": "7405"}}
     with pytest.raises(TypeError):
         event.data["X"] = 1  # type: ignore[index]
@@ -117,8 +121,9 @@ def test_secrets_stay_out_of_reprs() -> None:
 
 def test_offline_rows_keep_their_json_types() -> None:
     row = {
-        "ID": "3", "TIMESTAMP_X": "2024-07-18T12:32:31+02:00", "EVENT_NAME": "ONCALENDARENTRYUPDATE",
-        "EVENT_DATA": {"id": 1414}, "EVENT_ADDITIONAL": {"user_id": "5"}, "MESSAGE_ID": "a" * 32,
+        "ID": "3", "TIMESTAMP_X": "2024-07-18T12:32:31+02:00",
+        "EVENT_NAME": "ONCALENDARENTRYUPDATE", "EVENT_DATA": {"id": 1414},
+        "EVENT_ADDITIONAL": {"user_id": "5"}, "MESSAGE_ID": "a" * 32,
     }  # fmt: skip
     event = event_from_offline(row)
     assert event.data == CalendarEntryChange(1414) and event.auth is None

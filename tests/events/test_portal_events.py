@@ -233,7 +233,9 @@ async def test_own_writes_are_not_queued_unless_the_connector_differs(
         "type": "user", "ownerId": 1, "name": "t", "from": "2026-03-02T10:00:00",
         "to": "2026-03-02T11:00:00", "auth_connector": "c1",
     })).result)  # fmt: skip
-    queued = sorted((row["CONNECTOR_ID"], row["EVENT_DATA"]["id"]) for row in portal.offline_queue())
+    queued = sorted(
+        (row["CONNECTOR_ID"], row["EVENT_DATA"]["id"]) for row in portal.offline_queue()
+    )
     # The default queue: the webhook's and the c1-tagged write; c1's queue: own and webhook.
     assert queued == sorted([("", other), ("", tagged), ("c1", own), ("c1", other)])
 
@@ -297,7 +299,9 @@ async def test_get_clear_error_list(portal: FakePortal, app: Bitrix24, hook: Bit
     one = first.events[0].offline
     assert one is not None
     await app(ClearOfflineEvents(first.process_id, message_ids=[one.message_id]))
-    await app(MarkOfflineEventsFailed(first.process_id, [e.offline.message_id for e in first.events[1:3]]))  # type: ignore[union-attr]  # noqa: E501
+    await app(
+        MarkOfflineEventsFailed(first.process_id, [e.offline.message_id for e in first.events[1:3]])
+    )  # type: ignore[union-attr]
     failed = await app(GetOfflineEvents(10, clear=False, error=True))
     assert [e.data.id for e in failed.events] == ids[1:3]  # type: ignore[union-attr]
     rows = await app.list_all(ListOfflineEvents(filter={"ERROR": 0}))
@@ -334,16 +338,16 @@ async def test_clear_zero_needs_the_licence(portal: FakePortal, app: Bitrix24) -
 
 async def test_onofflineevent_is_throttled_and_dropped_not_deferred(sink: Sink) -> None:
     clock = FakeClock()
-    async with FakePortal(users=5, rate=200.0, burst=400, clock=clock) as portal:
-        async with app_client(portal) as app, Bitrix24(portal.webhook_url) as hook:
-            assert await app(BindEvent("ONCALENDARENTRYADD", offline=True))
-            assert await app(BindEvent("ONOFFLINEEVENT", handler=sink.url, min_timeout=30))
-            await add_entry(hook)
-            await add_entry(hook)  # within 30 s: dropped
-            clock.advance(31)
-            await add_entry(hook)
-            await portal.deliveries_settled()
-            got = forms(sink)
-            assert [form["event"] for form in got] == ["ONOFFLINEEVENT"] * 2
-            assert "data" not in got[0] and "refresh_token" in got[0]["auth"]
-            assert len(portal.offline_queue()) == 3
+    portal = FakePortal(users=5, rate=200.0, burst=400, clock=clock)
+    async with portal, app_client(portal) as app, Bitrix24(portal.webhook_url) as hook:
+        assert await app(BindEvent("ONCALENDARENTRYADD", offline=True))
+        assert await app(BindEvent("ONOFFLINEEVENT", handler=sink.url, min_timeout=30))
+        await add_entry(hook)
+        await add_entry(hook)  # within 30 s: dropped
+        clock.advance(31)
+        await add_entry(hook)
+        await portal.deliveries_settled()
+        got = forms(sink)
+        assert [form["event"] for form in got] == ["ONOFFLINEEVENT"] * 2
+        assert "data" not in got[0] and "refresh_token" in got[0]["auth"]
+        assert len(portal.offline_queue()) == 3
