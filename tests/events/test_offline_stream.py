@@ -191,7 +191,9 @@ async def test_wakes_on_onofflineevent_and_stops_on_close(
         await task  # the iteration ends cleanly on close
         assert got == [entry, later]
         assert receiver.stats.accepted >= 3
-        assert portal.offline_queue() == []  # both were moved past before the close
+        # The first was moved past and cleared; the last is cleared or, if the close came
+        # before the consumer asked for more, still on the portal: never lost.
+        assert [row["EVENT_DATA"]["id"] for row in portal.offline_queue()] in ([], [later])
     finally:
         await app.close()
         await runner.cleanup()
