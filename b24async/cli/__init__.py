@@ -34,7 +34,7 @@ from b24async.errors import B24Error
 
 __all__ = ["ExitCode", "build_parser", "main"]
 
-_SECRET_VARIABLES = ("B24_WEBHOOK_URL", "B24_TOKEN")
+_SECRET_VARIABLES = ("B24_WEBHOOK_URL", "B24_TOKEN", "B24_APPLICATION_TOKEN")
 
 
 def _secrets(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
@@ -90,6 +90,9 @@ def _logging(args: argparse.Namespace, redact: Redactor) -> Iterator[None]:
 
 
 async def _run(args: argparse.Namespace, out: Output, env: Mapping[str, str]) -> ExitCode:
+    if getattr(args, "standalone", False):  # events listen: a server, no client
+        standalone: ExitCode = await args.handler(None, args, Context(out=out))
+        return standalone
     target = resolve_target(args, env)
     out.redact.add(target.token, target.url if is_webhook_url(target.url) else None)
     async with open_client(target, args) as b24:

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 from b24async._version import __version__
 from b24async.cli import commands
+from b24async.cli import events as cli_events
 from b24async.cli.exits import EXIT_CODES_HELP
 from b24async.cli.helptext import BATCH_EPILOG, CALL_EPILOG, ENV_HELP, MAIN_EPILOG, OPI_COMMANDS
 from b24async.cli.output import Redactor
@@ -243,6 +244,30 @@ def build_parser(redact: Redactor | None = None) -> argparse.ArgumentParser:
             "list users (user.get), every page",
             "examples:\n  b24async user list --active true\n"
             "  b24async user list --filter UF_DEPARTMENT=1 --jsonl > team.jsonl",
+        )
+    )
+
+    events = top.add_parser(
+        "events",
+        help="events: receive deliveries, drain the offline queue",
+        formatter_class=_Formatter,
+        redact=redact,
+    )
+    events_sub = events.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    cli_events.add_listen(
+        leaf(
+            events_sub,
+            "listen",
+            "receive event deliveries, print each verified one as a JSON line",
+            "example:\n  b24async events listen --port 8080",
+        )
+    )
+    cli_events.add_drain(
+        leaf(
+            events_sub,
+            "drain",
+            "print the offline event queue as JSON lines (at-least-once); needs an app token",
+            "example:\n  b24async events drain --url PORTAL --token TOKEN > events.jsonl",
         )
     )
 

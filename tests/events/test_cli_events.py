@@ -1,0 +1,87 @@
+"""``b24async events listen`` and ``b24async events drain``, run as a user runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+
+from b24async import Bitrix24
+from b24async.methods import BindEvent
+from b24async.testing import FakePortal
+from tests.cli.conftest import clean_env
+from tests.events.conftest import FAST
+from tests.events.helpers import add_entry
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_listen_prints_verified_events_without_secrets(portal: FakePortal) -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "b24async", "events", "listen", "--port", str(port), "--count", "2",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=clean_env(),
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None and process.stdout is not None
+        assert b"listening" in await process.stderr.readline()
+        url = f"http://127.0.0.1:{port}/"
+        portal.install_app(url)
+        tokens = portal.issue_tokens(1)
+        async with (
+            Bitrix24(portal.url, token=tokens.access_token, limits=FAST) as app,
+            Bitrix24(portal.webhook_url, limits=FAST) as hook,
+        ):
+            assert await app(BindEvent("ONCALENDARENTRYADD", handler=url))
+            entry = await add_entry(hook)
+            await portal.deliveries_settled()
+        out, _err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0
+    lines = [json.loads(line) for line in out.decode().splitlines()]
+    assert [line["event"] for line in lines] == ["ONAPPINSTALL", "ONCALENDARENTRYADD"]
+    assert lines[1]["data"] == {"id": entry} and lines[1]["auth"]["user_id"] == 1
+    assert portal.application_token not in out.decode()
+    assert tokens.access_token not in out.decode()
+
+
+async def test_drain_prints_the_queue_and_clears_it(portal: FakePortal) -> None:
+    tokens = portal.issue_tokens(1)
+    async with (
+        Bitrix24(portal.url, token=tokens.access_token, limits=FAST) as app,
+        Bitrix24(portal.webhook_url, limits=FAST) as hook,
+    ):
+        assert await app(BindEvent("ONCALENDARENTRYADD", offline=True))
+        entries = [await add_entry(hook) for _ in range(3)]
+    fresh = portal.issue_tokens(1)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "b24async", "events", "drain", "--url", portal.url,
+        "--token", fresh.access_token,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=clean_env(),
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    lines = [json.loads(line) for line in out.decode().splitlines()]
+    assert [line["data"]["id"] for line in lines] == entries
+    assert all(line["event"] == "ONCALENDARENTRYADD" for line in lines)
+    assert portal.offline_queue() == []
+
+
+async def test_drain_with_a_webhook_says_events_need_an_app(portal: FakePortal) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "b24async", "events", "drain", "--url", portal.webhook_url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=clean_env(),
+    )  # fmt: skip
+    _out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 3
+    assert b"WRONG_AUTH_TYPE" in err and b"OAuth application" in err
+    assert portal.webhook_url.split("/rest/")[1].encode() not in err
