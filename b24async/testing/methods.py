@@ -22,7 +22,11 @@ from b24async.testing.methods_calendar import (
     calendar_meeting_status_get,
     calendar_meeting_status_set,
 )
-from b24async.testing.methods_calendar_edit import calendar_event_delete, calendar_event_update
+from b24async.testing.methods_calendar_edit import (
+    calendar_event_delete,
+    calendar_event_getbyid,
+    calendar_event_update,
+)
 from b24async.testing.methods_common import CallContext, Handler, MethodFailure, MethodResult
 from b24async.testing.methods_event import EVENT_METHODS
 from b24async.testing.methods_im import im_user_status_get, im_user_status_set
@@ -74,10 +78,11 @@ METHODS: Mapping[str, MethodSpec] = {
         _spec("calendar.event.get", calendar_event_get, "calendar"),
         _spec("calendar.event.update", calendar_event_update, "calendar", writes=True),
         _spec("calendar.event.delete", calendar_event_delete, "calendar", writes=True),
+        _spec("calendar.event.getbyid", calendar_event_getbyid, "calendar"),
         _spec("im.user.status.set", im_user_status_set, "im", writes=True),
         _spec("im.user.status.get", im_user_status_get, "im"),
         _spec("server.time", server_time, "base"),
-        *(_spec(name, handler, "") for name, handler in EVENT_METHODS.items()),
+        *(_spec(name, handler, "base") for name, handler in EVENT_METHODS.items()),
     )
 }
 """Every served method, keyed by lower-case name."""

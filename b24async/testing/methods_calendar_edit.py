@@ -1,4 +1,4 @@
-"""``calendar.event.update`` and ``calendar.event.delete``: the writes that fire calendar events.
+"""``calendar.event.update``/``delete`` (the writes that fire calendar events) and ``getbyid``.
 
 A meeting is stored as one entry per participant; changing or deleting the host's (parent)
 entry changes or deletes every copy, and each copy fires its own event (events facts §5.2).
@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from b24async.testing.data import CalendarEvent
+from b24async.testing.methods_calendar import _event_dict, _ViewerOffsets
 from b24async.testing.methods_common import (
     CallContext,
     MethodFailure,
@@ -23,7 +24,7 @@ from b24async.testing.methods_common import (
 )
 from b24async.testing.state import PortalState
 
-__all__ = ["calendar_event_delete", "calendar_event_update"]
+__all__ = ["calendar_event_delete", "calendar_event_getbyid", "calendar_event_update"]
 
 _ACCESSIBILITY = ("busy", "absent", "quest", "free")
 _IMPORTANCE = ("high", "normal", "low")
@@ -93,3 +94,19 @@ def calendar_event_delete(
     change = {"ENTRY_IDS": [copy.id for copy in copies]}
     state.record(method, ctx.user_id, f"event:{event_id}", change, ctx.now)
     return MethodResult(result=True)
+
+
+def calendar_event_getbyid(
+    state: PortalState, params: Mapping[str, Any], ctx: CallContext
+) -> MethodResult:
+    """``calendar.event.getbyid``: one entry in the ``calendar.event.get`` shape.
+
+    An unknown or deleted ID is an error here (the fake's reading; the docs do not say).
+    """
+    if params.get("id") in (None, ""):
+        raise MethodFailure(400, "", 'The parameter "id" is required (calendar.event.getbyid)')
+    event = state.find_event(php_intval(params["id"]))
+    if event is None:
+        raise MethodFailure(400, "", "Event not found")
+    offsets = _ViewerOffsets(state, ctx.user_id)
+    return MethodResult(result=_event_dict(state, event, offsets.of(event)))

@@ -151,6 +151,8 @@ async def test_updates_and_deletes_fire_too(
         assert await app(BindEvent(name, handler=sink.url))
     first = await add_entry(hook, attendees=(2,))
     await rename(hook, first, "renamed")
+    copy = (await hook.call("calendar.event.getbyid", {"id": first + 1})).result
+    assert copy["NAME"] == "renamed" and copy["OWNER_ID"] == "2"
     await hook.call("calendar.event.delete", {"id": first})
     await portal.deliveries_settled()
     fired = sorted((form["event"], int(form["data"]["id"])) for form in forms(sink))
@@ -160,8 +162,8 @@ async def test_updates_and_deletes_fire_too(
         ("ONCALENDARENTRYUPDATE", first),
         ("ONCALENDARENTRYUPDATE", first + 1),
     ]
-    with pytest.raises(MethodError):
-        await hook.call("calendar.event.get", {"id": first})
+    with pytest.raises(MethodError, match="Event not found"):
+        await hook.call("calendar.event.getbyid", {"id": first + 1})
 
 
 async def test_user_registration_fires_onuseradd_without_refresh_token(

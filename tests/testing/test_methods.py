@@ -123,6 +123,7 @@ def test_registry() -> None:
         "calendar.event.get",
         "calendar.event.update",
         "calendar.event.delete",
+        "calendar.event.getbyid",
         "im.user.status.set",
         "im.user.status.get",
         "server.time",
