@@ -53,7 +53,13 @@ def portal() -> Iterator[FakePortal]:
 
 
 def test_every_example_is_tested() -> None:
-    tested = {"find_meeting_slot.py", "bulk_deactivate.py", "sync_users.py", "oauth_app.py"}
+    tested = {
+        "find_meeting_slot.py",
+        "bulk_deactivate.py",
+        "sync_users.py",
+        "oauth_app.py",
+        "calendar_cache.py",
+    }
     assert {p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")} == tested
 
 
@@ -260,6 +266,45 @@ async def test_oauth_app_against_a_portal_saves_a_working_pair(tmp_path: Path) -
         )
         assert again.returncode == 0, again.stderr
         assert "Token refreshes: 0." in again.stdout
+
+
+# --- calendar_cache -----------------------------------------------------------------------------
+
+
+def test_calendar_cache_embedded_syncs_and_matches_the_portal(tmp_path: Path) -> None:
+    db = tmp_path / "cache.sqlite"
+    proc = run_example("calendar_cache.py", "--db", str(db), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Synced 8 offline events" in proc.stdout
+    assert "The cache matches the portal: yes." in proc.stdout
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT owner FROM entries WHERE name = 'Launch review (room 2)'")
+        assert sorted(owner for (owner,) in rows) == [2, 3, 4]  # one copy per attendee
+        assert not conn.execute("SELECT 1 FROM entries WHERE name = 'Dentist'").fetchall()
+
+
+async def test_calendar_cache_against_a_portal_across_runs(tmp_path: Path) -> None:
+    async with FakePortal(users=5) as portal:
+        env = {"B24_URL": portal.url, "B24_ACCESS_TOKEN": portal.issue_tokens(1).access_token}
+        db = tmp_path / "cache.sqlite"
+        first = await _run_in_thread(
+            "calendar_cache.py", "--db", str(db), "--users", "2", cwd=tmp_path, env=env
+        )
+        assert first.returncode == 0, first.stderr
+        assert "embedded" not in first.stdout and "Synced 0 offline events" in first.stdout
+        async with Bitrix24(portal.webhook_url) as other:  # changes made between two runs
+            day = "2026-03-03"
+            params = {"type": "user", "ownerId": 2, "name": "Between runs",
+                      "from": f"{day}T09:00:00", "to": f"{day}T10:00:00"}  # fmt: skip
+            entry = (await other.call("calendar.event.add", params)).result
+        second = await _run_in_thread("calendar_cache.py", "--db", str(db), cwd=tmp_path, env=env)
+        assert second.returncode == 0, second.stderr
+        assert "Synced 1 offline events" in second.stdout
+        with sqlite3.connect(db) as conn:
+            (name,) = conn.execute("SELECT name FROM entries WHERE id = ?", (entry,)).fetchone()
+        assert name == "Between runs"
+        assert portal.offline_queue() == []
+        assert env["B24_ACCESS_TOKEN"] not in first.stdout + second.stdout
 
 
 async def _run_in_thread(
