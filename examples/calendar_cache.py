@@ -166,7 +166,7 @@ async def demo(db: Path) -> int:
                         "is_meeting": "Y",
                         "attendees": [3, 4],
                     },
-                )  # fmt: skip
+                )
             ).result
             dentist = (
                 await other.call("calendar.event.add", {**base, "ownerId": 5, "name": "Dentist"})
