@@ -138,7 +138,9 @@ async def receiver_bench(count: int) -> dict[str, Any]:
 async def drain_bench(rows: int, limit: int) -> dict[str, Any]:
     async with FakePortal(users=10, latency=0.03) as portal:
         tokens = portal.issue_tokens(1)
-        async with Bitrix24(portal.url, token=tokens.access_token, limits=RateLimits.STANDARD) as b24:
+        async with Bitrix24(
+            portal.url, token=tokens.access_token, limits=RateLimits.STANDARD
+        ) as b24:
             assert await b24(BindEvent("ONCALENDARENTRYUPDATE", offline=True))
             hub = portal.state.events  # fill the queue without spending the bucket
             assert hub is not None
@@ -153,7 +155,8 @@ async def drain_bench(rows: int, limit: int) -> dict[str, Any]:
                     seen += 1
             seconds = time.perf_counter() - started
             requests = portal.stats.requests
-        assert seen == rows and portal.offline_queue() == []
+        assert seen == rows
+        assert portal.offline_queue() == []
     least = max(max(0, requests - 50) / 2.0, requests * 0.03)
     return {
         "rows": rows,

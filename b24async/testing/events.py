@@ -148,6 +148,7 @@ class EventHub:
         self._next_id = 1
         self._pending: list[_Item] = []
         self._stored_offline = False
+        self._offline_user: int | None = None
         self._notified: dict[int, float] = {}
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -177,6 +178,7 @@ class EventHub:
                     continue  # the app's own write: no record (the loop breaker, §4.1)
                 self.offline.store(event, data, user_id=cause.user_id or 0, connector=row.connector)
                 self._stored_offline = True
+                self._offline_user = cause.user_id
             else:
                 user_id = row.user_id or cause.user_id
                 item = _Item(row, event, data, None if event in _NO_AUTH_EVENTS else user_id)
@@ -196,33 +198,39 @@ class EventHub:
                 if min_timeout > 0 and last is not None and now - last < min_timeout:
                     continue  # "Time is not up.": dropped, not deferred
                 self._notified[row.id] = now
-                self._pending.append(_Item(row, "ONOFFLINEEVENT", None, row.user_id or 1))
+                user_id = row.user_id or self._offline_user  # the hit's user (§2.3)
+                self._pending.append(_Item(row, "ONOFFLINEEVENT", None, user_id))
         items, self._pending = self._pending, []
         for item in items:
             self._send(item)
 
     def _auth(self, item: _Item) -> dict[str, Any]:
+        """The ``auth`` block, keys in the order of the docs' example (§2.3)."""
         base = self._base_url()
-        auth: dict[str, Any] = {}
-        if item.user_id is not None:
-            pair = self.tokens.issue(item.user_id)
-            auth.update(
-                access_token=pair.access_token,
-                expires=int(pair.expires_at),
-                expires_in=int(self.tokens.lifetime),
-                scope=self.app.scope,
-            )
-        auth.update(
-            domain=base.split("://", 1)[-1],
-            server_endpoint=f"{base}/rest/",
-        )
-        if item.user_id is not None:
-            auth["status"] = "L"
-        auth.update(client_endpoint=f"{base}/rest/", member_id=self.app.member_id)
-        if item.user_id is not None:
-            auth["user_id"] = item.user_id
-            if item.event in _REFRESH_TOKEN_EVENTS:
-                auth["refresh_token"] = pair.refresh_token
+        endpoint = f"{base}/rest/"
+        if item.user_id is None:  # no user (or sendAuth=false): no token, scope or status
+            return {
+                "domain": base.split("://", 1)[-1],
+                "server_endpoint": endpoint,
+                "client_endpoint": endpoint,
+                "member_id": self.app.member_id,
+                "application_token": self.application_token,
+            }
+        pair = self.tokens.issue(item.user_id)
+        auth: dict[str, Any] = {
+            "access_token": pair.access_token,
+            "expires": int(pair.expires_at),
+            "expires_in": int(self.tokens.lifetime),
+            "scope": self.app.scope,
+            "domain": base.split("://", 1)[-1],
+            "server_endpoint": endpoint,
+            "status": "L",
+            "client_endpoint": endpoint,
+            "member_id": self.app.member_id,
+            "user_id": item.user_id,
+        }
+        if item.event in _REFRESH_TOKEN_EVENTS:
+            auth["refresh_token"] = pair.refresh_token
         auth["application_token"] = self.application_token
         return auth
 
