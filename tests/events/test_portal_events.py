@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from b24async import AccessDenied, Bitrix24, MethodError, WrongAuthType, WrongLicense
-from b24async.events import parse_form
+from b24async.events import CalendarEntryChange, parse_form
 from b24async.methods import (
     BindEvent,
     ClearOfflineEvents,
@@ -353,3 +353,43 @@ async def test_onofflineevent_is_throttled_and_dropped_not_deferred(sink: Sink) 
         assert [form["event"] for form in got] == ["ONOFFLINEEVENT"] * 2
         assert "data" not in got[0] and "refresh_token" in got[0]["auth"]
         assert len(portal.offline_queue()) == 3
+
+
+async def test_old_rows_are_purged() -> None:
+    clock = FakeClock()
+    portal = FakePortal(users=5, rate=200.0, burst=400, clock=clock, token_lifetime=1e8)
+    async with portal, app_client(portal) as app, Bitrix24(portal.webhook_url) as hook:
+        assert await app(BindEvent("ONCALENDARENTRYADD", offline=True))
+        old = await add_entry(hook)
+        clock.advance(2_000_000)
+        new = await add_entry(hook)
+        clock.advance(1_000_000)  # the first row is now 3,000,000 s old: past 2,952,000
+        rows = await app.list_all(ListOfflineEvents())
+        assert [row.event.data for row in rows] == [CalendarEntryChange(new)]
+        assert old != new
+
+
+async def test_a_connector_has_its_own_queue(
+    portal: FakePortal, app: Bitrix24, hook: Bitrix24
+) -> None:
+    assert await app(BindEvent("ONCALENDARENTRYADD", offline=True, connector="crm-sync"))
+    entry = await add_entry(hook)
+    async with app.offline_events(follow=False) as events:
+        assert [event async for event in events] == []
+    async with app.offline_events(follow=False, connector="crm-sync") as events:
+        got = [event.data async for event in events]
+    assert got == [CalendarEntryChange(entry)]
+    assert portal.offline_queue() == []
+
+
+async def test_onofflineevent_carries_the_token_of_the_user_who_wrote(
+    portal: FakePortal, app: Bitrix24, sink: Sink
+) -> None:
+    assert await app(BindEvent("ONCALENDARENTRYADD", offline=True))
+    assert await app(BindEvent("ONOFFLINEEVENT", handler=sink.url))
+    async with Bitrix24(portal.add_webhook(3)) as user3:
+        await add_entry(user3, owner=3)
+    await portal.deliveries_settled()
+    (form,) = forms(sink)
+    assert form["event"] == "ONOFFLINEEVENT" and form["auth"]["user_id"] == "3"
+    assert (await app(GetOfflineEvents())).events[0].offline.user_id == 3  # type: ignore[union-attr]
