@@ -6,6 +6,7 @@ Bitrix24 posts events form-encoded with bracket keys and every scalar a string (
 
 from __future__ import annotations
 
+import functools
 import re
 import urllib.parse
 from typing import Any
@@ -25,24 +26,41 @@ def parse_form(body: bytes) -> dict[str, Any]:
     """The nested params of a form body; strings only, lists for ``0..n-1`` keyed arrays."""
     try:
         text = body.decode("utf-8")
-        pairs = urllib.parse.parse_qsl(
-            text, keep_blank_values=True, strict_parsing=bool(text), errors="strict"
-        )
-    except (UnicodeDecodeError, ValueError) as error:
-        raise FormError(f"not a form body: {error}") from None
+    except UnicodeDecodeError as error:
+        raise FormError(f"not UTF-8: {error}") from None
     root: dict[str, Any] = {}
-    for name, value in pairs:
-        match = _KEY.match(name)
-        if match is None:
-            raise FormError(f"bad key {name[:40]!r}")
-        path = [match.group(1), *_PART.findall(match.group(2))]
-        if len(path) > _MAX_DEPTH:
-            raise FormError(f"key nested deeper than {_MAX_DEPTH}: {name[:40]!r}")
-        _put(root, path, value, name)
+    for pair in text.split("&"):
+        if not pair:
+            continue
+        raw_name, _, raw_value = pair.partition("=")
+        path = _path(raw_name)
+        _put(root, list(path), _unquote(raw_value), path[0])
     result = _finish(root)
     if not isinstance(result, dict):
         raise FormError("the body's top-level keys are a list")
     return result
+
+
+def _unquote(text: str) -> str:
+    if "%" not in text and "+" not in text:
+        return text
+    try:
+        return urllib.parse.unquote_plus(text, errors="strict")
+    except UnicodeDecodeError as error:
+        raise FormError(f"not UTF-8: {error}") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _path(raw_name: str) -> tuple[str, ...]:
+    """``auth%5Bdomain%5D`` -> ``("auth", "domain")`` (cached: every delivery repeats them)."""
+    name = _unquote(raw_name)
+    match = _KEY.match(name)
+    if match is None:
+        raise FormError(f"bad key {name[:40]!r}")
+    path = (match.group(1), *_PART.findall(match.group(2)))
+    if len(path) > _MAX_DEPTH:
+        raise FormError(f"key nested deeper than {_MAX_DEPTH}: {name[:40]!r}")
+    return path
 
 
 def _put(node: dict[str, Any], path: list[str], value: str, name: str) -> None:
