@@ -16,6 +16,8 @@ MODULES = [
     "b24async.testing",
     "b24async.errors",
     "b24async.progress",
+    "b24async.events",
+    "b24async.methods.events",
 ]
 
 

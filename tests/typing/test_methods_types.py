@@ -98,3 +98,31 @@ async def _through_the_real_client() -> None:
         assert_type(raw["0"], Any)
         assert_type(await b24.list_all(GetUsers()), list[User])
         assert_type(await b24.list_all("user.get"), list[Any])
+
+
+async def _events_through_the_real_client() -> None:
+    # Never awaited: only type-checked.
+    from b24async import Bitrix24
+    from b24async.events import Event
+    from b24async.methods import (
+        BindEvent,
+        ClearOfflineEvents,
+        GetAvailableEvents,
+        GetEventHandlers,
+        GetOfflineEvents,
+        ListOfflineEvents,
+        UnbindEvent,
+    )
+    from b24async.methods.events import EventHandler, OfflineBatch, OfflineRow
+
+    async with Bitrix24("https://p.bitrix24.com", token="t") as b24:
+        assert_type(await b24(BindEvent("ONUSERADD", handler="https://a.example/h")), bool)
+        assert_type(await b24(UnbindEvent("ONUSERADD", offline=True)), int)
+        assert_type(await b24(GetEventHandlers()), list[EventHandler])
+        assert_type(await b24(GetAvailableEvents()), list[str])
+        assert_type(await b24(GetOfflineEvents(clear=False)), OfflineBatch)
+        assert_type(await b24(ClearOfflineEvents("p" * 32)), bool)
+        assert_type(await b24.list_all(ListOfflineEvents()), list[OfflineRow])
+        async with b24.offline_events() as events:
+            async for event in events:
+                assert_type(event, Event)
