@@ -393,3 +393,12 @@ async def test_onofflineevent_carries_the_token_of_the_user_who_wrote(
     (form,) = forms(sink)
     assert form["event"] == "ONOFFLINEEVENT" and form["auth"]["user_id"] == "3"
     assert (await app(GetOfflineEvents())).events[0].offline.user_id == 3  # type: ignore[union-attr]
+
+
+async def test_event_test_fires_onapptest(portal: FakePortal, app: Bitrix24, sink: Sink) -> None:
+    assert await app(BindEvent("ONAPPTEST", handler=sink.url))
+    assert (await app.call("event.test", {"ping": "1"})).result == 1
+    await portal.deliveries_settled()
+    (form,) = forms(sink)
+    assert form["event"] == "ONAPPTEST" and form["data"]["QUERY"] == {"ping": "1"}
+    assert "refresh_token" in form["auth"]
