@@ -43,6 +43,7 @@ __all__ = ["OfflineEvents"]
 _log = logging.getLogger("b24async.events")
 _WAIT_SLICE = 1.0  # seconds between checks for close() while idle
 _SCAN_ROWS = 1000  # event.offline.list rows read looking for stranded batches
+_CHECK_EVERY = 20  # batches between looks for failed rows and stranded batches on a busy queue
 
 
 class OfflineEvents:
@@ -97,6 +98,7 @@ class OfflineEvents:
         self._seen: dict[str, float] = {}
         self._owned: set[str] = set()
         self._check_stranded = True
+        self._since_check = 0
         self._stopped = False
 
     @property
@@ -185,8 +187,11 @@ class OfflineEvents:
             if await self._read(process_id=self._process_id):
                 return True
             self._adopted, self._process_id = False, None
+        self._since_check += 1
+        if self._since_check > _CHECK_EVERY:
+            self._check_stranded = True  # a queue that never empties must not starve them
         if self._check_stranded and self._reserve:
-            self._check_stranded = False
+            self._check_stranded, self._since_check = False, 0
             if await self._read(error=True):
                 return True
             if await self._adopt():

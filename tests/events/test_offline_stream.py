@@ -120,6 +120,35 @@ async def test_a_batch_is_adopted_once_it_stays_reserved_for_the_lease(
         assert [entry_id(e) async for e in events] == [got[-1]]
 
 
+async def test_a_busy_queue_still_looks_for_stranded_batches(
+    portal: FakePortal, app: Bitrix24, hook: Bitrix24
+) -> None:
+    class Clock:
+        now = 0.0
+
+        def time(self) -> float:
+            return self.now
+
+        def monotonic(self) -> float:
+            return self.now
+
+        async def sleep(self, seconds: float) -> None:
+            self.now += seconds
+
+    ids = await fill(app, hook, 3)
+    await app(GetOfflineEvents(3, clear=False))  # a dead consumer's batch
+    busy = [await add_entry(hook) for _ in range(60)]
+    clock = Clock()
+    order: list[int] = []
+    stream = OfflineEvents(app, limit=1, adopt_after=10.0, follow=False, clock=clock)
+    async with stream:
+        async for event in stream:
+            order.append(entry_id(event))
+            clock.now += 1.0  # the queue never empties: time passes while it is busy
+    assert sorted(order) == sorted(ids + busy)
+    assert max(order.index(i) for i in ids) < order.index(busy[-1])  # adopted mid-run
+
+
 async def test_two_workers_never_process_one_row_twice(
     portal: FakePortal, app: Bitrix24, hook: Bitrix24
 ) -> None:
