@@ -18,6 +18,7 @@ from b24async.auth import (
     parse_portal_url,
 )
 from b24async.batch import CommandSpec, ProgressCallback, normalize_commands, run_batch
+from b24async.clock import SYSTEM_CLOCK, Clock
 from b24async.coalesce import Coalescer
 from b24async.engine import Decoded, Engine
 from b24async.lifecycle import GatedTransport, Lifecycle, current_operation
@@ -91,6 +92,11 @@ class Bitrix24:
         users_per_command: concurrent calls of item-list methods (availability queries:
             ``calendar.accessibility.get``) are merged/split into commands of at most this
             many items (users).
+        clock: where the client reads the time and how it sleeps (throttle, operating holds,
+            retries); the real one by default. Tests pass a
+            :class:`~b24async.testing.LoopClock` shared with a ``FakePortal`` to run on virtual
+            time. A custom ``throttle`` keeps its own clock; a shared portal throttle keeps its
+            first client's.
     """
 
     def __init__(
@@ -112,6 +118,7 @@ class Bitrix24:
         transport: Transport | None = None,
         coalesce: bool = True,
         users_per_command: int = 50,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         origin, user, code = parse_portal_url(url)
         credentials: Credentials
@@ -150,13 +157,18 @@ class Bitrix24:
             None if throttle is not None else (origin, credential, max_concurrency)
         )
         self._throttle: ThrottlePolicy = throttle or Throttle(
-            limits, max_concurrency=max_concurrency
+            limits, max_concurrency=max_concurrency, clock=clock
         )
         self._gate = GatedTransport(
             transport or AiohttpTransport(session, timeout=timeout), self._lifecycle
         )
         self._engine = Engine(
-            credentials, self._gate, self._throttle, retry or RetryPolicy(), self._counters
+            credentials,
+            self._gate,
+            self._throttle,
+            retry or RetryPolicy(),
+            self._counters,
+            clock=clock,
         )
         self._coalescer = (
             Coalescer(self._engine, items_per_command=users_per_command, lifecycle=self._lifecycle)
@@ -216,7 +228,13 @@ class Bitrix24:
         share, self._share = self._share, None
         if share is not None:  # first use, in the running loop: take the portal's throttle
             origin, credential, concurrency = share
-            shared = shared_throttle(origin, credential, self.limits, max_concurrency=concurrency)
+            shared = shared_throttle(
+                origin,
+                credential,
+                self.limits,
+                max_concurrency=concurrency,
+                clock=self._engine.clock,
+            )
             self._throttle = self._engine.throttle = shared
 
     # -- calls -------------------------------------------------------------------------------

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Callable
 
 import attrs
 
+from b24async.clock import SYSTEM_CLOCK, Clock
 from b24async.protocol import Timing
 
 __all__ = ["MethodUsage", "OperatingBudget"]
@@ -44,14 +43,18 @@ class MethodUsage:
 
 
 class OperatingBudget:
-    """Admission control per REST method against the portal's operating-time budget."""
+    """Admission control per REST method against the portal's operating-time budget.
+
+    ``clock.time()`` is compared with the portal's ``operating_reset_at`` (unix time);
+    ``clock.monotonic()`` measures ``waited``.
+    """
 
     def __init__(
         self,
         budget: float,
         window: float,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.budget = budget
         self.window = window
@@ -80,7 +83,7 @@ class OperatingBudget:
         # admitted here still starts below the threshold.
         if predicted <= self.budget and state.operating < self.budget:
             return 0.0
-        now = self._clock()
+        now = self._clock.time()
         if state.reset_at is not None and now < state.reset_at:
             return state.reset_at - now
         # The oldest bucket has left: the sum is lower now, by how much only a call can tell.
@@ -99,7 +102,7 @@ class OperatingBudget:
             room = int((self.budget - state.operating) / state.cost + 1e-9) - state.in_flight
             if room > 0:
                 return room
-        now = self._clock()
+        now = self._clock.time()
         if state.reset_at is not None and now < state.reset_at:
             return 0
         return 1 if state.in_flight == 0 else 0  # past the reset: one probe learns the new sum
@@ -130,7 +133,7 @@ class OperatingBudget:
         """The portal refused ``method`` (429): hold it; returns the seconds to wait."""
         state = self._state(method)
         state.operating = max(state.operating, self.budget)
-        now = self._clock()
+        now = self._clock.time()
         if state.reset_at is None or state.reset_at <= now:
             # Unknown reset time: the sum can only fall when a one-minute bucket expires.
             state.reset_at = now + self.window / 10
@@ -145,13 +148,13 @@ class OperatingBudget:
             if remaining == 0.0:
                 break
             if started is None:
-                started = time.monotonic()
+                started = self._clock.monotonic()
             self._changed.clear()
             timeout = None if remaining is None else remaining + 0.01
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout)
         if started is not None:
-            self.waited += time.monotonic() - started
+            self.waited += self._clock.monotonic() - started
         self.admit(method, count)
 
     def _notify(self) -> None:

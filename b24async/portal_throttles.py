@@ -26,6 +26,7 @@ import weakref
 from collections.abc import Hashable
 
 from b24async.bucket import LeakyBucket, RequestBucket
+from b24async.clock import SYSTEM_CLOCK, Clock
 from b24async.limits import RateLimits
 from b24async.throttle import Throttle
 
@@ -58,11 +59,17 @@ def credential_key(kind: str, identity: str) -> str:
 
 
 def shared_throttle(
-    origin: str, credential: Hashable, limits: RateLimits, *, max_concurrency: int
+    origin: str,
+    credential: Hashable,
+    limits: RateLimits,
+    *,
+    max_concurrency: int,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Throttle:
     """The throttle every client of ``origin`` with ``credential`` uses in the running loop.
 
-    The first client's ``max_concurrency`` sets the shared in-flight cap.
+    The first client's ``max_concurrency`` sets the shared in-flight cap, and its ``clock``
+    the shared throttle's clock.
     """
     share = _BY_LOOP.setdefault(asyncio.get_running_loop(), _LoopShare())
     key = (origin, limits, credential)
@@ -71,7 +78,7 @@ def shared_throttle(
         return throttle
     bucket = share.buckets.get((origin, limits))
     if bucket is None:
-        bucket = LeakyBucket(limits.rate, limits.burst)
+        bucket = LeakyBucket(limits.rate, limits.burst, clock=clock)
         other = [k for k in share.buckets if k[0] == origin and k[1] != limits]
         if other and origin not in share.warned:
             share.warned.add(origin)
@@ -81,6 +88,6 @@ def shared_throttle(
                 origin,
             )
         share.buckets[(origin, limits)] = bucket
-    throttle = Throttle(limits, max_concurrency=max_concurrency, bucket=bucket)
+    throttle = Throttle(limits, max_concurrency=max_concurrency, bucket=bucket, clock=clock)
     share.throttles[key] = throttle
     return throttle

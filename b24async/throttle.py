@@ -9,12 +9,12 @@ without touching the client.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol, runtime_checkable
 
 from b24async.bucket import LeakyBucket, RequestBucket
+from b24async.clock import SYSTEM_CLOCK, Clock
 from b24async.limits import RateLimits
 from b24async.operating import MethodUsage, OperatingBudget
 from b24async.protocol import Timing
@@ -79,6 +79,8 @@ class Throttle:
         bucket: the request bucket; defaults to an in-process :class:`LeakyBucket` with a safety
             margin. Pass a shared implementation of :class:`RequestBucket` when several
             processes or hosts call the same portal.
+        clock: where the throttle reads the time and sleeps (given to the default bucket and
+            to the operating budget); the client passes its own.
     """
 
     def __init__(
@@ -87,13 +89,17 @@ class Throttle:
         *,
         max_concurrency: int = 16,
         bucket: RequestBucket | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
         self.limits = limits
         self.max_concurrency = max_concurrency
-        self.bucket: RequestBucket = bucket or LeakyBucket(limits.rate, limits.burst)
-        self.operating = OperatingBudget(limits.operating_budget, limits.operating_window)
+        self.clock = clock
+        self.bucket: RequestBucket = bucket or LeakyBucket(limits.rate, limits.burst, clock=clock)
+        self.operating = OperatingBudget(
+            limits.operating_budget, limits.operating_window, clock=clock
+        )
         # A semaphore wakes one waiter per freed slot (a condition's notify_all woke them all:
         # thousands of needless wake-ups in a large batch job).
         self._in_flight = asyncio.Semaphore(max_concurrency)
@@ -117,10 +123,10 @@ class Throttle:
 
     @asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:
-        started = time.monotonic()
+        started = self.clock.monotonic()
         async with self._in_flight:
             await self.bucket.acquire()
-            self.waited += time.monotonic() - started
+            self.waited += self.clock.monotonic() - started
             yield
 
     async def wait_ready(self) -> None:
@@ -130,7 +136,7 @@ class Throttle:
             self._in_flight.release()
         # The bucket says when it frees up; sleeping exactly that long is the event we need.
         while (delay := self.bucket.time_until_free()) > 0:  # noqa: ASYNC110
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
 
     def request_slot(self) -> AbstractAsyncContextManager[None]:
         """A bucket slot and an in-flight slot, held for the duration of one HTTP request."""

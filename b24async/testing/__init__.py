@@ -15,7 +15,8 @@ operating budget (HTTP 429 ``OPERATION_TIME_LIMIT``), answers ``batch`` like the
 issues and refreshes OAuth tokens, injects faults on request (:class:`Faults`), and records what
 happened (:attr:`FakePortal.stats`, :attr:`FakePortal.ledger`). ``python -m b24async.testing``
 serves one from the command line; the pytest plugin provides the ``fake_portal`` and
-``fake_portal_factory`` fixtures.
+``fake_portal_factory`` fixtures. :class:`LoopClock` runs the portal and the client on the event
+loop's time, virtual time included (see :mod:`b24async.testing.clock`).
 
 The names below are imported on first use (PEP 562), so importing this package, or the pytest
 plugin inside it that every pytest run of a project with b24async installed loads, does not
@@ -28,19 +29,29 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from b24async.testing.clock import LoopClock
     from b24async.testing.faults import FaultKind, Faults
     from b24async.testing.oauth import OAuthTokens
     from b24async.testing.portal import FakePortal
     from b24async.testing.state import LedgerEntry
     from b24async.testing.stats import PortalStats
 
-__all__ = ["FakePortal", "FaultKind", "Faults", "LedgerEntry", "OAuthTokens", "PortalStats"]
+__all__ = [
+    "FakePortal",
+    "FaultKind",
+    "Faults",
+    "LedgerEntry",
+    "LoopClock",
+    "OAuthTokens",
+    "PortalStats",
+]
 
 _HOMES = {
     "FakePortal": "b24async.testing.portal",
     "FaultKind": "b24async.testing.faults",
     "Faults": "b24async.testing.faults",
     "LedgerEntry": "b24async.testing.state",
+    "LoopClock": "b24async.testing.clock",
     "OAuthTokens": "b24async.testing.oauth",
     "PortalStats": "b24async.testing.stats",
 }

@@ -28,11 +28,12 @@ class LeakyBucket:
         self.burst = burst
         self._clock = clock
         self._level = 0.0
-        self._at = clock()
+        self._at: float | None = None  # first read on first use: in the loop that serves
 
     def _drain(self) -> float:
         now = self._clock()
-        elapsed = max(0.0, now - self._at)  # an injected clock may be set back
+        # An injected clock may be set back: never drain by a negative time.
+        elapsed = 0.0 if self._at is None else max(0.0, now - self._at)
         self._level = max(0.0, self._level - elapsed * self.rate)
         self._at = now
         return self._level
@@ -53,4 +54,4 @@ class LeakyBucket:
     def reset(self) -> None:
         """Empty the bucket."""
         self._level = 0.0
-        self._at = self._clock()
+        self._at = None

@@ -8,7 +8,6 @@ budget, and build the ``time`` block (facts §3).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -16,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from b24async.clock import Clock
 from b24async.testing.credentials import Credential, insufficient_scope
 from b24async.testing.events import Cause, fire_for_writes
 from b24async.testing.methods import CallContext, MethodFailure, MethodResult, lookup
@@ -62,16 +62,15 @@ class CommandRunner:
         state: PortalState,
         meter: OperatingMeter,
         stats: StatsRecorder,
-        clock: Callable[[], float],
-        wall: Callable[[], float],
+        clock: Clock,
         cost: Callable[[str], float],
         time_scale: float,
     ) -> None:
         self.state = state
         self.meter = meter
         self.stats = stats
-        self.wall = wall
-        """The portal's unix time (it follows the portal's clock)."""
+        self.wall = clock.time
+        """The portal's unix time."""
         self._clock = clock
         self._cost = cost
         self._time_scale = time_scale
@@ -117,10 +116,10 @@ class CommandRunner:
             connector = php_str(raw_connector)
 
         started_wall = self.wall()
-        started = self._clock()
+        started = self._clock.monotonic()
         cost = self._cost(spec.name)
         if cost > 0:
-            await asyncio.sleep(cost)
+            await self._clock.sleep(cost)
         context = CallContext(
             user_id=credential.user_id,
             now=self.wall(),

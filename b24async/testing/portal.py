@@ -14,14 +14,15 @@ import datetime as dt
 import ipaddress
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
 from aiohttp import web
 
+from b24async.clock import Clock
 from b24async.testing.bucket import LeakyBucket
+from b24async.testing.clock import as_clock
 from b24async.testing.commands import CommandRunner
 from b24async.testing.credentials import Webhooks
 from b24async.testing.events import Cause, DeliveryRecord, EventHub
@@ -70,16 +71,21 @@ class FakePortal:
         anchor: the date the seeded calendar is built around (default: this week's Monday).
         host: a loopback IP address to bind; anything else raises ValueError.
         port: the port to bind; 0 picks a free one.
-        clock: a monotonic clock driving the leaky bucket, the operating windows, token expiry
-            and the portal's unix time (``time`` blocks, ``operating_reset_at``), which starts at
-            the real time and follows this clock; tests inject one. ``time.monotonic`` by
-            default.
+        clock: the portal's :class:`~b24async.clock.Clock`: its ``monotonic()`` drives the
+            leaky bucket and the operating windows, its ``time()`` is the portal's unix time
+            (``time`` blocks, ``operating_reset_at``, token expiry), and the processing,
+            latency and slow-fault waits are its ``sleep()``. A new
+            :class:`~b24async.testing.LoopClock` by default (unix time starting at the real time
+            and moving with the event loop's). Give the client the same clock to run both on
+            virtual time (see :mod:`b24async.testing.clock`). A bare callable is still taken as
+            a monotonic clock, with unix time following it and real sleeps.
 
     Attributes:
         state: the portal's data (:class:`~b24async.testing.state.PortalState`).
         bucket: the leaky bucket (its ``level`` can be read in tests).
         meter: the operating-time meter (scaled seconds per caller and method).
         time_scale: the operating time scale the portal was built with.
+        clock: the portal's clock.
     """
 
     def __init__(
@@ -99,7 +105,7 @@ class FakePortal:
         anchor: dt.date | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-        clock: Callable[[], float] | None = None,
+        clock: Clock | Callable[[], float] | None = None,
     ) -> None:
         if users < 1:
             raise ValueError(f"users must be at least 1, got {users!r}")
@@ -112,10 +118,8 @@ class FakePortal:
             raise ValueError(f"latency must not be negative, got {latency!r}")
         self._host = _loopback(host)
         self._port = port
-        self._clock = clock or time.monotonic
-        # The portal's unix time follows its clock: with an injected clock, time blocks, token
-        # expiry and operating_reset_at all move only when the test moves the clock.
-        self._wall_offset = time.time() - self._clock()
+        self.clock = as_clock(clock)
+        self._clock = self.clock.monotonic
         self.time_scale = time_scale
         self.state = PortalState.seeded(users=users, seed=seed, anchor=anchor)
         self._stats = StatsRecorder()
@@ -138,8 +142,7 @@ class FakePortal:
             state=self.state,
             meter=self.meter,
             stats=self._stats,
-            clock=self._clock,
-            wall=self._now,
+            clock=self.clock,
             cost=cost,
             time_scale=time_scale,
         )
@@ -152,7 +155,7 @@ class FakePortal:
             stats=self._stats,
             faults=faults or Faults(),
             latency=latency,
-            clock=self._clock,
+            clock=self.clock,
         )
         self._runner: web.AppRunner | None = None
         self._url = ""
@@ -160,7 +163,7 @@ class FakePortal:
         self._loop_thread: int | None = None
 
     def _now(self) -> float:
-        return self._wall_offset + self._clock()
+        return self.clock.time()
 
     # -- lifecycle --------------------------------------------------------------------------
 

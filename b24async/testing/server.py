@@ -16,14 +16,13 @@ JSON gives no params), multipart form fields, otherwise the raw body through ``p
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
 from typing import Any
 
 import attrs
 from aiohttp import BodyPartReader, web
 
+from b24async.clock import Clock
 from b24async.testing.batch import run_batch
 from b24async.testing.bucket import LeakyBucket
 from b24async.testing.commands import CommandRunner, Outcome
@@ -125,7 +124,7 @@ class RestServer:
         stats: StatsRecorder,
         faults: Faults,
         latency: float,
-        clock: Callable[[], float],
+        clock: Clock,
     ) -> None:
         self.state = state
         self.webhooks = webhooks
@@ -152,24 +151,24 @@ class RestServer:
 
     async def _delay(self) -> None:
         if self.latency > 0:
-            await asyncio.sleep(self.latency)
+            await self._clock.sleep(self.latency)
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
-        self.stats.arrive(self._clock())
+        self.stats.arrive(self._clock.monotonic())
         fault = self.plan.next()  # drawn first, so faults follow arrival order only
         try:
             if fault is not None:
                 self.stats.faults[fault.value] += 1
             executes = fault in (None, FaultKind.SLOW) or self.faults.after_execution
             if fault is FaultKind.SLOW and not self.faults.after_execution:
-                await asyncio.sleep(self.faults.slow_seconds)
+                await self._clock.sleep(self.faults.slow_seconds)
             try:
                 reply = await self._serve(request) if executes else None
             finally:
                 if self.state.events is not None:
                     self.state.events.end_hit()  # events go out after the hit (facts §2.1)
             if fault is FaultKind.SLOW and self.faults.after_execution:
-                await asyncio.sleep(self.faults.slow_seconds)
+                await self._clock.sleep(self.faults.slow_seconds)
             if fault is FaultKind.ERROR_500:
                 reply = Reply.error(INTERNAL_SERVER_ERROR)
             elif fault is FaultKind.HTML_502:
