@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from b24async import Bitrix24, MethodError, MethodNotFound, OperationTimeLimit, RateLimits
-from b24async.testing import FakePortal
+from b24async.testing import FakePortal, LoopClock
 
 WEEK = {"from": "2026-01-05", "to": "2026-01-11"}
 
@@ -131,13 +131,15 @@ async def test_batch_of_many_commands_is_chunked_and_reports_progress() -> None:
         assert seen[-1] == (130, 130)
 
 
+@pytest.mark.looptime
 async def test_blocked_command_in_a_batch_is_held_and_resent() -> None:
     scale = 0.005
+    clock = LoopClock()
     async with FakePortal(
-        time_scale=scale, operating_budget=120.0, method_processing={"user.get": 30.0}
+        time_scale=scale, operating_budget=120.0, method_processing={"user.get": 30.0}, clock=clock
     ) as portal:
         limits = RateLimits(operating_budget=120.0).scaled(scale)
-        async with Bitrix24(portal.webhook_url, limits=limits) as b24:
+        async with Bitrix24(portal.webhook_url, limits=limits, clock=clock) as b24:
             res = await b24.batch([("user.get", {"ID": i % 50 + 1}) for i in range(12)])
         assert res.ok, res.errors
         assert portal.stats.batch_errors.get("OPERATION_TIME_LIMIT", 0) >= 1
@@ -170,27 +172,37 @@ async def test_list_all_with_filter() -> None:
             await b24.list_all("user.get", {"start": 50})
 
 
+@pytest.mark.looptime
 async def test_coalesced_held_method_does_not_delay_others() -> None:
     scale = 0.005  # window 3 s, buckets 0.3 s; budget 0.6 s; user.get costs 0.15 s
-    order: list[str] = []
+    clock = LoopClock()
+    slow_done: list[float] = []
+    fast_took: list[float] = []
     async with FakePortal(
-        time_scale=scale, operating_budget=120.0, method_processing={"user.get": 30.0}
+        time_scale=scale, operating_budget=120.0, method_processing={"user.get": 30.0}, clock=clock
     ) as portal:
         limits = RateLimits(operating_budget=120.0).scaled(scale)
-        async with Bitrix24(portal.webhook_url, limits=limits) as b24:
+        async with Bitrix24(portal.webhook_url, limits=limits, clock=clock) as b24:
             await b24.call("user.get", {"ID": 1})  # learn the method's cost
+            began = clock.monotonic()
 
             async def slow(i: int) -> None:
                 await b24.call("user.get", {"ID": i % 50 + 1})
-                order.append("slow")
+                slow_done.append(clock.monotonic() - began)
 
             async def fast(i: int) -> None:
                 await asyncio.sleep(0.05 * i)
+                sent = clock.monotonic()
                 await b24.call("im.user.status.get")
-                order.append("fast")
+                fast_took.append(clock.monotonic() - sent)
 
             await asyncio.gather(*(slow(i) for i in range(16)), *(fast(i) for i in range(4)))
-        assert order.count("slow") == 16
-        assert max(i for i, o in enumerate(order) if o == "fast") < order.index("slow") + 8
+        assert len(slow_done) == 16 and len(fast_took) == 4
+        # 16 calls of 0.15 s against a 0.6 s budget per 3 s window: user.get waits for
+        # windows to free up (virtual seconds), while every fast call goes in one round trip
+        # of a batch that carries it (at most two user.get commands of 0.15 s ride along).
+        assert max(slow_done) > 1.0
+        assert max(fast_took) < 0.5
+        assert b24.stats.operating_wait > 0
         assert portal.stats.batch_errors.get("OPERATION_TIME_LIMIT", 0) == 0
         assert portal.stats.by_code.get("OPERATION_TIME_LIMIT", 0) == 0

@@ -21,7 +21,7 @@ from b24async import (
     TokenPair,
     TransportError,
 )
-from b24async.testing import FakePortal, Faults
+from b24async.testing import FakePortal, Faults, LoopClock
 
 FAST = RateLimits(rate=100.0, burst=100)
 
@@ -47,13 +47,19 @@ async def test_bad_input_raises_before_any_request() -> None:
         assert portal.stats.requests == 0
 
 
+@pytest.mark.looptime
 async def test_500_concurrent_calls_never_overflow_the_bucket() -> None:
-    async with FakePortal(rate=FAST.rate, burst=FAST.burst) as portal:
-        async with Bitrix24(portal.webhook_url, limits=FAST, coalesce=False) as b24:
+    clock = LoopClock()
+    async with FakePortal(rate=FAST.rate, burst=FAST.burst, clock=clock) as portal:
+        began = clock.monotonic()
+        async with Bitrix24(portal.webhook_url, limits=FAST, coalesce=False, clock=clock) as b24:
             results = await asyncio.gather(
                 *(b24.call("user.get", {"ID": i % 50 + 1}) for i in range(500))
             )
+        took = clock.monotonic() - began
         assert len(results) == 500
+        # 75 go at once (the bucket less its margin), the other 425 at 100/s: 4.25 virtual s.
+        assert took == pytest.approx((500 - 75) / FAST.rate, abs=0.05)
         assert portal.stats.by_code.get("QUERY_LIMIT_EXCEEDED", 0) == 0
         assert portal.stats.requests == 500
         assert b24.stats.query_limit_hits == 0
@@ -87,34 +93,44 @@ async def test_contention_loses_nothing_and_writes_once() -> None:
         assert writes == Counter(f"user:{i}" for i in range(1, 201))
 
 
+@pytest.mark.looptime
 async def test_operating_budget_holds_only_that_method() -> None:
     scale = 0.005  # window 3 s, buckets 0.3 s
+    clock = LoopClock()
     portal = FakePortal(
         time_scale=scale,
         operating_budget=120.0,  # 0.6 s per window once scaled
         method_processing={"user.get": 30.0},  # 0.15 s per call once scaled
         rate=FAST.rate,
         burst=FAST.burst,
+        clock=clock,
     )
     limits = RateLimits(rate=FAST.rate, burst=FAST.burst, operating_budget=120.0).scaled(scale)
-    order: list[str] = []
+    slow_done: list[float] = []
+    fast_took: list[float] = []
 
-    async with portal, Bitrix24(portal.webhook_url, limits=limits, coalesce=False) as b24:
+    async with portal, Bitrix24(
+        portal.webhook_url, limits=limits, coalesce=False, clock=clock
+    ) as b24:
         await b24.call("user.get", {"ID": 1})  # the client learns the method's cost first
+        began = clock.monotonic()
 
         async def slow(i: int) -> None:
             await b24.call("user.get", {"ID": i})
-            order.append("slow")
+            slow_done.append(clock.monotonic() - began)
 
         async def fast() -> None:
             await asyncio.sleep(0.05)
+            sent = clock.monotonic()
             await b24.call("im.user.status.get")
-            order.append("fast")
+            fast_took.append(clock.monotonic() - sent)
 
         await asyncio.gather(*(slow(i + 1) for i in range(12)), *(fast() for _ in range(5)))
-    assert order.count("slow") == 12 and order.count("fast") == 5
-    # The fast method never waited behind the held one.
-    assert max(i for i, o in enumerate(order) if o == "fast") < len(order) - 1
+    assert len(slow_done) == 12 and len(fast_took) == 5
+    # user.get spends its budget and waits for windows to free up (virtual seconds); the fast
+    # method never waits behind it: each of its calls is one round trip.
+    assert max(slow_done) > 1.0
+    assert max(fast_took) < 0.05
     assert b24.stats.operating_wait > 0
     assert portal.stats.by_code.get("OPERATION_TIME_LIMIT", 0) <= 1
 
@@ -163,12 +179,16 @@ async def test_dead_refresh_token_raises_auth_error() -> None:
         assert info.value.code == "invalid_grant"
 
 
+@pytest.mark.looptime
 @pytest.mark.parametrize("coalesce", [True, False])
 async def test_faults_reads_complete_and_adds_never_duplicate(coalesce: bool) -> None:
     faults = Faults(error_500=0.05, drop=0.05, html_502=0.05, seed=7)
     retry = RetryPolicy(attempts=8, backoff=0.01, max_backoff=0.05)
-    async with FakePortal(faults=faults, rate=FAST.rate, burst=FAST.burst) as portal:
-        async with Bitrix24(portal.webhook_url, limits=FAST, retry=retry, coalesce=coalesce) as b24:
+    clock = LoopClock()
+    async with FakePortal(faults=faults, rate=FAST.rate, burst=FAST.burst, clock=clock) as portal:
+        async with Bitrix24(
+            portal.webhook_url, limits=FAST, retry=retry, coalesce=coalesce, clock=clock
+        ) as b24:
             reads = await asyncio.gather(
                 *(b24.call("user.get", {"ID": i % 40 + 1}) for i in range(300))
             )
