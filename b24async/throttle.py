@@ -135,7 +135,7 @@ class Throttle:
             await self._in_flight.acquire()  # wait for a free slot in turn; leave it free
             self._in_flight.release()
         # The bucket says when it frees up; sleeping exactly that long is the event we need.
-        while (delay := self.bucket.time_until_free()) > 0:  # noqa: ASYNC110
+        while (delay := self.bucket.time_until_free()) > 0:
             await self.clock.sleep(delay)
 
     def request_slot(self) -> AbstractAsyncContextManager[None]:

@@ -13,8 +13,9 @@ that moves with it: the portal's unix timestamps, its one-minute operating bucke
     @pytest.mark.looptime
     async def test_a_long_job() -> None:
         clock = LoopClock()
-        async with FakePortal(clock=clock) as portal, Bitrix24(portal.webhook_url, clock=clock) as b24:
-            ...  # ten virtual minutes of operating holds take milliseconds
+        async with FakePortal(clock=clock) as portal:
+            async with Bitrix24(portal.webhook_url, clock=clock) as b24:
+                ...  # ten virtual minutes of operating holds take milliseconds
 
 Why the loop and not a clock object that tests advance by hand: aiolimiter and aiohttp read
 ``loop.time()`` themselves, so a clock beside the loop would leave them on real time, and a test
@@ -45,9 +46,11 @@ class LoopClock:
     fast-forwards idle time (looptime) the wall clock jumps with it, so unix timestamps, token
     expiry and operating windows all move together.
 
-    Use one ``LoopClock`` per event loop (per test): it reads whichever loop is running
-    (outside one, the loop it read last: e.g. a test's thread reading a portal served from
-    another; before any loop, ``RuntimeError`` rather than mix in another clock).
+    Use one ``LoopClock`` per event loop (per test): it reads whichever loop is running, and
+    outside one ``time.monotonic()``, which is what an ordinary loop reads (so a portal served
+    from a thread can be inspected from the test's thread). A fast-forwarding loop's time can
+    only be read inside it: make the first reading there (the portal and the client read the
+    clock only once they run).
 
     Args:
         start: the unix time of the first reading (default: the real time at that moment).
@@ -56,18 +59,13 @@ class LoopClock:
     def __init__(self, start: float | None = None) -> None:
         self._start = start
         self._offset: float | None = None  # time() - monotonic(), fixed at the first reading
-        self._loop: asyncio.AbstractEventLoop | None = None  # the loop last read
 
     def monotonic(self) -> float:
-        """The running event loop's time (outside it: the time of the loop last read)."""
+        """The running event loop's time (outside a loop: ``time.monotonic()``)."""
         try:
-            self._loop = asyncio.get_running_loop()
+            return asyncio.get_running_loop().time()
         except RuntimeError:
-            if self._loop is None:
-                raise RuntimeError(
-                    "LoopClock reads an event loop's time, and no loop has run it yet"
-                ) from None
-        return self._loop.time()
+            return time.monotonic()  # what an ordinary event loop reads
 
     def time(self) -> float:
         """Unix time: ``start`` at the first reading, then moving with the loop's time."""

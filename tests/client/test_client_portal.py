@@ -109,9 +109,10 @@ async def test_operating_budget_holds_only_that_method() -> None:
     slow_done: list[float] = []
     fast_took: list[float] = []
 
-    async with portal, Bitrix24(
-        portal.webhook_url, limits=limits, coalesce=False, clock=clock
-    ) as b24:
+    async with (
+        portal,
+        Bitrix24(portal.webhook_url, limits=limits, coalesce=False, clock=clock) as b24,
+    ):
         await b24.call("user.get", {"ID": 1})  # the client learns the method's cost first
         began = clock.monotonic()
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import aiohttp
 import pytest
 
-from b24async.testing import FakePortal
+from b24async.testing import FakePortal, LoopClock
 from b24async.testing.bucket import LeakyBucket
 
 from .conftest import FakeClock, call
@@ -105,14 +104,16 @@ async def test_inspection_endpoints_are_not_limited(
         assert portal.bucket.level == 1
 
 
+@pytest.mark.looptime
 async def test_refused_at_arrival_before_processing(session: aiohttp.ClientSession) -> None:
-    async with FakePortal(users=2, burst=3, processing=0.2) as portal:
+    clock = LoopClock()
+    async with FakePortal(users=2, burst=3, processing=0.2, clock=clock) as portal:
         url = portal.webhook_url + "user.current"
 
         async def timed() -> tuple[int, float]:
-            started = time.perf_counter()
+            started = clock.monotonic()
             status, _ = await call(session, url)
-            return status, time.perf_counter() - started
+            return status, clock.monotonic() - started  # virtual time
 
         results = await asyncio.gather(*(timed() for _ in range(4)))
         refused = [elapsed for status, elapsed in results if status == 503]

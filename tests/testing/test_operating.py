@@ -9,7 +9,7 @@ import time
 import aiohttp
 import pytest
 
-from b24async.testing import FakePortal
+from b24async.testing import FakePortal, LoopClock
 from b24async.testing.operating import OperatingMeter
 
 from .conftest import FakeClock, call
@@ -159,9 +159,13 @@ async def test_batch_inner_commands_count_and_block_inside_200(
         assert body["result"]["result"] == []
 
 
-async def test_scaled_window_lifts_in_real_time(session: aiohttp.ClientSession) -> None:
+@pytest.mark.looptime
+async def test_scaled_window_lifts_at_its_reset_time(session: aiohttp.ClientSession) -> None:
     # time_scale 0.001: window 0.6 s, buckets 0.06 s, budget 3 ms, cost 1 ms per call.
-    async with FakePortal(users=5, processing=1, time_scale=0.001, operating_budget=3) as portal:
+    clock = LoopClock()
+    async with FakePortal(
+        users=5, processing=1, time_scale=0.001, operating_budget=3, clock=clock
+    ) as portal:
         url = portal.webhook_url + "user.current"
         bodies = [(await call(session, url))[1] for _ in range(3)]
         reset_at = bodies[0]["time"]["operating_reset_at"]
@@ -169,7 +173,9 @@ async def test_scaled_window_lifts_in_real_time(session: aiohttp.ClientSession) 
         assert reset_at == pytest.approx(bodies[0]["time"]["start"] + 0.6, abs=0.002)
         assert reset_at == round(reset_at, 3)
         assert (await call(session, url))[0] == 429
-        await asyncio.sleep(max(0.0, reset_at - time.time()) + 0.05)
+        await asyncio.sleep(reset_at - clock.time() - 0.01)  # virtual time
+        assert (await call(session, url))[0] == 429  # still inside the window
+        await asyncio.sleep(0.02)
         assert (await call(session, url))[0] == 200
 
 

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 import b24async.testing
-from b24async.testing import FakePortal, Faults, LedgerEntry, OAuthTokens, PortalStats
+from b24async.testing import FakePortal, Faults, LedgerEntry, LoopClock, OAuthTokens, PortalStats
 
 from .conftest import call
 
@@ -32,10 +32,11 @@ def test_public_names_are_exported_and_documented() -> None:
         "FaultKind",
         "Faults",
         "LedgerEntry",
+        "LoopClock",
         "OAuthTokens",
         "PortalStats",
     ]
-    for exported in (FakePortal, Faults, LedgerEntry, OAuthTokens, PortalStats):
+    for exported in (FakePortal, Faults, LedgerEntry, LoopClock, OAuthTokens, PortalStats):
         assert exported.__doc__
     for name in dir(FakePortal):
         if not name.startswith("_"):

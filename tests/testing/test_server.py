@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from b24async.testing import FakePortal
+from b24async.testing import FakePortal, LoopClock
 from b24async.testing.server import parse_route
 
 from .conftest import FakeClock, call
@@ -202,24 +202,28 @@ async def test_time_block(portal: FakePortal, session: aiohttp.ClientSession) ->
     assert dt.datetime.fromisoformat(block["date_finish"]).tzinfo is not None
 
 
+@pytest.mark.looptime
 async def test_latency_delays_replies(session: aiohttp.ClientSession) -> None:
-    async with FakePortal(users=2, latency=0.05) as portal:
-        started = time.perf_counter()
+    clock = LoopClock()
+    async with FakePortal(users=2, latency=0.05, clock=clock) as portal:
+        started = clock.monotonic()
         status, body = await call(session, portal.webhook_url + "user.current")
         assert status == 200
-        assert time.perf_counter() - started >= 0.05
+        assert clock.monotonic() - started >= 0.05  # virtual time
         assert body["time"]["duration"] < 0.05  # the network is not the server's time
 
 
+@pytest.mark.looptime
 async def test_processing_is_slept_sequentially_in_batches(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with FakePortal(users=2, processing=0.03) as portal:
-        started = time.perf_counter()
+    clock = LoopClock()
+    async with FakePortal(users=2, processing=0.03, clock=clock) as portal:
+        started = clock.monotonic()
         cmd = {"a": "user.current", "b": "server.time", "c": "user.current"}
         status, body = await call(session, portal.webhook_url + "batch", json={"cmd": cmd})
         assert status == 200
-        assert time.perf_counter() - started >= 0.09
+        assert clock.monotonic() - started >= 0.09  # virtual time
         assert body["time"]["processing"] == pytest.approx(0.09)
 
 
