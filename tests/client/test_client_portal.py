@@ -262,3 +262,19 @@ async def test_secrets_never_leak(caplog: pytest.LogCaptureFixture, coalesce: bo
     assert texts
     for secret in secrets:
         assert secret not in blob
+
+
+@pytest.mark.looptime
+async def test_real_operating_window_on_virtual_time() -> None:
+    # The real 480 s budget in a 600 s window, unscaled: virtual time makes it testable.
+    clock = LoopClock()
+    async with FakePortal(method_processing={"user.get": 30.0}, clock=clock) as portal:
+        async with Bitrix24(portal.webhook_url, clock=clock) as b24:
+            began = clock.monotonic()
+            for i in range(20):  # 600 s of operating time against a 480 s budget
+                await b24.call("user.get", {"ID": i % 50 + 1})
+            took = clock.monotonic() - began
+        # 20 calls of 30 s each, plus a hold until the oldest minute leaves the window.
+        assert b24.stats.operating_wait > 0
+        assert took >= 20 * 30 + b24.stats.operating_wait
+        assert portal.stats.commands["user.get"] >= 20
