@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from b24async import Bitrix24, RateLimits, Throttle
-from b24async.testing import FakePortal
+from b24async.testing import FakePortal, LoopClock
 
 # A fast portal so that 400 requests take seconds; the client is told the same limits.
 FAST = {"rate": 100.0, "burst": 50}
@@ -22,9 +22,14 @@ async def _hammer(portal: FakePortal, clients: list[Bitrix24], calls: int) -> No
     )
 
 
+@pytest.mark.looptime
 async def test_twenty_clients_on_one_portal_are_rarely_refused() -> None:
-    async with FakePortal(**FAST) as portal:
-        clients = [Bitrix24(portal.webhook_url, limits=LIMITS, coalesce=False) for _ in range(20)]
+    clock = LoopClock()
+    async with FakePortal(**FAST, clock=clock) as portal:
+        clients = [
+            Bitrix24(portal.webhook_url, limits=LIMITS, coalesce=False, clock=clock)
+            for _ in range(20)
+        ]
         try:
             await _hammer(portal, clients, 20)
         finally:
