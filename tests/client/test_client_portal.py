@@ -218,6 +218,7 @@ async def test_faults_reads_complete_and_adds_never_duplicate(coalesce: bool) ->
         assert portal.stats.by_status.get(500, 0) > 0
 
 
+@pytest.mark.looptime
 @pytest.mark.parametrize("coalesce", [True, False])
 async def test_secrets_never_leak(caplog: pytest.LogCaptureFixture, coalesce: bool) -> None:
     caplog.set_level(logging.DEBUG, logger="b24async")
