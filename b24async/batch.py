@@ -44,12 +44,12 @@ from b24async.clock import Clock
 from b24async.errors import (
     ApiError,
     B24Error,
-    ClientClosed,
     DecodeError,
     OperationTimeLimit,
 )
 from b24async.protocol import RawResponse, Response, Timing, decode_response
 from b24async.results import BatchAccount, BatchResult, CommandOutcome, Outcome, classify
+from b24async.sending import Tries, is_transient
 
 if TYPE_CHECKING:
     from b24async.engine import Engine
@@ -129,7 +129,9 @@ class _Run:
         """Run one chunk until every command has an outcome; False if ``halt`` stopped here."""
         engine = self.engine
         pending = list(chunk)
-        tries = 1  # requests sent for this chunk after ambiguous failures (the retry policy)
+        # The chunk's commands share their tries: a retry request carries some of them on, so
+        # the retry policy's ``attempts`` bounds each command's tries in all.
+        tries = Tries()
         limit_hits = 0
         while pending:
             names = [c.name for c in pending]
@@ -138,22 +140,24 @@ class _Run:
                 self.account.sending(names)
 
             alone = len(pending) == 1 and pending[0].alone is not None
+            spent = tries.failures
             try:
                 outcome = await (
-                    send_alone(engine, pending[0], on_sent=sent)
+                    send_alone(engine, pending[0], on_sent=sent, tries=tries)
                     if alone
-                    else send_chunk(engine, pending, self.halt, on_sent=sent)
+                    else send_chunk(engine, pending, self.halt, on_sent=sent, tries=tries)
                 )
             except B24Error as exc:
+                if is_transient(exc) and tries.failures == spent:
+                    tries.failures += 1  # a failure the engine did not count (a token refresh)
                 again = self._retry_set(pending, exc, tries)
                 for command in pending:
                     if command not in again:
                         self.failed(command, exc)
                 if not again:
                     return not self.halt
-                tries += 1
                 engine.counters.retries += 1
-                await self.clock.sleep(engine.retry.delay(tries - 1))
+                await self.clock.sleep(engine.retry.delay(tries.failures))
                 pending = [self._resolved(c) for c in again]
                 continue
             blocked = [] if alone else _blocked(pending, outcome)
@@ -195,23 +199,18 @@ class _Run:
                 )
         return not (self.halt and (outcome.errors or outcome.skipped))
 
-    def _retry_set(self, pending: Sequence[Command], exc: B24Error, tries: int) -> list[Command]:
+    def _retry_set(self, pending: Sequence[Command], exc: B24Error, tries: Tries) -> list[Command]:
         """After the request failed as a whole: the commands to re-send in a retry request.
 
-        Only after an ambiguous failure, only reads and idempotent writes, only when the engine
-        did not retry the request itself (it does for an all-idempotent request), never with
-        ``halt`` (the order of effects is the point there) and never on a closed client. A
-        command whose references point at a command with an unknown outcome stays behind.
+        Only after an ambiguous failure (:func:`~b24async.sending.is_transient`), only reads
+        and idempotent writes, only while their tries last (the engine counted its own into
+        ``tries``: an all-idempotent request has spent them all when it raises), never with
+        ``halt`` (the order of effects is the point there). A command whose references point
+        at a command with an unknown outcome stays behind.
         """
         engine = self.engine
         idempotent = engine.retry.idempotent
-        if (
-            self.halt
-            or isinstance(exc, ClientClosed)
-            or not exc.may_have_applied
-            or tries >= engine.retry.attempts
-            or all(idempotent(c.method) for c in pending)
-        ):
+        if self.halt or not is_transient(exc) or tries.failures >= engine.retry.attempts:
             return []
         again = [c for c in pending if idempotent(c.method)]
         while True:
@@ -287,10 +286,13 @@ async def send_chunk(
     halt: bool,
     *,
     on_sent: Callable[[], None] | None = None,
+    tries: Tries | None = None,
 ) -> ChunkOutcome:
     """Send one ``batch`` request through the engine and decode it per command.
 
-    ``on_sent`` is called when the request leaves (past the throttle), once per attempt.
+    ``on_sent`` is called when the request leaves (past the throttle), once per attempt;
+    ``tries`` carries the commands' earlier ambiguous failures (see :class:`Engine.send
+    <b24async.engine.Engine.send>`).
     """
 
     def decode(raw: RawResponse) -> tuple[ChunkOutcome, list[tuple[str, Timing | None]]]:
@@ -305,11 +307,16 @@ async def send_chunk(
         idempotent=all(engine.retry.idempotent(c.method) for c in chunk),
         decode=decode,
         on_sent=on_sent,
+        tries=tries,
     )
 
 
 async def send_alone(
-    engine: Engine, command: Command, *, on_sent: Callable[[], None] | None = None
+    engine: Engine,
+    command: Command,
+    *,
+    on_sent: Callable[[], None] | None = None,
+    tries: Tries | None = None,
 ) -> ChunkOutcome:
     """Send one command as a plain call (its params would change inside a batch query)."""
     method = command.method
@@ -326,6 +333,7 @@ async def send_alone(
             idempotent=engine.retry.idempotent(method),
             decode=decode,
             on_sent=on_sent,
+            tries=tries,
         )
     except ApiError as exc:  # the command's own error (limit retries already spent)
         return ChunkOutcome({}, {command.name: exc}, ())

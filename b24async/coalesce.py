@@ -35,10 +35,11 @@ import attrs
 
 from b24async.batch import NOT_BATCHABLE, ChunkOutcome, Command, send_chunk, survives_query_encoding
 from b24async.engine import Engine
-from b24async.errors import ApiError, B24Error, ClientClosed, OperationTimeLimit, TransportError
+from b24async.errors import ApiError, B24Error, ClientClosed, OperationTimeLimit
 from b24async.lifecycle import Lifecycle, Operation
 from b24async.methods.merging import MergeRule, merge_rule_for
 from b24async.protocol import RawResponse, Response, Timing, decode_response
+from b24async.sending import Tries, is_transient
 
 __all__ = ["Coalescer", "survives_query_encoding"]
 
@@ -67,7 +68,8 @@ class _Part:
     params: dict[str, Any]
     key: Hashable = None  # merged parts: the rule's group key
     items: tuple[Hashable, ...] | None = None  # merged parts: this part's items
-    attempts: int = 0
+    failures: int = 0  # ambiguous failures so far (the retry policy's ``attempts`` bounds them)
+    limit_hits: int = 0  # times held back after OPERATION_TIME_LIMIT inside a batch
     maybe_sent: bool = False  # an earlier attempt may have been executed
 
 
@@ -254,21 +256,24 @@ class Coalescer:
         # The sender is an operation of the client's lifecycle: close() sees what it has on
         # the wire, and cancels it at the grace deadline (or at once if it has nothing there).
         operation = Operation(self._lifecycle, asyncio.current_task())
+        # The request goes on with the most-tried part's count; each part is charged with the
+        # failures of this request (see _failed).
+        tries = Tries(max(part.failures for wire in wires for part in wire.parts))
         try:
             with operation:
                 if len(wires) == 1:
-                    outcome = await self._send_alone(wires[0])
+                    outcome = await self._send_alone(wires[0], tries)
                 else:
                     commands = [Command(str(i), w.method, w.params) for i, w in enumerate(wires)]
                     engine.counters.coalesced_calls += sum(len(w.parts) for w in wires)
-                    outcome = await send_chunk(engine, commands, halt=False)
+                    outcome = await send_chunk(engine, commands, halt=False, tries=tries)
         except ClientClosed as exc:
             for wire in wires:
                 for part in wire.parts:
                     self._fail(part, _closed_error(part, sent=exc.sent))
             return
         except B24Error as exc:
-            self._failed(wires, exc)
+            self._failed(wires, exc, tries)
             return
         except asyncio.CancelledError:
             # Cancelled from outside the lifecycle (e.g. the loop shutting down).
@@ -295,9 +300,11 @@ class Coalescer:
                 if (
                     len(wires) > 1
                     and isinstance(error, OperationTimeLimit)
-                    and wire.parts[0].attempts + 1 < engine.retry.limit_attempts
+                    and wire.parts[0].limit_hits + 1 < engine.retry.limit_attempts
                 ):
                     blocked.add(wire.method)
+                    for part in wire.parts:
+                        part.limit_hits += 1
                     self._requeue(wire.parts)
                     continue
                 for part in wire.parts:
@@ -312,7 +319,7 @@ class Coalescer:
                 engine.throttle.on_operation_limit(method)
             self._changed.set()
 
-    async def _send_alone(self, wire: _Wire) -> ChunkOutcome:
+    async def _send_alone(self, wire: _Wire, tries: Tries) -> ChunkOutcome:
         """A lone command goes as a plain call: no batch envelope, no batching delay."""
         method = wire.method
 
@@ -327,23 +334,31 @@ class Coalescer:
                 commands=(method,),
                 idempotent=self._engine.retry.idempotent(method),
                 decode=decode,
+                tries=tries,
             )
         except ApiError as exc:  # the call's own error (limit retries already spent)
             return ChunkOutcome({}, {"0": exc}, ())
         return ChunkOutcome({"0": response}, {}, ())
 
-    def _failed(self, wires: list[_Wire], exc: B24Error) -> None:
-        """The request as a whole failed: re-send what may be re-sent, fail the rest."""
+    def _failed(self, wires: list[_Wire], exc: B24Error, tries: Tries) -> None:
+        """The request as a whole failed: re-send what may be re-sent, fail the rest.
+
+        The rule of the engine and the batch runner: only after an ambiguous failure
+        (:func:`~b24async.sending.is_transient`), only reads and idempotent writes, only while
+        their tries last. Each part is charged with the failures this request had (the engine
+        counted them into ``tries``; at least one).
+        """
         engine = self._engine
-        batch_idempotent = all(engine.retry.idempotent(w.method) for w in wires)
-        retryable = isinstance(exc, TransportError) or not isinstance(exc, ApiError)
+        transient = is_transient(exc)
+        spent = max(tries.failures - max(p.failures for w in wires for p in w.parts), 1)
         for wire in wires:
-            idempotent = engine.retry.idempotent(wire.method)
+            if transient:
+                for part in wire.parts:
+                    part.failures += spent
             again = (
-                retryable
-                and not batch_idempotent  # the engine already retried an all-idempotent request
-                and idempotent
-                and wire.parts[0].attempts + 1 < engine.retry.attempts
+                transient
+                and engine.retry.idempotent(wire.method)
+                and all(part.failures < engine.retry.attempts for part in wire.parts)
             )
             if again:
                 for part in wire.parts:
@@ -359,8 +374,6 @@ class Coalescer:
             for part in parts:
                 self._fail(part, _closed_error(part, sent=False))
             return
-        for part in parts:
-            part.attempts += 1
         self._queue.extendleft(reversed(parts))
         self._ensure_dispatcher()
 

@@ -30,6 +30,7 @@ from b24async.sending import (
     SendingFlow,
     Sleep,
     Step,
+    Tries,
 )
 from b24async.stats import Counters
 from b24async.throttle import ThrottlePolicy
@@ -89,6 +90,7 @@ class Engine:
         idempotent: bool,
         decode: Callable[[RawResponse], Decoded[R]],
         on_sent: Callable[[], None] | None = None,
+        tries: Tries | None = None,
     ) -> R:
         """Send ``method`` with ``params``; retry per policy; return ``decode``'s value.
 
@@ -98,6 +100,9 @@ class Engine:
         ``decode`` raises the :class:`~b24async.errors.B24Error` an answer stands for.
         ``on_sent`` is called each time the request is handed to the transport (past the
         throttle): from then on its commands may have been applied.
+        ``tries`` carries the ambiguous failures the commands already had in earlier requests
+        (a retry request re-sending them) and counts this request's into it, so that the retry
+        policy's ``attempts`` bounds each command's tries in all.
         """
         flow = SendingFlow(
             method,
@@ -106,6 +111,7 @@ class Engine:
             redact=self.credentials.redact,
             rng=self._rng,
             max_redirects=self.max_redirects,
+            tries=tries if tries is not None else Tries(),
         )
         while True:
             await self.throttle.wait_methods(commands)

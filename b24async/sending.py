@@ -54,6 +54,8 @@ __all__ = [
     "SendingFlow",
     "Sleep",
     "Step",
+    "Tries",
+    "is_transient",
 ]
 
 #: HTTP statuses that move a request elsewhere (with a ``Location`` header).
@@ -105,6 +107,31 @@ def _identity(text: str) -> str:
     return text
 
 
+def is_transient(error: BaseException) -> bool:
+    """Whether ``error`` is an ambiguous failure that sending again may cure.
+
+    No HTTP answer (:class:`TransportError`), a server failure (:class:`ServerError`, any 5xx)
+    or an answer that is not a Bitrix24 envelope (:class:`DecodeError`, e.g. a proxy's HTML
+    502). Everything else is an answer that sending again would only repeat: the portal's
+    error code, a redirect that may not be followed, a closed client. The one rule for the
+    engine, the batch runner and the coalescer.
+    """
+    return isinstance(error, (TransportError, DecodeError, ServerError))
+
+
+@attrs.define
+class Tries:
+    """The ambiguous failures one set of commands has had so far, over every request.
+
+    :attr:`RetryPolicy.attempts <b24async.retry.RetryPolicy.attempts>` bounds the tries of a
+    command in all, not per request: a request that re-sends commands an earlier request
+    carried (the batch runner's retry request, the coalescer's re-queued reads) passes their
+    ``Tries`` on, and its :class:`SendingFlow` counts on from there.
+    """
+
+    failures: int = 0
+
+
 @attrs.define
 class SendingFlow:
     """The decisions for one call of :meth:`Engine.send <b24async.engine.Engine.send>`.
@@ -119,7 +146,8 @@ class SendingFlow:
         redact: masks secrets in text put into new errors.
         rng: the jitter source for backoffs (seed it for reproducible delays).
         max_redirects: redirects followed before :class:`RedirectError`.
-        attempts: ambiguous failures so far (transport, 5xx, undecodable).
+        tries: ambiguous failures so far (transport, 5xx, undecodable), earlier requests for
+            the same commands included.
         limit_hits: limit errors so far (503 ``QUERY_LIMIT_EXCEEDED``, 429
             ``OPERATION_TIME_LIMIT``).
         refreshes: token refreshes asked for so far (at most one).
@@ -132,11 +160,16 @@ class SendingFlow:
     redact: Callable[[str], str] = _identity
     rng: random.Random = attrs.field(factory=random.Random)
     max_redirects: int = MAX_REDIRECTS
-    attempts: int = 0
+    tries: Tries = attrs.field(factory=Tries)
     limit_hits: int = 0
     refreshes: int = 0
     redirects: int = 0
     _token_error: B24Error | None = attrs.field(default=None, init=False)
+
+    @property
+    def attempts(self) -> int:
+        """Ambiguous failures so far, earlier requests for the same commands included."""
+        return self.tries.failures
 
     def failed(self, error: B24Error, *, reset_at: float | None = None) -> Step:
         """The attempt failed with ``error``: what next?
@@ -157,7 +190,7 @@ class SendingFlow:
             # Transports do not know the method; name it (and mask a custom transport's text).
             message = self.redact(str(error.args[0]) if error.args else "transport error")
             error = TransportError(message, method=self.method, sent=error.sent)
-        if isinstance(error, (TransportError, DecodeError, ServerError)):
+        if is_transient(error):
             return self._ambiguous(error)
         return Raise(error)
 
@@ -208,12 +241,17 @@ class SendingFlow:
         return SendAgain(note)
 
     def _ambiguous(self, error: B24Error) -> Step:
-        """A failure after which the portal may or may not have run the call."""
-        if self.attempts + 1 >= self.policy.attempts:
+        """A failure after which the portal may or may not have run the call.
+
+        Every such failure spends one of the commands' tries, also the one given up on, so
+        that a request re-sending them later starts where this one stopped.
+        """
+        self.tries.failures += 1
+        if self.tries.failures >= self.policy.attempts:
             return Raise(error)
         if not (self.idempotent or not error.may_have_applied):
             return Raise(error)
-        self.attempts += 1
-        delay = self.policy.delay(self.attempts, self.rng)
-        note = f"{type(error).__name__}: {self.redact(str(error))}; retry {self.attempts}"
+        failures = self.tries.failures
+        delay = self.policy.delay(failures, self.rng)
+        note = f"{type(error).__name__}: {self.redact(str(error))}; retry {failures}"
         return Sleep(delay, note)

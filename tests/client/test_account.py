@@ -1,0 +1,140 @@
+"""The gaps between sending, batching, coalescing and closing: one rule for what is re-sent,
+one retry budget per command, and the account of a batch or a read that close() ends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from b24async import (
+    Bitrix24,
+    ClientClosed,
+    DecodeError,
+    MethodError,
+    RateLimits,
+    RedirectError,
+    RetryPolicy,
+    ServerError,
+    TransportError,
+)
+from b24async.sending import Raise, SendingFlow, Tries, is_transient
+from b24async.testing import FakePortal, FaultKind, Faults
+
+FAST = RateLimits(rate=100.0, burst=100)
+RETRY = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.02)
+
+
+def event(i: int) -> tuple[str, dict[str, Any]]:
+    return (
+        "calendar.event.add",
+        {
+            "type": "user",
+            "ownerId": 1,
+            "name": f"evt-{i}",
+            "from": "2026-01-05 10:00:00",
+            "to": "2026-01-05 11:00:00",
+        },
+    )
+
+
+async def mixed(b24: Bitrix24, coalesce: bool) -> list[Any]:
+    """Two reads and a write in one request: a batch(), or three concurrent coalesced calls."""
+    commands = [("user.get", {"ID": 1}), ("user.get", {"ID": 2}), event(0)]
+    if coalesce:
+        calls = [b24.call(method, params) for method, params in commands]
+        answers = await asyncio.gather(*calls, return_exceptions=True)
+        return [a if isinstance(a, BaseException) else a.result for a in answers]
+    res = await b24.batch(commands)
+    return [res[i] if i in res else res.errors[str(i)] for i in range(3)]
+
+
+# -- one rule: only transient failures are re-sent ---------------------------------------------
+
+
+@asynccontextmanager
+async def redirecting_server(location: Callable[[str], str], hits: list[str]) -> AsyncIterator[str]:
+    """A local server that answers every request with a 302 to ``location(path)``."""
+
+    async def moved(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        raise web.HTTPFound(location(request.path))
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", moved)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("coalesce", [True, False])
+async def test_a_redirect_error_is_not_re_sent_for_the_reads_of_a_mixed_request(
+    coalesce: bool,
+) -> None:
+    # Plain http to a host that is not loopback: never followed. Sending again gets the same.
+    hits: list[str] = []
+    async with redirecting_server(lambda path: "http://portal.invalid" + path, hits) as origin:
+        async with Bitrix24(f"{origin}/rest/1/code/", retry=RETRY, coalesce=coalesce) as b24:
+            outcomes = await mixed(b24, coalesce)
+    assert all(isinstance(o, RedirectError) for o in outcomes), outcomes
+    assert len(hits) == 1, hits  # the reads were not re-sent to get the same answer
+
+
+@pytest.mark.parametrize("coalesce", [True, False])
+@pytest.mark.parametrize("kind", [FaultKind.ERROR_500, FaultKind.DROP])
+async def test_reads_of_a_mixed_request_that_failed_transiently_are_re_sent(
+    coalesce: bool, kind: FaultKind
+) -> None:
+    # The first request fails after the portal ran it (a 500, a lost reply): the reads are
+    # re-sent and answered on both paths; the write's outcome is unknown and it is not re-sent.
+    async with FakePortal(faults=Faults(at={0: kind}), rate=FAST.rate, burst=FAST.burst) as portal:
+        async with Bitrix24(portal.webhook_url, limits=FAST, retry=RETRY, coalesce=coalesce) as b24:
+            first, second, write = await mixed(b24, coalesce)
+        adds = [e for e in portal.ledger if e.method == "calendar.event.add"]
+    assert isinstance(first, list) and isinstance(second, list), (first, second)
+    assert isinstance(write, (ServerError, TransportError)) and write.may_have_applied
+    assert len(adds) == 1  # ran once (the fault struck after execution), never re-sent
+
+
+# -- one budget: RetryPolicy.attempts bounds a command's tries in all -------------------------
+
+
+@pytest.mark.parametrize("coalesce", [True, False])
+async def test_a_read_is_tried_at_most_attempts_times_in_all(coalesce: bool) -> None:
+    # Every request loses its reply. The mixed request fails once; the reads go on in a retry
+    # request, which may only use the tries they have left.
+    faults = Faults(drop=1.0)
+    async with FakePortal(faults=faults, rate=FAST.rate, burst=FAST.burst) as portal:
+        async with Bitrix24(portal.webhook_url, limits=FAST, retry=RETRY, coalesce=coalesce) as b24:
+            outcomes = await mixed(b24, coalesce)
+        stats = portal.stats
+    assert all(isinstance(o, TransportError) for o in outcomes), outcomes
+    assert stats.requests == RETRY.attempts  # was 1 + attempts: the retry request's own budget
+    assert stats.commands["user.get"] == 2 * RETRY.attempts
+    assert stats.commands["calendar.event.add"] == 1
+
+
+def test_a_flow_starts_from_the_tries_its_commands_already_had() -> None:
+    tries = Tries(failures=RETRY.attempts - 1)
+    flow = SendingFlow("user.get", True, RETRY, tries=tries)
+    step = flow.failed(TransportError("reset", sent=True))
+    assert isinstance(step, Raise)  # its last try was spent
+    assert tries.failures == RETRY.attempts  # counted, also when given up
+
+
+def test_the_transient_rule() -> None:
+    assert is_transient(TransportError("reset", sent=False))
+    assert is_transient(ServerError("INTERNAL_SERVER_ERROR", "", status=500))
+    assert is_transient(DecodeError("html", raw=b"<html>", status=502))
+    assert not is_transient(RedirectError("moved", location="x", status=302))
+    assert not is_transient(ClientClosed(sent=True))
+    assert not is_transient(MethodError("ERROR_CORE", "", status=400))
