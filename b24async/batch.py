@@ -44,6 +44,7 @@ from b24async.clock import Clock
 from b24async.errors import (
     ApiError,
     B24Error,
+    ClientClosed,
     DecodeError,
     OperationTimeLimit,
 )
@@ -132,6 +133,7 @@ class _Run:
         # The chunk's commands share their tries: a retry request carries some of them on, so
         # the retry policy's ``attempts`` bounds each command's tries in all.
         tries = Tries()
+        ran_before = False  # an earlier request carrying the pending commands may have run
         limit_hits = 0
         while pending:
             names = [c.name for c in pending]
@@ -148,8 +150,13 @@ class _Run:
                     else send_chunk(engine, pending, self.halt, on_sent=sent, tries=tries)
                 )
             except B24Error as exc:
-                if is_transient(exc) and tries.failures == spent:
+                if isinstance(exc, ClientClosed):
+                    # The closed client refused this request: it never left. Whether the
+                    # commands ran is what their earlier requests say, not the whole batch.
+                    exc = _closed(ran_before or tries.failures > spent)
+                elif is_transient(exc) and tries.failures == spent:
                     tries.failures += 1  # a failure the engine did not count (a token refresh)
+                ran_before = ran_before or exc.may_have_applied
                 again = self._retry_set(pending, exc, tries)
                 for command in pending:
                     if command not in again:
@@ -228,6 +235,11 @@ class _Run:
         return attrs.evolve(
             command, params=resolve_references(command.params, self.responses, self.errors)
         )
+
+
+def _closed(sent: bool) -> ClientClosed:
+    detail = "an earlier request of it may have been applied" if sent else "it was not sent"
+    return ClientClosed(f"the Bitrix24 client was closed ({detail})", sent=sent)
 
 
 def _by_name(commands: Sequence[Command], name: str) -> Command:

@@ -21,6 +21,7 @@ from b24async.batch import CommandSpec, ProgressCallback, normalize_commands, ru
 from b24async.clock import SYSTEM_CLOCK, Clock
 from b24async.coalesce import Coalescer
 from b24async.engine import Decoded, Engine
+from b24async.errors import ClientClosed
 from b24async.lifecycle import GatedTransport, Lifecycle, current_operation
 from b24async.limits import RateLimits
 from b24async.paging import PageError, paginate_raw
@@ -345,8 +346,11 @@ class Bitrix24:
 
         A failed HTTP request never makes this raise: its commands end as failed, unknown
         ("may have been applied") or not sent in the returned :class:`BatchResult`. It raises
-        only for bad input (``ValueError``/``TypeError``, before anything is sent) and on a
-        closed client.
+        only for bad input (``ValueError``/``TypeError``, before anything is sent) and when
+        the client is closed before every command has its outcome: that
+        :class:`~b24async.ClientClosed` carries the batch's outcomes so far on ``.result`` (a
+        :class:`BatchResult`; the commands the close cut short are ``UNKNOWN`` if their
+        request had left, else ``NOT_SENT``).
 
         A command whose params would change inside a batch query (a null or empty value, a
         top-level key with a dot, space or bracket, a string the portal would read as a
@@ -355,11 +359,19 @@ class Bitrix24:
         by ``$result`` references cannot be sent either way: ``ValueError``.
         """
         planned = normalize_commands(commands)
-        self._check_open()
-        with self._lifecycle.operation():
-            return await run_batch(
-                self._engine, planned, halt=halt, progress=progress, account=account
-            )
+        followed = account if account is not None else BatchAccount()
+        try:
+            self._check_open()
+            with self._lifecycle.operation():
+                result = await run_batch(
+                    self._engine, planned, halt=halt, progress=progress, account=followed
+                )
+        except ClientClosed as exc:  # close() ended the batch: keep the account on the error
+            raise followed.closed(planned, exc) from None
+        if self.closed and any(isinstance(e, ClientClosed) for e in result.errors.values()):
+            # Its last requests met the closed gate before close() cancelled it: the same end.
+            raise followed.closed(planned, ClientClosed(sent=False)) from None
+        return result
 
     @overload
     def paginate(

@@ -39,7 +39,10 @@ bulk job re-sends only the commands whose error says ``False``, and checks the o
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from b24async.results import BatchResult
 
 __all__ = [
     "AccessDenied",
@@ -100,13 +103,24 @@ class ClientClosed(B24Error):
 
     ``sent`` tells whether the command had left for the portal when the client closed (then it
     may have been applied); a command that was still queued was never sent.
+
+    Raised by :meth:`~b24async.Bitrix24.batch`, ``result`` is the batch's
+    :class:`~b24async.BatchResult` as far as it got: every command's outcome (succeeded,
+    failed, unknown, not sent), those cut short by the close ending with a per-command
+    ``ClientClosed`` that says whether it was sent. ``sent`` is then True if any of them may
+    have been applied. Elsewhere ``result`` is None. It pickles with the error.
     """
 
     def __init__(
-        self, message: str = "the Bitrix24 client is closed", *, sent: bool = False
+        self,
+        message: str = "the Bitrix24 client is closed",
+        *,
+        sent: bool = False,
+        result: BatchResult[Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.sent = sent
+        self.result = result
 
     @property
     def may_have_applied(self) -> bool:

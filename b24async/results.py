@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar, overload
 import attrs
 
 from b24async.batchcodec import Command
-from b24async.errors import ApiError, B24Error
+from b24async.errors import ApiError, B24Error, ClientClosed
 from b24async.protocol import Response, Timing
 
 __all__ = ["BatchAccount", "BatchResult", "CommandOutcome", "Outcome"]
@@ -109,6 +109,39 @@ class BatchAccount:
     def unsent(self) -> tuple[str, ...]:
         """Commands not sent yet and without an outcome."""
         return tuple(n for n in self.names if n not in self._sent and n not in self.outcomes)
+
+    def closed(self, commands: Sequence[Command], error: ClientClosed) -> ClientClosed:
+        """The :class:`ClientClosed` a batch of ``commands`` ends with when the client closes.
+
+        Its ``result`` holds every outcome known so far; each command without one ends with a
+        ``ClientClosed`` of its own: ``sent=True`` (outcome unknown) if its request had left,
+        ``sent=False`` (not sent) otherwise. ``error`` is what the close raised in the batch.
+        """
+        responses: dict[str, Response] = {}
+        errors: dict[str, B24Error] = {}
+        skipped: list[str] = []
+        for command in commands:
+            known = self.outcomes.get(command.name)
+            if known is None:
+                sent = command.name in self._sent
+                detail = "its request may have been applied" if sent else "it was not sent"
+                errors[command.name] = ClientClosed(
+                    f"{command.method}: the Bitrix24 client was closed ({detail})", sent=sent
+                )
+            elif known.response is not None:
+                responses[command.name] = known.response
+            elif known.error is not None:
+                errors[command.name] = known.error
+            else:
+                skipped.append(command.name)
+        result: BatchResult[Any] = BatchResult(commands, responses, errors, skipped)
+        sent = error.sent or bool(result.responses) or bool(result.may_have_applied)
+        return ClientClosed(
+            f"the Bitrix24 client was closed during batch(): {result.summary()}; "
+            "every command's outcome is on .result",
+            sent=sent,
+            result=result,
+        )
 
 
 class BatchResult(Mapping[str, T], Generic[T]):
@@ -249,9 +282,15 @@ class BatchResult(Mapping[str, T], Generic[T]):
             if name in self.errors:
                 raise self.errors[name]
 
-    def __repr__(self) -> str:
+    def summary(self) -> str:
+        """Counts per outcome, e.g. ``"40 ok, 1 failed, 2 unknown, 7 not sent, 0 skipped"``."""
         unknown = len(self.may_have_applied)
+        not_sent = len(self.not_sent) - len(self.skipped)
+        failed = len(self.errors) - unknown - not_sent
         return (
-            f"BatchResult({len(self.responses)} ok, {len(self.errors) - unknown} failed, "
-            f"{unknown} unknown, {len(self.skipped)} skipped)"
+            f"{len(self.responses)} ok, {failed} failed, {unknown} unknown, "
+            f"{not_sent} not sent, {len(self.skipped)} skipped"
         )
+
+    def __repr__(self) -> str:
+        return f"BatchResult({self.summary()})"

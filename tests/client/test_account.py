@@ -4,6 +4,8 @@ one retry budget per command, and the account of a batch or a read that close() 
 from __future__ import annotations
 
 import asyncio
+import pickle
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +18,7 @@ from b24async import (
     ClientClosed,
     DecodeError,
     MethodError,
+    Outcome,
     RateLimits,
     RedirectError,
     RetryPolicy,
@@ -82,8 +85,10 @@ async def test_a_redirect_error_is_not_re_sent_for_the_reads_of_a_mixed_request(
 ) -> None:
     # Plain http to a host that is not loopback: never followed. Sending again gets the same.
     hits: list[str] = []
-    async with redirecting_server(lambda path: "http://portal.invalid" + path, hits) as origin:
-        async with Bitrix24(f"{origin}/rest/1/code/", retry=RETRY, coalesce=coalesce) as b24:
+    moved = "http://portal.invalid"
+    async with redirecting_server(lambda path: moved + path, hits) as origin:
+        url = f"{origin}/rest/1/code/"
+        async with Bitrix24(url, retry=RETRY, coalesce=coalesce) as b24:
             outcomes = await mixed(b24, coalesce)
     assert all(isinstance(o, RedirectError) for o in outcomes), outcomes
     assert len(hits) == 1, hits  # the reads were not re-sent to get the same answer
@@ -138,3 +143,71 @@ def test_the_transient_rule() -> None:
     assert not is_transient(RedirectError("moved", location="x", status=302))
     assert not is_transient(ClientClosed(sent=True))
     assert not is_transient(MethodError("ERROR_CORE", "", status=400))
+
+
+# -- close(): a batch keeps its account, a read says where it stopped --------------------------
+
+LATENCY = 0.3  # seconds per reply: long enough to close while a request is on the wire
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(2000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition never held")
+
+
+def updated(portal: FakePortal) -> Counter[int]:
+    return Counter(
+        int(e.target.removeprefix("user:")) for e in portal.ledger if e.method == "user.update"
+    )
+
+
+@pytest.mark.parametrize("grace", [5.0, 0.0], ids=["grace", "no-grace"])
+@pytest.mark.parametrize("coalesce", [True, False], ids=["coalesce", "direct"])
+async def test_close_mid_batch_gives_every_command_its_outcome_without_an_account(
+    coalesce: bool, grace: float
+) -> None:
+    async with FakePortal(users=400, latency=LATENCY) as portal:
+        b24 = Bitrix24(portal.webhook_url, max_concurrency=1, coalesce=coalesce)
+        writes = {f"u{i}": ("user.update", {"ID": i, "NAME": f"b{i}"}) for i in range(1, 301)}
+        batch = asyncio.create_task(b24.batch(writes))  # no BatchAccount passed
+        await until(lambda: portal.stats.requests >= 1)
+        await b24.close(timeout=grace)
+        with pytest.raises(ClientClosed) as info:
+            await batch
+        applied = updated(portal)
+    res = info.value.result
+    assert res is not None and set(res.names) == set(writes)
+    outcomes = {name: res.outcome(name) for name in res.names}
+    assert set(outcomes.values()) <= {Outcome.SUCCEEDED, Outcome.UNKNOWN, Outcome.NOT_SENT}
+    # The ledger agrees: not sent -> not applied; succeeded -> applied once.
+    for name, outcome in outcomes.items():
+        user = int(name[1:])
+        if outcome is Outcome.NOT_SENT:
+            assert applied[user] == 0, name
+            assert isinstance(res.errors[name], ClientClosed) and not res.errors[name].sent
+        if outcome is Outcome.SUCCEEDED:
+            assert applied[user] == 1, name
+    assert all(count == 1 for count in applied.values())
+    assert set(applied) <= {int(n[1:]) for n in (*res, *res.may_have_applied)}
+    assert res.not_sent  # 300 commands, one request on the wire: most were never sent
+    if grace:  # the request on the wire came back: its commands have their results
+        assert len(res) == 50 and not res.may_have_applied
+    else:  # cut off on the wire: its commands may have been applied
+        assert len(res.may_have_applied) == 50 and info.value.sent
+    clone = pickle.loads(pickle.dumps(info.value))  # errors cross process boundaries whole
+    assert clone.result is not None and clone.result.summary() == res.summary()
+    assert {n: clone.result.outcome(n) for n in clone.result.names} == outcomes
+
+
+async def test_batch_on_a_closed_client_reports_every_command_not_sent() -> None:
+    async with FakePortal() as portal:
+        b24 = Bitrix24(portal.webhook_url)
+        await b24.close()
+        with pytest.raises(ClientClosed) as info:
+            await b24.batch([("user.get", {"ID": 1}), ("user.get", {"ID": 2})])
+        assert portal.stats.requests == 0
+    res = info.value.result
+    assert res is not None and res.not_sent == ("0", "1") and not info.value.sent
