@@ -48,7 +48,7 @@ from b24async.models import (
     UserStatus,
     WorkingHours,
 )
-from b24async.paging import PageError
+from b24async.paging import PageClosed, PageError
 from b24async.protocol import Response, Timing
 from b24async.results import BatchAccount, BatchResult, CommandOutcome, Outcome
 from b24async.retry import RetryPolicy, is_idempotent
@@ -83,6 +83,7 @@ __all__ = [
     "MethodNotFound",
     "OperationTimeLimit",
     "Outcome",
+    "PageClosed",
     "PageError",
     "ParticipationStatus",
     "PortalError",

@@ -24,7 +24,7 @@ from b24async.engine import Decoded, Engine
 from b24async.errors import ClientClosed
 from b24async.lifecycle import GatedTransport, Lifecycle, current_operation
 from b24async.limits import RateLimits
-from b24async.paging import PageError, paginate_raw
+from b24async.paging import PageError, ReadPosition, paginate_raw
 from b24async.portal_throttles import credential_key, shared_throttle
 from b24async.protocol import (
     RawResponse,
@@ -414,7 +414,9 @@ class Bitrix24:
 
         A page that fails after the retry policy is never skipped: the rows before it are
         yielded, then :class:`~b24async.paging.PageError` names the page (``start``, or the
-        ``ID`` it follows) and carries its error.
+        ``ID`` it follows) and carries its error. Closing the client mid-read raises
+        :class:`~b24async.paging.PageClosed`, a :class:`~b24async.ClientClosed` that is also
+        a ``PageError`` saying where the read stopped.
         """
         parse: Callable[[Any], Any] | None = None
         if isinstance(method, str):
@@ -428,6 +430,7 @@ class Bitrix24:
                 method.parse_item,
             )
         self._check_open()
+        position = ReadPosition()
         rows = paginate_raw(
             self._engine,
             self._call_encoded,
@@ -436,16 +439,20 @@ class Bitrix24:
             keyset=keyset,
             prefetch=prefetch,
             progress=progress,
+            position=position,
         )
         try:
             while True:
                 # Each step is an operation of its own (close() may end it); the caller's
                 # code between rows is not.
-                with self._lifecycle.operation():
-                    try:
-                        row = await rows.__anext__()
-                    except StopAsyncIteration:
-                        break
+                try:
+                    with self._lifecycle.operation():
+                        try:
+                            row = await rows.__anext__()
+                        except StopAsyncIteration:
+                            break
+                except ClientClosed as exc:  # say where the read stopped
+                    raise position.closed(name, exc) from exc
                 yield parse(row) if parse is not None else row
         finally:
             if isinstance(rows, AsyncGenerator):
@@ -487,7 +494,9 @@ class Bitrix24:
         It keeps every row anyway, so by default it sends every page request the throttle
         lets through at once (``prefetch=None``): the fastest way to read a list. A typed list
         request (e.g. ``GetUsers``) gives typed rows. A page that fails raises
-        :class:`~b24async.paging.PageError` (the rows read so far are on ``error.rows``).
+        :class:`~b24async.paging.PageError`, a close mid-read
+        :class:`~b24async.paging.PageClosed` (a ``ClientClosed`` and a ``PageError``); either
+        way the rows read so far are on ``error.rows``.
         """
         rows: list[Any] = []
         options: dict[str, Any] = {"keyset": keyset, "prefetch": prefetch, "progress": progress}

@@ -14,9 +14,10 @@ every row anyway) sends every batch the throttle lets through: the fastest read.
 
 A page that fails (after the retry policy) is never a silent gap: the rows before it are
 yielded in order, then :class:`PageError` is raised naming the page (``start``, or the ``ID``
-the keyset page would have followed) and carrying the page's own error. A closed client raises
-:class:`~b24async.ClientClosed` as it does for every call. Method-specific keyset
-shapes come from :mod:`b24async.methods.paging`.
+the keyset page would have followed) and carrying the page's own error. A client closed
+mid-read raises :class:`PageClosed`: a :class:`~b24async.ClientClosed` (as every call of a
+closed client) that is also a :class:`PageError` saying where the read stopped. Method-specific
+keyset shapes come from :mod:`b24async.methods.paging`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from b24async.errors import B24Error, ClientClosed
 from b24async.methods.paging import keyset_params
 from b24async.protocol import Response
 
-__all__ = ["PAGE_SIZE", "PageError", "paginate_raw"]
+__all__ = ["PAGE_SIZE", "PageClosed", "PageError", "ReadPosition", "paginate_raw"]
 
 #: The portal's fixed page size.
 PAGE_SIZE = 50
@@ -94,15 +95,35 @@ class PageError(B24Error):
         """A read changes nothing."""
         return False
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        args = (self.method, self.error, self.start, self.after, self.rows_before)
-        return (_rebuild_page_error, args, {"rows": self.rows})
+
+class PageClosed(PageError, ClientClosed):
+    """The client was closed in the middle of a read.
+
+    Both a :class:`~b24async.ClientClosed` (as every call of a closed client) and a
+    :class:`PageError` saying where the read stopped: ``start`` (offset paging) or ``after``
+    (keyset), ``rows_before`` (rows yielded before it stopped), ``error`` (the close), and from
+    :meth:`~b24async.Bitrix24.list_all` the rows read so far on ``rows``. ``sent`` is False:
+    the read changed nothing on the portal.
+    """
 
 
-def _rebuild_page_error(
-    method: str, error: B24Error, start: int | None, after: Any, rows_before: int
-) -> PageError:
-    return PageError(method, error, start=start, after=after, rows_before=rows_before)
+class ReadPosition:
+    """Where a read by :func:`paginate_raw` is, kept up to date as it goes.
+
+    ``start``: the offset of the page being read (offset paging); ``after``: the ``ID`` the
+    next keyset page follows; ``rows``: rows yielded so far.
+    """
+
+    def __init__(self) -> None:
+        self.start: int | None = 0
+        self.after: Any = None
+        self.rows = 0
+
+    def closed(self, method: str, error: ClientClosed) -> PageClosed:
+        """The :class:`PageClosed` for a read of ``method`` that the close stopped here."""
+        if isinstance(error, PageClosed):
+            return error
+        return PageClosed(method, error, start=self.start, after=self.after, rows_before=self.rows)
 
 
 async def paginate_raw(
@@ -114,18 +135,21 @@ async def paginate_raw(
     keyset: bool = False,
     prefetch: int | None = 4,
     progress: Progress | None = None,
+    position: ReadPosition | None = None,
 ) -> AsyncIterator[Any]:
-    """Yield every row of ``method`` (see module docs). ``call`` sends the first page."""
+    """Yield every row of ``method`` (see module docs). ``call`` sends the first page;
+    ``position`` follows where the read is (for the caller's :class:`PageClosed`)."""
     if prefetch is not None and prefetch < 1:
         raise ValueError("prefetch must be >= 1 (or None: no limit)")
     if "start" in params:
         raise ValueError("paginate() walks the pages itself: do not pass start")
     if keyset and (problem := query_problem(keyset_params(method, params, 0))) is not None:
         raise ValueError(f"keyset=True chains pages inside a batch, and the params hold {problem}")
+    where = position if position is not None else ReadPosition()
     try:
         first = await call(method, params)
-    except ClientClosed:
-        raise  # the client's end, not the page's: as every other call of a closed client
+    except ClientClosed as exc:  # the client's end, not the page's: say where the read stopped
+        raise where.closed(method, exc) from exc
     except B24Error as exc:
         raise PageError(method, exc, start=0) from exc
     rows = _rows(first.result, method)
@@ -134,17 +158,18 @@ async def paginate_raw(
     if progress is not None:
         progress(seen, total)
     for row in rows:
+        _advance(where, row, method, keyset)
         yield row
     if first.next is None or not rows:
         return
     if keyset:
         walker = _keyset_pages(engine, method, params, rows[-1], total - seen)
     else:
-        walker = _offset_pages(engine, method, params, first.next, total, prefetch)
+        walker = _offset_pages(engine, method, params, first.next, total, prefetch, where)
     async for page in walker:
         if isinstance(page, _Failed):
             if isinstance(page.error, ClientClosed):
-                raise page.error
+                raise where.closed(method, page.error) from page.error
             raise PageError(
                 method, page.error, start=page.start, after=page.after, rows_before=seen
             ) from page.error
@@ -152,7 +177,15 @@ async def paginate_raw(
         if progress is not None:
             progress(seen, max(total, seen))
         for row in page:
+            _advance(where, row, method, keyset)
             yield row
+
+
+def _advance(where: ReadPosition, row: Any, method: str, keyset: bool) -> None:
+    """Count a row about to be yielded; a keyset read resumes after its ``ID``."""
+    where.rows += 1
+    if keyset:
+        where.start, where.after = None, _row_id(row, method)
 
 
 class _Failed:
@@ -178,6 +211,7 @@ async def _offset_pages(
     start: int,
     total: int,
     prefetch: int | None,
+    where: ReadPosition,
 ) -> AsyncIterator[list[Any] | _Failed]:
     starts = list(range(start, total, PAGE_SIZE))
     groups = [starts[i : i + _PAGES_PER_REQUEST] for i in range(0, len(starts), _PAGES_PER_REQUEST)]
@@ -193,11 +227,13 @@ async def _offset_pages(
             while next_group < len(groups) and (prefetch is None or len(in_flight) < prefetch):
                 in_flight.append(asyncio.create_task(fetch(groups[next_group])))
                 next_group += 1
+            where.start = groups[next_group - len(in_flight)][0]
             result = await in_flight.pop(0)
             for name in result.names:  # in start order
+                where.start = int(name[1:])
                 page = _page(result, name, method)
                 if isinstance(page, B24Error):
-                    yield _Failed(page, start=int(name[1:]))
+                    yield _Failed(page, start=where.start)
                     return
                 yield page
     finally:

@@ -19,6 +19,8 @@ from b24async import (
     DecodeError,
     MethodError,
     Outcome,
+    PageClosed,
+    PageError,
     RateLimits,
     RedirectError,
     RetryPolicy,
@@ -211,3 +213,37 @@ async def test_batch_on_a_closed_client_reports_every_command_not_sent() -> None
         assert portal.stats.requests == 0
     res = info.value.result
     assert res is not None and res.not_sent == ("0", "1") and not info.value.sent
+
+
+@pytest.mark.parametrize("grace", [5.0, 0.0], ids=["grace", "no-grace"])
+@pytest.mark.parametrize("keyset", [False, True], ids=["offset", "keyset"])
+async def test_close_mid_read_says_where_it_stopped_and_list_all_keeps_the_rows(
+    keyset: bool, grace: float
+) -> None:
+    async with FakePortal(users=600, latency=LATENCY) as portal:
+        b24 = Bitrix24(portal.webhook_url, max_concurrency=1)
+        read = asyncio.create_task(b24.list_all("user.get", keyset=keyset))
+        await until(lambda: portal.stats.requests >= 2)  # page 1 is back, the next request out
+        await b24.close(timeout=grace)
+        with pytest.raises(ClientClosed) as info:
+            await read
+    error = info.value
+    assert isinstance(error, PageClosed) and isinstance(error, PageError)
+    assert not error.may_have_applied and not error.sent  # a read changed nothing
+    assert error.rows, "the rows read before the close are kept"
+    assert error.rows_before == len(error.rows)
+    ids = [int(row["ID"]) for row in error.rows]
+    assert len(set(ids)) == len(ids)
+    if keyset:
+        assert error.start is None and int(error.after) == ids[-1]  # resume with >ID
+    else:
+        assert error.after is None and error.start is not None and error.start % 50 == 0
+        assert error.start <= error.rows_before < error.start + 50
+    clone = pickle.loads(pickle.dumps(error))
+    assert type(clone) is PageClosed
+    assert (clone.start, clone.after, clone.rows_before, clone.rows) == (
+        error.start,
+        error.after,
+        error.rows_before,
+        error.rows,
+    )
