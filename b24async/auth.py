@@ -337,7 +337,10 @@ class OAuthCredentials:
         try:
             raw = await send(HttpRequest("GET", f"{self.oauth_url}?{query}"))
         except TransportError as exc:
-            raise TransportError(str(exc), method=method, sent=exc.sent) from None
+            # A custom transport's text may hold the request URL, which holds the refresh
+            # token and the client secret: mask them, as the engine does for REST calls.
+            text = self.redact(str(exc.args[0]) if exc.args else "transport error")
+            raise TransportError(text, method=method, sent=exc.sent) from None
         # Errors keep the body for inspection, with its token values masked.
         body = self.redact(raw.body.decode("utf-8", "replace")).encode()
         try:

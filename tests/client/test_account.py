@@ -27,6 +27,8 @@ from b24async import (
     ServerError,
     TransportError,
 )
+from b24async.auth import OAuthCredentials
+from b24async.protocol import HttpRequest, RawResponse
 from b24async.sending import Raise, SendingFlow, Tries, is_transient
 from b24async.testing import FakePortal, FaultKind, Faults
 
@@ -247,3 +249,27 @@ async def test_close_mid_read_says_where_it_stopped_and_list_all_keeps_the_rows(
         error.rows_before,
         error.rows,
     )
+
+
+# -- review of this round: secrets, one rule for an unmentioned command -----------------------
+
+
+async def test_a_token_refresh_transport_error_masks_the_secrets_in_its_text() -> None:
+    refresh, secret = "refresh-token-0123456789", "client-secret-0123456789"
+    creds = OAuthCredentials(
+        "https://p.bitrix24.com",
+        "access-token-0123456789",
+        refresh_token=refresh,
+        client_id="local.app",
+        client_secret=secret,
+    )
+
+    async def send(request: HttpRequest) -> RawResponse:  # a custom transport naming the URL
+        raise TransportError(f"cannot reach {request.url}", sent=False)
+
+    with pytest.raises(TransportError) as info:
+        await creds.refresh(send, creds.sign({}))
+    error = info.value
+    assert error.method == "oauth.token" and not error.sent
+    text = f"{error} {error!r} {error.args!r}"
+    assert refresh not in text and secret not in text
