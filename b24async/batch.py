@@ -73,6 +73,7 @@ __all__ = [
     "run_batch",
     "send_chunk",
     "survives_query_encoding",
+    "unmentioned",
 ]
 
 #: Called as ``progress(done, total)`` as commands complete.
@@ -194,16 +195,7 @@ class _Run:
             if self.halt:
                 self.skip(command)
             else:
-                # A strict portal never leaves a command out without halt: say we cannot tell.
-                self.failed(
-                    command,
-                    DecodeError(
-                        "the batch answer does not mention this command",
-                        raw=b"",
-                        status=200,
-                        method=command.method,
-                    ),
-                )
+                self.failed(command, unmentioned(command.method))
         return not (self.halt and (outcome.errors or outcome.skipped))
 
     def _retry_set(self, pending: Sequence[Command], exc: B24Error, tries: Tries) -> list[Command]:
@@ -235,6 +227,17 @@ class _Run:
         return attrs.evolve(
             command, params=resolve_references(command.params, self.responses, self.errors)
         )
+
+
+def unmentioned(method: str) -> DecodeError:
+    """The error of a command the batch answer leaves out although ``halt`` was off.
+
+    A strict portal never does that; if one does, nobody can tell whether the command ran:
+    its outcome is unknown (``may_have_applied``), never a proof that it did not run.
+    """
+    return DecodeError(
+        "the batch answer does not mention this command", raw=b"", status=200, method=method
+    )
 
 
 def _closed(sent: bool) -> ClientClosed:

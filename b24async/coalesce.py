@@ -33,7 +33,14 @@ from typing import Any
 
 import attrs
 
-from b24async.batch import NOT_BATCHABLE, ChunkOutcome, Command, send_chunk, survives_query_encoding
+from b24async.batch import (
+    NOT_BATCHABLE,
+    ChunkOutcome,
+    Command,
+    send_chunk,
+    survives_query_encoding,
+    unmentioned,
+)
 from b24async.engine import Engine
 from b24async.errors import ApiError, B24Error, ClientClosed, OperationTimeLimit
 from b24async.lifecycle import Lifecycle, Operation
@@ -41,7 +48,7 @@ from b24async.methods.merging import MergeRule, merge_rule_for
 from b24async.protocol import RawResponse, Response, Timing, decode_response
 from b24async.sending import Tries, is_transient
 
-__all__ = ["Coalescer", "survives_query_encoding"]
+__all__ = ["Coalescer"]
 
 logger = logging.getLogger("b24async")
 
@@ -308,11 +315,7 @@ class Coalescer:
                     self._requeue(wire.parts)
                     continue
                 for part in wire.parts:
-                    self._fail(
-                        part,
-                        error
-                        or ApiError("", "command did not run", status=200, method=wire.method),
-                    )
+                    self._fail(part, error or unmentioned(wire.method))
         if blocked:
             engine.counters.operation_limit_hits += len(blocked)
             for method in blocked:
