@@ -19,7 +19,7 @@ The codec's names stay importable from here (``Command``, ``ChunkOutcome``, ...)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -71,6 +71,7 @@ __all__ = [
     "plan_chunks",
     "resolve_references",
     "run_batch",
+    "send_alone",
     "send_chunk",
     "survives_query_encoding",
     "unmentioned",
@@ -142,11 +143,12 @@ class _Run:
             def sent(names: list[str] = names) -> None:
                 self.account.sending(names)
 
-            alone = len(pending) == 1 and pending[0].alone is not None
+            c = pending[0]
+            alone = len(pending) == 1 and c.alone is not None
             spent = tries.failures
             try:
                 outcome = await (
-                    send_alone(engine, pending[0], on_sent=sent, tries=tries)
+                    send_alone(engine, c.name, c.method, c.params, on_sent=sent, tries=tries)
                     if alone
                     else send_chunk(engine, pending, self.halt, on_sent=sent, tries=tries)
                 )
@@ -328,13 +330,19 @@ async def send_chunk(
 
 async def send_alone(
     engine: Engine,
-    command: Command,
+    name: str,
+    method: str,
+    params: Mapping[str, Any],
     *,
     on_sent: Callable[[], None] | None = None,
     tries: Tries | None = None,
 ) -> ChunkOutcome:
-    """Send one command as a plain call (its params would change inside a batch query)."""
-    method = command.method
+    """Send one command as a plain call (no batch envelope), its outcome under ``name``.
+
+    For a command whose params would change inside a batch query, and for the coalescer's
+    lone call on an idle client. The command's own :class:`~b24async.ApiError` (after the
+    limit retries) is its outcome; a failure of the request as a whole is raised.
+    """
 
     def decode(raw: RawResponse) -> tuple[Response, list[tuple[str, Timing | None]]]:
         response = decode_response(raw, method)
@@ -343,7 +351,7 @@ async def send_alone(
     try:
         response = await engine.send(
             method,
-            dict(command.params),
+            params if isinstance(params, dict) else dict(params),
             commands=(method,),
             idempotent=engine.retry.idempotent(method),
             decode=decode,
@@ -351,5 +359,5 @@ async def send_alone(
             tries=tries,
         )
     except ApiError as exc:  # the command's own error (limit retries already spent)
-        return ChunkOutcome({}, {command.name: exc}, ())
-    return ChunkOutcome({command.name: response}, {}, ())
+        return ChunkOutcome({}, {name: exc}, ())
+    return ChunkOutcome({name: response}, {}, ())

@@ -28,24 +28,24 @@ import collections
 import contextlib
 import contextvars
 import logging
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import attrs
 
 from b24async.batch import (
     NOT_BATCHABLE,
-    ChunkOutcome,
     Command,
+    send_alone,
     send_chunk,
     survives_query_encoding,
     unmentioned,
 )
 from b24async.engine import Engine
-from b24async.errors import ApiError, B24Error, ClientClosed, OperationTimeLimit
+from b24async.errors import B24Error, ClientClosed, OperationTimeLimit
 from b24async.lifecycle import Lifecycle, Operation
 from b24async.methods.merging import MergeRule, merge_rule_for
-from b24async.protocol import RawResponse, Response, Timing, decode_response
+from b24async.protocol import Response, Timing
 from b24async.sending import Tries, is_transient
 
 __all__ = ["Coalescer"]
@@ -268,8 +268,9 @@ class Coalescer:
         tries = Tries(max(part.failures for wire in wires for part in wire.parts))
         try:
             with operation:
-                if len(wires) == 1:
-                    outcome = await self._send_alone(wires[0], tries)
+                if len(wires) == 1:  # a lone call goes as a plain call: no batch envelope
+                    wire = wires[0]
+                    outcome = await send_alone(engine, "0", wire.method, wire.params, tries=tries)
                 else:
                     commands = [Command(str(i), w.method, w.params) for i, w in enumerate(wires)]
                     engine.counters.coalesced_calls += sum(len(w.parts) for w in wires)
@@ -321,27 +322,6 @@ class Coalescer:
             for method in blocked:
                 engine.throttle.on_operation_limit(method)
             self._changed.set()
-
-    async def _send_alone(self, wire: _Wire, tries: Tries) -> ChunkOutcome:
-        """A lone command goes as a plain call: no batch envelope, no batching delay."""
-        method = wire.method
-
-        def decode(raw: RawResponse) -> tuple[Response, Sequence[tuple[str, Timing | None]]]:
-            response = decode_response(raw, method)
-            return response, ((method, response.time),)
-
-        try:
-            response = await self._engine.send(
-                method,
-                wire.params,
-                commands=(method,),
-                idempotent=self._engine.retry.idempotent(method),
-                decode=decode,
-                tries=tries,
-            )
-        except ApiError as exc:  # the call's own error (limit retries already spent)
-            return ChunkOutcome({}, {"0": exc}, ())
-        return ChunkOutcome({"0": response}, {}, ())
 
     def _failed(self, wires: list[_Wire], exc: B24Error, tries: Tries) -> None:
         """The request as a whole failed: re-send what may be re-sent, fail the rest.
