@@ -25,15 +25,35 @@ import sys
 from contextlib import AbstractContextManager
 from types import TracebackType
 
-from b24async.errors import ClientClosed, TransportError
-from b24async.protocol import HttpRequest, RawResponse
+from b24async.errors import B24Error, ClientClosed, TransportError
+from b24async.protocol import HttpRequest, RawResponse, decode_envelope, error_from_body
+from b24async.sending import REDIRECT_STATUSES
 from b24async.transport import Transport
 
 __all__ = ["GatedTransport", "Lifecycle", "Operation", "current_operation"]
 
-# Statuses that prove the portal did not execute the request: a redirect, an expired or
-# invalid token, a full bucket (503) or a blocked method (429).
-_NOT_EXECUTED = frozenset({301, 302, 303, 307, 308, 401, 429, 503})
+# Statuses whose answer may prove the portal did not execute the request (an expired or
+# invalid token, a full bucket, a blocked method): the error table decides, from the body.
+_MAYBE_REFUSED = frozenset({401, 429, 503})
+
+
+def _not_executed(raw: RawResponse) -> bool:
+    """Whether an answer proves that the portal did not execute the request.
+
+    A redirect does; a 401/429/503 does when its body is a Bitrix24 error whose class says so
+    (``B24Error.may_have_applied``, the one table in :mod:`b24async.errors`). A proxy's HTML
+    503 page, or a 503 with an unknown code, proves nothing: the request may have run.
+    """
+    if raw.status in REDIRECT_STATUSES:
+        return True
+    if raw.status not in _MAYBE_REFUSED:
+        return False
+    try:
+        error = error_from_body(decode_envelope(raw, ""), raw.status, "")
+    except B24Error:  # not a Bitrix24 envelope
+        return False
+    return error is not None and not error.may_have_applied
+
 
 _OPERATION: contextvars.ContextVar[Operation | None] = contextvars.ContextVar(
     "b24async_operation", default=None
@@ -195,7 +215,7 @@ class GatedTransport:
                 op.sent = True  # cancelled or failed mid-request: it may have arrived
             raise
         else:
-            if op is not None and raw.status not in _NOT_EXECUTED:
+            if op is not None and not op.sent and not _not_executed(raw):
                 op.sent = True
             return raw
         finally:

@@ -305,3 +305,44 @@ async def test_a_command_the_batch_answer_leaves_out_has_an_unknown_outcome(coal
     assert transport.batches == 1 and first == [{"ID": "1"}]
     for left_out in (second, write):  # the same on both paths: unknown, not "did not run"
         assert isinstance(left_out, DecodeError) and left_out.may_have_applied
+
+
+class Answering:
+    """A transport that answers every request with one canned reply, and counts them."""
+
+    def __init__(self, status: int, content_type: str, body: bytes) -> None:
+        self.reply = RawResponse(status, {"content-type": content_type}, body)
+        self.requests = 0
+
+    async def send(self, request: HttpRequest) -> RawResponse:
+        self.requests += 1
+        return self.reply
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/html", b"<html><body>503 Service Temporarily Unavailable</body></html>"),
+        ("application/json", b'{"error": "SOMETHING_NEW", "error_description": "busy"}'),
+    ],
+    ids=["proxy-html", "unknown-code"],
+)
+async def test_close_after_an_ambiguous_503_does_not_claim_the_call_was_not_sent(
+    content_type: str, body: bytes
+) -> None:
+    # Only a Bitrix24 error that proves it (QUERY_LIMIT_EXCEEDED, expired_token, ...) makes a
+    # 401/429/503 a proof that nothing ran; the error table says a 503 page may have run.
+    transport = Answering(503, content_type, body)
+    slow = RetryPolicy(attempts=3, backoff=60.0, max_backoff=60.0)  # close during the backoff
+    b24 = Bitrix24("https://p.bitrix24.com/rest/1/code/", transport=transport, retry=slow)
+    call = asyncio.create_task(b24.call("user.update", {"ID": 1, "NAME": "x"}))
+    await until(lambda: transport.requests == 1)
+    await asyncio.sleep(0.05)
+    await b24.close()
+    with pytest.raises(ClientClosed) as info:
+        await call
+    assert info.value.sent and info.value.may_have_applied
+    assert transport.requests == 1
