@@ -66,6 +66,7 @@ __all__ = [
     "batch_params",
     "decode_batch",
     "encode_command",
+    "hold_blocked",
     "make_command",
     "normalize_commands",
     "plan_chunks",
@@ -182,9 +183,7 @@ class _Run:
                     self.failed(command, error)
             if final:
                 return self._settle_rest(pending, outcome)
-            engine.counters.operation_limit_hits += len(blocked)
-            for method in {c.method for c in blocked}:
-                engine.throttle.on_operation_limit(method)
+            hold_blocked(engine, [c.method for c in blocked])
             again_names = {c.name for c in blocked} | (set(outcome.skipped) if self.halt else set())
             pending = [self._resolved(c) for c in pending if c.name in again_names]
             engine.counters.retries += 1
@@ -229,6 +228,14 @@ class _Run:
         return attrs.evolve(
             command, params=resolve_references(command.params, self.responses, self.errors)
         )
+
+
+def hold_blocked(engine: Engine, methods: Sequence[str]) -> None:
+    """Commands the portal blocked inside a batch (``OPERATION_TIME_LIMIT``), one method per
+    command: count each answer and hold their methods until their budgets reset."""
+    engine.counters.operation_limit_hits += len(methods)
+    for method in set(methods):
+        engine.throttle.on_operation_limit(method)
 
 
 def unmentioned(method: str) -> DecodeError:

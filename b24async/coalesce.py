@@ -36,6 +36,7 @@ import attrs
 from b24async.batch import (
     NOT_BATCHABLE,
     Command,
+    hold_blocked,
     send_alone,
     send_chunk,
     survives_query_encoding,
@@ -295,7 +296,7 @@ class Coalescer:
                 text = self._engine.credentials.redact(f"{type(exc).__name__}: {exc}")
                 logger.warning("a coalesced request failed with no caller left: %s", text)
             return
-        blocked: set[str] = set()
+        blocked: list[str] = []  # the method of each blocked command
         for i, wire in enumerate(wires):
             name = str(i)
             if name in outcome.responses:
@@ -310,7 +311,7 @@ class Coalescer:
                     and isinstance(error, OperationTimeLimit)
                     and wire.parts[0].limit_hits + 1 < engine.retry.limit_attempts
                 ):
-                    blocked.add(wire.method)
+                    blocked.append(wire.method)
                     for part in wire.parts:
                         part.limit_hits += 1
                     self._requeue(wire.parts)
@@ -318,9 +319,7 @@ class Coalescer:
                 for part in wire.parts:
                     self._fail(part, error or unmentioned(wire.method))
         if blocked:
-            engine.counters.operation_limit_hits += len(blocked)
-            for method in blocked:
-                engine.throttle.on_operation_limit(method)
+            hold_blocked(engine, blocked)
             self._changed.set()
 
     def _failed(self, wires: list[_Wire], exc: B24Error, tries: Tries) -> None:

@@ -346,3 +346,22 @@ async def test_close_after_an_ambiguous_503_does_not_claim_the_call_was_not_sent
         await call
     assert info.value.sent and info.value.may_have_applied
     assert transport.requests == 1
+
+
+@pytest.mark.parametrize("coalesce", [True, False])
+async def test_every_operating_limit_answer_in_a_batch_is_counted(coalesce: bool) -> None:
+    scale = 0.002
+    async with FakePortal(
+        time_scale=scale, operating_budget=120.0, method_processing={"user.get": 30.0}
+    ) as portal:
+        limits = RateLimits(operating_budget=120.0).scaled(scale)
+        async with Bitrix24(portal.webhook_url, limits=limits, coalesce=coalesce) as b24:
+            params = [{"ID": i % 50 + 1} for i in range(6)]
+            if coalesce:
+                await asyncio.gather(*(b24.call("user.get", p) for p in params))
+            else:
+                assert (await b24.batch([("user.get", p) for p in params])).ok
+        stats = portal.stats
+    answers = stats.batch_errors["OPERATION_TIME_LIMIT"] + stats.by_code["OPERATION_TIME_LIMIT"]
+    assert answers >= 1
+    assert b24.stats.operation_limit_hits == answers  # one per answer, as ClientStats says
