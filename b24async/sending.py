@@ -190,6 +190,8 @@ class SendingFlow:
             # Transports do not know the method; name it (and mask a custom transport's text).
             message = self.redact(str(error.args[0]) if error.args else "transport error")
             error = TransportError(message, method=self.method, sent=error.sent)
+        if isinstance(error, DecodeError):
+            error = self._masked(error)
         if is_transient(error):
             return self._ambiguous(error)
         return Raise(error)
@@ -229,6 +231,16 @@ class SendingFlow:
                 )
             )
         return FollowRedirect(origin)
+
+    def _masked(self, error: DecodeError) -> DecodeError:
+        """``error`` with secrets masked in its body: a proxy's error page may quote the
+        request URL, and the body shows in the error's text."""
+        body = error.raw.decode("utf-8", "replace")
+        masked = self.redact(body)
+        if masked == body:
+            return error
+        message = str(error.args[0]) if error.args else "undecodable answer"
+        return DecodeError(message, raw=masked.encode(), status=error.status, method=error.method)
 
     def _limit_hit(self, error: B24Error, reason: str) -> Step:
         self.limit_hits += 1

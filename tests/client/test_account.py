@@ -365,3 +365,20 @@ async def test_every_operating_limit_answer_in_a_batch_is_counted(coalesce: bool
     answers = stats.batch_errors["OPERATION_TIME_LIMIT"] + stats.by_code["OPERATION_TIME_LIMIT"]
     assert answers >= 1
     assert b24.stats.operation_limit_hits == answers  # one per answer, as ClientStats says
+
+
+async def test_a_proxy_page_quoting_the_url_does_not_put_the_webhook_code_in_the_error() -> None:
+    code = "s3cr3tc0de0123456"
+    page = (
+        "<html><body><h1>502 Bad Gateway</h1><p>While trying to retrieve the URL "
+        f"https://p.bitrix24.com/rest/1/{code}/user.update</p></body></html>"
+    ).encode()
+    transport = Answering(502, "text/html", page)
+    async with Bitrix24(f"https://p.bitrix24.com/rest/1/{code}/", transport=transport) as b24:
+        with pytest.raises(DecodeError) as info:
+            await b24.call("crm.lead.add", {"fields": {"TITLE": "x"}})  # not retried
+    error = info.value
+    assert (error.status, error.method) == (502, "crm.lead.add")
+    text = f"{error} {error!r} {error.raw!r} {pickle.loads(pickle.dumps(error)).raw!r}"
+    assert code not in text
+    assert b"502 Bad Gateway" in error.raw  # the body is kept, only the code is masked
