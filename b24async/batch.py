@@ -157,7 +157,7 @@ class _Run:
                 if isinstance(exc, ClientClosed):
                     # The closed client refused this request: it never left. Whether the
                     # commands ran is what their earlier requests say, not the whole batch.
-                    exc = _closed(ran_before or tries.failures > spent)
+                    exc = ClientClosed.cut_short(ran_before or tries.failures > spent)
                 elif is_transient(exc) and tries.failures == spent:
                     tries.failures += 1  # a failure the engine did not count (a token refresh)
                 ran_before = ran_before or exc.may_have_applied
@@ -247,11 +247,6 @@ def unmentioned(method: str) -> DecodeError:
     return DecodeError(
         "the batch answer does not mention this command", raw=b"", status=200, method=method
     )
-
-
-def _closed(sent: bool) -> ClientClosed:
-    detail = "an earlier request of it may have been applied" if sent else "it was not sent"
-    return ClientClosed(f"the Bitrix24 client was closed ({detail})", sent=sent)
 
 
 def _by_name(commands: Sequence[Command], name: str) -> Command:

@@ -386,6 +386,4 @@ class Coalescer:
 
 
 def _closed_error(part: _Part, *, sent: bool) -> ClientClosed:
-    sent = sent or part.maybe_sent
-    detail = "it may have been applied" if sent else "it was not sent"
-    return ClientClosed(f"{part.method}: the Bitrix24 client was closed ({detail})", sent=sent)
+    return ClientClosed.cut_short(sent or part.maybe_sent, part.method)

@@ -122,6 +122,16 @@ class ClientClosed(B24Error):
         self.sent = sent
         self.result = result
 
+    @classmethod
+    def cut_short(cls, sent: bool, what: str = "") -> ClientClosed:
+        """The error of a command or call (``what``, e.g. its method) that the close ended.
+
+        The one wording for every path: whether it may have been applied, or was not sent.
+        """
+        detail = "it may have been applied" if sent else "it was not sent"
+        where = f"{what}: " if what else ""
+        return cls(f"{where}the Bitrix24 client was closed ({detail})", sent=sent)
+
     @property
     def may_have_applied(self) -> bool:
         """True only when the command had been sent before the close."""

@@ -90,9 +90,7 @@ class Operation:
 
     def closed_error(self) -> ClientClosed:
         """The :class:`ClientClosed` this operation ends with."""
-        sent = self.may_have_applied
-        detail = "its request may have been applied" if sent else "nothing was sent"
-        return ClientClosed(f"the Bitrix24 client was closed ({detail})", sent=sent)
+        return ClientClosed.cut_short(self.may_have_applied)
 
     # A plain (sync) context manager: entering and leaving never waits.
     def __enter__(self) -> Operation:

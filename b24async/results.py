@@ -124,10 +124,7 @@ class BatchAccount:
             known = self.outcomes.get(command.name)
             if known is None:
                 sent = command.name in self._sent
-                detail = "its request may have been applied" if sent else "it was not sent"
-                errors[command.name] = ClientClosed(
-                    f"{command.method}: the Bitrix24 client was closed ({detail})", sent=sent
-                )
+                errors[command.name] = ClientClosed.cut_short(sent, command.method)
             elif known.response is not None:
                 responses[command.name] = known.response
             elif known.error is not None:
