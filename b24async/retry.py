@@ -44,7 +44,9 @@ class RetryPolicy:
     """How often and how patiently calls are retried.
 
     Attributes:
-        attempts: tries in all for transport errors, 5xx and undecodable answers.
+        attempts: tries in all for transport errors, 5xx and undecodable answers, counted per
+            command over every request that carries it (a read re-sent in a batch's retry
+            request goes on with the tries it has left).
         limit_attempts: tries in all for limit errors (503/429), which prove nothing ran.
         backoff: the first backoff, seconds; doubled per attempt, capped at ``max_backoff``.
         max_backoff: the longest single backoff, seconds.

@@ -16,7 +16,9 @@ The policy (see also :mod:`b24async.retry`):
 * ``expired_token`` / ``invalid_token``: one refresh per call, then the call is sent again.
 * A failure that may come after the portal ran the call (transport error, 5xx, undecodable
   answer) is retried only for idempotent calls, or when the error proves the request never
-  left (:attr:`~b24async.errors.B24Error.may_have_applied` is False), up to ``attempts``.
+  left (:attr:`~b24async.errors.B24Error.may_have_applied` is False), up to ``attempts``
+  tries per command in all (:class:`Tries` carries them from one request to the next).
+  :func:`is_transient` is that rule, for the batch runner and the coalescer too.
 * A redirect is followed at most ``max_redirects`` times, and only to an acceptable location.
 * Everything else is raised as it came.
 
