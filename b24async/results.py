@@ -115,17 +115,19 @@ class BatchAccount:
 
         Its ``result`` holds every outcome known so far; each command without one ends with a
         ``ClientClosed`` of its own: ``sent=True`` (outcome unknown) if its request had left,
-        ``sent=False`` (not sent) otherwise. ``error`` is what the close raised in the batch.
+        ``sent=False`` (not sent) otherwise; those outcomes are recorded (and reported) too, so
+        that every command has exactly one. ``error`` is what the close raised in the batch.
         """
+        for command in commands:
+            if command.name not in self.outcomes:
+                cut = ClientClosed.cut_short(command.name in self._sent, command.method)
+                self.record(CommandOutcome(command.name, command.method, classify(cut), error=cut))
         responses: dict[str, Response] = {}
         errors: dict[str, B24Error] = {}
         skipped: list[str] = []
         for command in commands:
-            known = self.outcomes.get(command.name)
-            if known is None:
-                sent = command.name in self._sent
-                errors[command.name] = ClientClosed.cut_short(sent, command.method)
-            elif known.response is not None:
+            known = self.outcomes[command.name]
+            if known.response is not None:
                 responses[command.name] = known.response
             elif known.error is not None:
                 errors[command.name] = known.error

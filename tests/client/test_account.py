@@ -15,8 +15,10 @@ import pytest
 from aiohttp import web
 
 from b24async import (
+    BatchAccount,
     Bitrix24,
     ClientClosed,
+    CommandOutcome,
     DecodeError,
     MethodError,
     Outcome,
@@ -205,6 +207,24 @@ async def test_close_mid_batch_gives_every_command_its_outcome_without_an_accoun
     clone = pickle.loads(pickle.dumps(info.value))  # errors cross process boundaries whole
     assert clone.result is not None and clone.result.summary() == res.summary()
     assert {n: clone.result.outcome(n) for n in clone.result.names} == outcomes
+
+
+async def test_close_mid_batch_reports_the_cut_short_commands_to_the_account_too() -> None:
+    seen: list[CommandOutcome] = []
+    async with FakePortal(users=200, latency=LATENCY) as portal:
+        b24 = Bitrix24(portal.webhook_url, max_concurrency=1, coalesce=False)
+        writes = {f"u{i}": ("user.update", {"ID": i, "NAME": f"b{i}"}) for i in range(1, 151)}
+        account = BatchAccount(seen.append)
+        batch = asyncio.create_task(b24.batch(writes, account=account))
+        await until(lambda: portal.stats.requests >= 1)
+        await b24.close(timeout=0)
+        with pytest.raises(ClientClosed) as info:
+            await batch
+    res = info.value.result
+    assert res is not None
+    assert sorted(o.name for o in seen) == sorted(writes)  # each command once, live
+    assert {o.name: o.outcome for o in seen} == {n: res.outcome(n) for n in res.names}
+    assert not account.in_flight and not account.unsent
 
 
 async def test_batch_on_a_closed_client_reports_every_command_not_sent() -> None:
