@@ -4,6 +4,7 @@ one retry budget per command, and the account of a batch or a read that close() 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import pickle
 from collections import Counter
@@ -33,7 +34,7 @@ from b24async import (
 from b24async.auth import OAuthCredentials
 from b24async.protocol import HttpRequest, RawResponse
 from b24async.sending import Raise, SendingFlow, Tries, is_transient
-from b24async.testing import FakePortal, FaultKind, Faults
+from b24async.testing import FakePortal, FaultKind, Faults, LoopClock
 
 FAST = RateLimits(rate=100.0, burst=100)
 RETRY = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.02)
@@ -155,6 +156,16 @@ def test_the_transient_rule() -> None:
 # -- close(): a batch keeps its account, a read says where it stopped --------------------------
 
 LATENCY = 0.3  # seconds per reply: long enough to close while a request is on the wire
+# Virtual time where looptime runs (Python >= 3.11), as in test_lifecycle.py: the portal's
+# latency and the grace periods are loop timers; the counts asserted hold on real time too.
+VIRTUAL = [pytest.mark.looptime] if importlib.util.find_spec("looptime") else []
+
+
+def virtual(test: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``test`` on virtual time where looptime is installed (real time otherwise)."""
+    for mark in VIRTUAL:
+        test = mark(test)
+    return test
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -171,6 +182,7 @@ def updated(portal: FakePortal) -> Counter[int]:
     )
 
 
+@virtual
 @pytest.mark.parametrize("grace", [5.0, 0.0], ids=["grace", "no-grace"])
 @pytest.mark.parametrize("coalesce", [True, False], ids=["coalesce", "direct"])
 async def test_close_mid_batch_gives_every_command_its_outcome_without_an_account(
@@ -209,6 +221,7 @@ async def test_close_mid_batch_gives_every_command_its_outcome_without_an_accoun
     assert {n: clone.result.outcome(n) for n in clone.result.names} == outcomes
 
 
+@virtual
 async def test_close_mid_batch_reports_the_cut_short_commands_to_the_account_too() -> None:
     seen: list[CommandOutcome] = []
     async with FakePortal(users=200, latency=LATENCY) as portal:
@@ -238,6 +251,7 @@ async def test_batch_on_a_closed_client_reports_every_command_not_sent() -> None
     assert res is not None and res.not_sent == ("0", "1") and not info.value.sent
 
 
+@virtual
 @pytest.mark.parametrize("grace", [5.0, 0.0], ids=["grace", "no-grace"])
 @pytest.mark.parametrize("keyset", [False, True], ids=["offset", "keyset"])
 async def test_close_mid_read_says_where_it_stopped_and_list_all_keeps_the_rows(
@@ -368,14 +382,21 @@ async def test_close_after_an_ambiguous_503_does_not_claim_the_call_was_not_sent
     assert transport.requests == 1
 
 
+@pytest.mark.looptime
 @pytest.mark.parametrize("coalesce", [True, False])
 async def test_every_operating_limit_answer_in_a_batch_is_counted(coalesce: bool) -> None:
-    scale = 0.002
+    scale = 0.005
+    clock = LoopClock()
     async with FakePortal(
-        time_scale=scale, operating_budget=120.0, method_processing={"user.get": 30.0}
+        time_scale=scale,
+        operating_budget=120.0,
+        method_processing={"user.get": 30.0},
+        clock=clock,
     ) as portal:
         limits = RateLimits(operating_budget=120.0).scaled(scale)
-        async with Bitrix24(portal.webhook_url, limits=limits, coalesce=coalesce) as b24:
+        async with Bitrix24(
+            portal.webhook_url, limits=limits, coalesce=coalesce, clock=clock
+        ) as b24:
             params = [{"ID": i % 50 + 1} for i in range(6)]
             if coalesce:
                 await asyncio.gather(*(b24.call("user.get", p) for p in params))
