@@ -22,7 +22,7 @@ def _group(name: str) -> list[str]:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite against the embedded fake portal (no network)."""
-    session.install("-e", ".[progress]", *_group("test"))
+    session.install("-e", ".[progress,redis]", *_group("test"))
     session.run("pytest", *session.posargs)
 
 
@@ -37,7 +37,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package (and the typing tests)."""
-    session.install("-e", ".[progress]", *_group("typecheck"))
+    session.install("-e", ".[progress,redis]", *_group("typecheck"))
     session.run("mypy", "b24async", "tests/typing")
 
 

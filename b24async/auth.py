@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_OAUTH_URL",
     "Credentials",
     "OAuthCredentials",
+    "RefreshCoordinator",
     "TokenPair",
     "WebhookCredentials",
     "is_token_error",
@@ -174,6 +175,23 @@ class Credentials(Protocol):
         """Token refreshes performed so far (0 for credentials that never refresh)."""
 
 
+class RefreshCoordinator(Protocol):
+    """Coordinates OAuth refreshes between processes (e.g. through Redis; see ``shared=``).
+
+    :class:`OAuthCredentials` asks it for a new pair instead of refreshing on its own. It
+    either returns a pair another process already obtained (``False``: not refreshed here),
+    or calls ``request(refresh_token)`` once for everyone and shares the result (``True``).
+    """
+
+    async def obtain(
+        self,
+        stale_token: str,
+        refresh_token: str,
+        request: Callable[[str], Awaitable[TokenPair]],
+    ) -> tuple[TokenPair, bool]:
+        """A pair newer than ``stale_token``, and whether this call refreshed it."""
+
+
 class WebhookCredentials:
     """An incoming webhook: the user id and secret code live in the URL path."""
 
@@ -239,6 +257,8 @@ class OAuthCredentials:
         self._retired: list[str] = []  # old tokens stay redacted after a refresh
         self._flight: asyncio.Task[None] | None = None  # the refresh in progress, if any
         self._dead: AuthError | None = None  # the OAuth server refused the refresh token
+        #: Set by ``Bitrix24(shared=...)``: refreshes are then coordinated across processes.
+        self.coordinator: RefreshCoordinator | None = None
 
     def relocate(self, origin: str) -> None:
         """The portal moved to ``origin`` (HTTP 302 from the old address)."""
@@ -286,17 +306,17 @@ class OAuthCredentials:
             # The refresh serves every waiting call, not the one that started it: it runs in a
             # fresh context, so no call's bookkeeping (e.g. "sent" at close) counts it as its own.
             loop = asyncio.get_running_loop()
-            flight = self._refresh_once(send)
+            flight = self._refresh_once(send, stale_token)
             self._flight = contextvars.Context().run(loop.create_task, flight)
         # shield: a cancelled caller must not cancel the refresh the others are waiting for
         # (the OAuth server may already have replaced the refresh token).
         await asyncio.shield(self._flight)
         return True
 
-    async def _refresh_once(self, send: Send) -> None:
+    async def _refresh_once(self, send: Send, stale_token: str | None) -> None:
         try:
             try:
-                pair = await self._request_pair(send)
+                pair, mine = await self._obtain_pair(send, stale_token)
             except AuthError as exc:
                 self._dead = exc
                 logger.warning("OAuth token refresh refused: %s", self.redact(str(exc)))
@@ -306,6 +326,9 @@ class OAuthCredentials:
                 raise
             self._retired.extend(t for t in (self._access, self._refresh) if t)
             self._access, self._refresh = pair.access_token, pair.refresh_token
+            if not mine:  # another process refreshed: it has told the app already
+                logger.info("OAuth token pair taken over from another process")
+                return
             self.refreshes += 1
             logger.info("OAuth token refreshed; expires %s", pair.expires_at.isoformat())
             if self.on_token_refresh is not None:
@@ -324,13 +347,26 @@ class OAuthCredentials:
         finally:
             self._flight = None
 
-    async def _request_pair(self, send: Send) -> TokenPair:
+    async def _obtain_pair(self, send: Send, stale_token: str | None) -> tuple[TokenPair, bool]:
+        if self.coordinator is None:
+            return await self._request_pair(send, self._refresh or ""), True
+
+        async def request(refresh_token: str) -> TokenPair:
+            return await self._request_pair(send, refresh_token)
+
+        return await self.coordinator.obtain(
+            stale_token or self._access, self._refresh or "", request
+        )
+
+    async def _request_pair(self, send: Send, refresh_token: str) -> TokenPair:
+        if refresh_token not in (self._refresh, *self._retired):
+            self._retired.append(refresh_token)  # a shared pair's token: redact it too
         query = urlencode(
             {
                 "grant_type": "refresh_token",
                 "client_id": self.client_id or "",
                 "client_secret": self._secret or "",
-                "refresh_token": self._refresh or "",
+                "refresh_token": refresh_token,
             }
         )
         method = "oauth.token"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Callable, Hashable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import aiohttp
 
@@ -40,8 +40,11 @@ from b24async.throttle import Throttle, ThrottlePolicy
 from b24async.transport import AiohttpTransport, Transport
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
     from b24async.events.offline import OfflineEvents
     from b24async.methods.base import ListMethod, Method
+    from b24async.shared import Shared
 
 __all__ = ["Bitrix24"]
 
@@ -98,6 +101,13 @@ class Bitrix24:
             :class:`~b24async.testing.LoopClock` shared with a ``FakePortal`` to run on virtual
             time. A custom ``throttle`` keeps its own clock; a shared portal throttle keeps its
             first client's.
+        shared: a Redis URL (``"redis://host:6379/0"``) or a caller-owned
+            ``redis.asyncio.Redis`` (left open on close): every process naming the same Redis
+            for this portal shares its request bucket, operating holds and OAuth refresh (the
+            token pair is then stored in Redis). Needs ``pip install 'b24async[redis]'``.
+        shared_fallback: when Redis is unreachable at start, ``"raise"`` (the first call
+            raises :class:`~b24async.errors.TransportError`) or ``"local"`` (throttle locally,
+            one WARNING). A Redis outage mid-job always falls back to local throttling.
     """
 
     def __init__(
@@ -120,6 +130,8 @@ class Bitrix24:
         coalesce: bool = True,
         users_per_command: int = 50,
         clock: Clock = SYSTEM_CLOCK,
+        shared: str | Redis | None = None,
+        shared_fallback: Literal["raise", "local"] = "raise",
     ) -> None:
         origin, user, code = parse_portal_url(url)
         credentials: Credentials
@@ -151,6 +163,22 @@ class Bitrix24:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
         self.limits = limits
         self._counters = Counters()
+        self._shared: Shared | None = None
+        if shared is not None:
+            if throttle is not None:
+                raise ValueError("give shared= or throttle=, not both")
+            from b24async.shared import connect
+
+            self._shared = connect(
+                shared,
+                origin=origin,
+                credentials=credentials,
+                limits=limits,
+                max_concurrency=max_concurrency,
+                fallback=shared_fallback,
+                clock=clock,
+            )
+            throttle = self._shared.throttle
         self._lifecycle = Lifecycle()
         # The default throttle is the portal's shared one, bound in the running event loop on
         # first use (see b24async.portal_throttles); until then a private one stands in.
@@ -199,8 +227,8 @@ class Bitrix24:
         back (their callers get their results); then every call, batch and page still pending
         fails with :class:`~b24async.ClientClosed`, whose ``sent`` says whether its command
         may have reached the portal (``False``: it certainly did not run). Finally the HTTP
-        session is closed (unless it is caller-owned). Idempotent; a second caller waits for
-        the first close to finish.
+        session is closed (unless it is caller-owned), as is the Redis client of ``shared=``
+        (the same way). Idempotent; a second caller waits for the first close to finish.
         """
         if self._closing is not None:
             await asyncio.shield(self._closing)
@@ -216,6 +244,8 @@ class Bitrix24:
                 # Also when close() itself is cancelled: end what is left, release the session.
                 self._lifecycle.abort()
                 await self._gate.close()
+                if self._shared is not None:
+                    await self._shared.close()  # a caller-owned Redis client stays open
         finally:
             self._closing.set_result(None)
 
