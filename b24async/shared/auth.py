@@ -95,8 +95,11 @@ class RedisRefresh:
 
     async def _release(self, token: str) -> None:
         # Delete the lock only if it is still ours (it may have expired and been taken).
-        script = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-        await self._link.run(lambda c: c.eval(script, 1, self._lock_key, token))  # type: ignore[misc]
+        script = (
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+            "return redis.call('DEL', KEYS[1]) end return 0"
+        )
+        await self._link.run(lambda c: c.eval(script, 1, self._lock_key, token))
 
     async def _stored(self) -> TokenPair | None:
         raw = await self._link.run(lambda c: c.get(self._pair_key))

@@ -68,18 +68,26 @@ class RedisBucket:
         self.saturations = 0
         self.waited = 0.0
         self.local_acquires = 0  # slots taken from the local bucket during outages
+        self._bridged = False  # whether the local bucket has been standing in for the shared one
+        self._local_waiting = 0  # requests waiting on the local bucket
+        self._saturate_at: float | None = None  # when the stand-in local bucket starts full
+        self._last_send_at = 0.0  # local time the last reserved shared slot comes
 
-    async def _step(self, mode: str) -> list[int] | None:
-        args = [self._interval_us, self.capacity, mode, self._process, self._limits_text]
+    async def _step(self, mode: str, extra: int = 0) -> list[int] | None:
+        args: list[str | int] = [
+            self._interval_us, self.capacity, mode, self._process, self._limits_text, extra
+        ]  # fmt: skip
         reply = await self._link.run(lambda _client: self._script(keys=self._keys, args=args))
         if reply is None:
             return None
         wait_us, backlog_us, peers, mismatch = (int(x) for x in reply)
         self._peers = max(1, peers)
-        self._free_at = (
-            self._clock.monotonic()
-            + (backlog_us - (self.capacity - 1) * self._interval_us) / _MICRO
+        # When the last slot reserved so far is sent (local time): a stand-in local bucket
+        # must not start before it.
+        self._last_send_at = (
+            self._clock.monotonic() + (backlog_us - self.capacity * self._interval_us) / _MICRO
         )
+        self._free_at = self._last_send_at + self._interval_us / _MICRO
         if mismatch and not self._warned_limits:
             self._warned_limits = True
             logger.warning(
@@ -90,8 +98,15 @@ class RedisBucket:
         return [wait_us]
 
     async def acquire(self) -> None:
-        """Reserve the next shared slot and wait until it comes (local bucket when Redis is down)."""
-        reply = await self._step("take")
+        """Reserve the next shared slot and wait for it (the local bucket while Redis is down)."""
+        if self._bridged:
+            # Back from an outage: the portal's bucket may be full of what every process sent
+            # meanwhile, and a restarted Redis has forgotten it. Assume full, as after a 503.
+            # Requests still queued on the local bucket go first: reserve their slots too.
+            owed = self._local_waiting * self._fallback_peers
+            if await self._step("fill", owed) is not None:
+                self._bridged = False
+        reply = None if self._bridged else await self._step("take")
         if reply is None:
             await self._acquire_local()
             return
@@ -101,15 +116,30 @@ class RedisBucket:
             await self._clock.sleep(wait)
 
     async def _acquire_local(self) -> None:
-        if self._fallback_peers != self._peers:
-            # Every process falls back at once: each takes its share of the portal's bucket.
-            self._fallback_peers = self._peers
-            self._local = LeakyBucket(
-                self.rate / self._peers, max(2, self.burst // self._peers), margin=1
-            )
-            self._local.saturate()  # the shared bucket may have been full: start from full
+        if not self._bridged:
+            self._bridged = True
+            if self._fallback_peers != self._peers:
+                # Every process falls back at once: each takes its share of the bucket.
+                self._fallback_peers = self._peers
+                self._local = LeakyBucket(
+                    self.rate / self._peers, max(2, self.burst // self._peers), margin=1
+                )
+            # The shared bucket may have been full: start from full, once the slots already
+            # reserved there (requests still waiting for their moment) have gone.
+            self._saturate_at = self._last_send_at if self._link.started_up else None
         self.local_acquires += 1
-        await self._local.acquire()
+        self._local_waiting += 1
+        try:
+            if self._saturate_at is not None:
+                delay = self._saturate_at - self._clock.monotonic()
+                if delay > 0:
+                    await self._clock.sleep(delay)
+                if self._saturate_at is not None:  # the first one awake marks it full
+                    self._saturate_at = None
+                    self._local.saturate()
+            await self._local.acquire()
+        finally:
+            self._local_waiting -= 1
 
     def saturate(self) -> None:
         """The portal answered 503: mark the shared bucket full for every process."""

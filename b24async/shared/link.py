@@ -38,20 +38,24 @@ def redis_address(client: Redis) -> str:
     kwargs = client.connection_pool.connection_kwargs
     if "path" in kwargs:
         return f"unix://{kwargs['path']}"
-    return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+    host, port, db = kwargs.get("host", "localhost"), kwargs.get("port", 6379), kwargs.get("db", 0)
+    return f"redis://{host}:{port}/{db}"
 
 
 def open_client(shared: str | Redis) -> tuple[Redis, bool]:
     """A Redis client for ``shared`` (a URL or a client) and whether we own it."""
     try:
         from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
     except ImportError:
         raise ImportError("shared= needs the redis extra: pip install 'b24async[redis]'") from None
     if isinstance(shared, Redis):
         return shared, False
     if not isinstance(shared, str):
         raise TypeError(
-            f"shared must be a Redis URL or a redis.asyncio.Redis client, got {type(shared).__name__}"
+            "shared must be a Redis URL or a redis.asyncio.Redis client, "
+            f"got {type(shared).__name__}"
         )
     if not shared.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError("shared must be a redis://, rediss:// or unix:// URL")
@@ -60,6 +64,9 @@ def open_client(shared: str | Redis) -> tuple[Redis, bool]:
         socket_connect_timeout=_CONNECT_TIMEOUT,
         socket_timeout=_COMMAND_TIMEOUT,
         health_check_interval=30,
+        # One immediate retry (a pooled connection that died with a restarted server), no
+        # backoff: while Redis is down the client throttles locally instead of waiting.
+        retry=Retry(NoBackoff(), 1),
     )
     return client, True
 
@@ -102,6 +109,16 @@ class RedisLink:
         self.round_trips = 0  # commands/scripts sent to Redis
 
     @property
+    def started(self) -> bool:
+        """Whether the start check is done."""
+        return self._started
+
+    @property
+    def started_up(self) -> bool:
+        """Whether Redis has answered at least once (so a shared bucket was in use)."""
+        return self.round_trips > 0
+
+    @property
     def up(self) -> bool:
         """Whether the last exchange with Redis succeeded."""
         return self._up
@@ -117,7 +134,7 @@ class RedisLink:
         if self._start_lock is None:
             self._start_lock = asyncio.Lock()
         async with self._start_lock:
-            if self._started:
+            if self.started:  # another caller finished the check while we waited
                 return
             try:
                 await asyncio.wait_for(self.client.ping(), _CONNECT_TIMEOUT * 2)
@@ -171,10 +188,14 @@ class RedisLink:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def close(self) -> None:
-        """Finish background writes; close the client if we opened it (not a caller's)."""
+    async def drain(self) -> None:
+        """Wait for the background writes in flight (at most a command timeout)."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=_COMMAND_TIMEOUT)
+
+    async def close(self) -> None:
+        """Finish background writes; close the client if we opened it (not a caller's)."""
+        await self.drain()
         if self.owned:
             await self.client.aclose()
 

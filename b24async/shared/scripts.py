@@ -12,7 +12,8 @@ __all__ = ["BUCKET", "HOLD", "HOLDS"]
 #:
 #: KEYS[1]: the bucket hash (``tat``: theoretical arrival time, ``limits``: last writer's)
 #: KEYS[2]: the sorted set of processes seen in the last 10 s (member: process id)
-#: ARGV: interval µs (1/rate), capacity (slots), "take"|"fill", process id, limits text
+#: ARGV: interval µs (1/rate), capacity (slots), "take"|"fill", process id, limits text,
+#: extra slots a "fill" reserves beyond full (requests this process still owes the bucket)
 #: Returns {wait µs, backlog µs (tat - now after the step), peers, limits mismatch 0|1}.
 BUCKET = """
 local t = redis.call('TIME')
@@ -30,7 +31,7 @@ if ARGV[3] == 'take' then
   local allowed = tat - capacity * interval
   if allowed > now then wait = allowed - now end
 else
-  local full = now + capacity * interval
+  local full = now + (capacity + tonumber(ARGV[6])) * interval
   if full > tat then tat = full end
 end
 redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', tat), 'limits', ARGV[5])

@@ -94,9 +94,7 @@ class RedisServer:
             "--protected-mode", "yes",
             "--loglevel", "warning",
         ]  # fmt: skip
-        self.process = subprocess.Popen(  # noqa: S603 - a fixed argument list
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10.0
         while not _answers_ping(self.port):
             if self.process.poll() is not None:

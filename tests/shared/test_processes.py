@@ -28,7 +28,7 @@ def _env() -> dict[str, str]:
 
 
 def start_worker(task: dict[str, Any]) -> subprocess.Popen[str]:
-    return subprocess.Popen(  # noqa: S603 - our own script with a JSON argument
+    return subprocess.Popen(
         [sys.executable, str(WORKER), json.dumps(task)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
