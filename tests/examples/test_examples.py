@@ -59,6 +59,7 @@ def test_every_example_is_tested() -> None:
         "sync_users.py",
         "oauth_app.py",
         "calendar_cache.py",
+        "distributed_sync.py",  # in tests/shared (it needs a Redis server)
     }
     assert {p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")} == tested
 
