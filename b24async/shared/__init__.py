@@ -85,11 +85,12 @@ def connect(
     host = (urlsplit(origin).netloc or origin).lower()
     portal = f"{KEY_PREFIX}:{host}"
     account = f"{portal}:{credential_id(credentials)}"
+    holds = RedisHolds(link, account, clock=clock)
     throttle = SharedThrottle(
         limits,
         max_concurrency=max_concurrency,
-        bucket=RedisBucket(link, portal, limits, clock=clock),
-        holds=RedisHolds(link, account, clock=clock),
+        bucket=RedisBucket(link, portal, limits, holds=holds, clock=clock),
+        holds=holds,
         link=link,
         clock=clock,
     )

@@ -16,6 +16,7 @@ from b24async.bucket import LeakyBucket
 from b24async.clock import SYSTEM_CLOCK, Clock
 from b24async.limits import RateLimits
 from b24async.shared.link import RedisLink
+from b24async.shared.operating import RedisHolds
 from b24async.shared.scripts import BUCKET
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class RedisBucket:
         link: the Redis connection.
         key: the bucket's key prefix (one per portal host).
         limits: the client's limits (``rate`` and ``burst`` are used).
+        holds: operating holds to bring up to date with each reservation (no extra round trip).
         clock: where local time is read and how waits are slept.
     """
 
@@ -48,9 +50,11 @@ class RedisBucket:
         key: str,
         limits: RateLimits,
         *,
+        holds: RedisHolds | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._link = link
+        self._holds = holds
         self._clock = clock
         self.rate = limits.rate
         self.burst = limits.burst
@@ -58,6 +62,8 @@ class RedisBucket:
         self.capacity = self._local.capacity
         self._interval_us = round(_MICRO / limits.rate)
         self._keys = [f"{key}:bucket", f"{key}:peers"]
+        if holds is not None:
+            self._keys.append(holds.key)
         self._process = uuid.uuid4().hex
         self._limits_text = f"rate={limits.rate:g} burst={limits.burst}"
         self._script: AsyncScript = link.client.register_script(BUCKET)
@@ -80,7 +86,9 @@ class RedisBucket:
         reply = await self._link.run(lambda _client: self._script(keys=self._keys, args=args))
         if reply is None:
             return None
-        wait_us, backlog_us, peers, mismatch = (int(x) for x in reply)
+        wait_us, backlog_us, peers, mismatch = (int(x) for x in reply[:4])
+        if self._holds is not None:
+            self._holds.absorb(reply[4:])
         self._peers = max(1, peers)
         # When the last slot reserved so far is sent (local time): a stand-in local bucket
         # must not start before it.

@@ -10,7 +10,9 @@ and every process waits them out before sending that key again.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import contextvars
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Protocol
 
 from b24async.bucket import RequestBucket
@@ -29,6 +31,12 @@ __all__ = ["HoldStore", "RedisHolds", "SharedThrottle"]
 _MICRO = 1_000_000
 _BATCH = "batch"
 
+# The billed keys of the request the current task is about to send: wait_methods() sets them,
+# request_slot() re-checks them after the bucket wait (a hold may have come meanwhile).
+_KEYS: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "b24async_shared_keys", default=frozenset()
+)
+
 
 class HoldStore(Protocol):
     """Holds of billed keys shared between processes ("key K may not be sent for S seconds")."""
@@ -46,16 +54,17 @@ class HoldStore(Protocol):
 class RedisHolds:
     """A :class:`HoldStore` in one Redis hash per portal and credential.
 
-    Reads are cached for ``max_age`` seconds, so a busy process asks Redis at most that often.
+    Every shared bucket reservation brings the holds along; a separate read is made only when
+    the last one is older than ``max_age`` seconds (an idle process).
     Holds are kept as Redis ``TIME`` deadlines and handed out as durations: no host clock is
     compared with another.
     """
 
     def __init__(
-        self, link: RedisLink, key: str, *, max_age: float = 0.1, clock: Clock = SYSTEM_CLOCK
+        self, link: RedisLink, key: str, *, max_age: float = 0.25, clock: Clock = SYSTEM_CLOCK
     ) -> None:
         self._link = link
-        self._key = f"{key}:holds"
+        self.key = f"{key}:holds"
         self._max_age = max_age
         self._clock = clock
         self._hold: AsyncScript = link.client.register_script(HOLD)
@@ -74,9 +83,7 @@ class RedisHolds:
             return  # already published (as good as) this hold
         self._published[key] = deadline
         micros = round(seconds * _MICRO)
-        self._link.spawn(
-            self._link.run(lambda _c: self._hold(keys=[self._key], args=[key, micros]))
-        )
+        self._link.spawn(self._link.run(lambda _c: self._hold(keys=[self.key], args=[key, micros])))
 
     async def refresh(self) -> None:
         """Read every hold in force (at most once per ``max_age``)."""
@@ -84,15 +91,19 @@ class RedisHolds:
         if now - self._read_at < self._max_age:
             return
         self._read_at = now
-        reply = await self._link.run(lambda _c: self._holds(keys=[self._key]))
-        if reply is None:
-            return  # Redis is down: keep what we knew
+        reply = await self._link.run(lambda _c: self._holds(keys=[self.key]))
+        if reply is not None:  # else Redis is down: keep what we knew
+            self.absorb(reply)
+
+    def absorb(self, reply: Sequence[object]) -> None:
+        """Take the holds in force from a script's reply: key, remaining µs, key, ..."""
         now = self._clock.monotonic()
+        self._read_at = now
         fresh: dict[str, float] = {}
         for index in range(0, len(reply), 2):
             name = reply[index]
             key = name.decode() if isinstance(name, bytes) else str(name)
-            fresh[key] = now + int(reply[index + 1]) / _MICRO
+            fresh[key] = now + int(str(reply[index + 1])) / _MICRO
         # Our own holds not yet written back stay in force.
         for key, deadline in self._until.items():
             if deadline > now and key not in fresh:
@@ -159,6 +170,29 @@ class SharedThrottle(Throttle):
             self.shared_wait += remaining
             await self._clock.sleep(remaining)
         await super().wait_methods(methods)
+        _KEYS.set(frozenset(keys))
+
+    def request_slot(self) -> AbstractAsyncContextManager[None]:
+        """A bucket and in-flight slot; a key held while we waited for it is waited out first.
+
+        The bucket's reservation brings the holds in force: a request that queued for its slot
+        before another process was refused does not follow it into the refusal.
+        """
+        return self._held_slot(_KEYS.get())
+
+    @asynccontextmanager
+    async def _held_slot(self, keys: frozenset[str]) -> AsyncIterator[None]:
+        while True:
+            async with super().request_slot():
+                if keys:
+                    await self.holds.refresh()  # reads only if the view is older than max_age
+                remaining = max((self.holds.remaining(key) for key in keys), default=0.0)
+                if remaining <= 0:
+                    yield
+                    return
+            # Give the slots back (the reserved moment is spent) and wait the hold out.
+            self.shared_wait += remaining
+            await self._clock.sleep(remaining)
 
     def hold_remaining(self, method: str) -> float | None:
         """The longer of the local and the shared hold of ``method``."""
@@ -169,7 +203,7 @@ class SharedThrottle(Throttle):
         return max(local, shared)
 
     def admissible(self, method: str) -> int | None:
-        """None while the key is held anywhere; else what the local budget admits."""
+        """0 while the key is held anywhere; else what the local budget admits."""
         if self.holds.remaining(method) > 0:
             return 0
         return super().admissible(method)

@@ -14,7 +14,10 @@ __all__ = ["BUCKET", "HOLD", "HOLDS"]
 #: KEYS[2]: the sorted set of processes seen in the last 10 s (member: process id)
 #: ARGV: interval µs (1/rate), capacity (slots), "take"|"fill", process id, limits text,
 #: extra slots a "fill" reserves beyond full (requests this process still owes the bucket)
-#: Returns {wait µs, backlog µs (tat - now after the step), peers, limits mismatch 0|1}.
+#: KEYS[3] (optional): a holds hash (see HOLD) read on the way, so that a busy process learns
+#: the holds without a round trip of its own
+#: Returns {wait µs, backlog µs (tat - now after the step), peers, limits mismatch 0|1,
+#: then held key, remaining µs, ... for each hold in force}.
 BUCKET = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -39,7 +42,18 @@ redis.call('PEXPIRE', KEYS[1], math.floor((tat - now) / 1000) + 60000)
 redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now - 10000000))
 redis.call('PEXPIRE', KEYS[2], 60000)
-return {wait, tat - now, redis.call('ZCARD', KEYS[2]), mismatch}
+local out = {wait, tat - now, redis.call('ZCARD', KEYS[2]), mismatch}
+if KEYS[3] then
+  local all = redis.call('HGETALL', KEYS[3])
+  for i = 1, #all, 2 do
+    local untl = tonumber(all[i + 1]) or 0
+    if untl > now then
+      out[#out + 1] = all[i]
+      out[#out + 1] = untl - now
+    end
+  end
+end
+return out
 """
 
 #: Hold one billed key until Redis' now + ARGV[2] µs (a later hold wins).

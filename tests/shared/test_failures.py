@@ -199,3 +199,35 @@ async def test_redis_killed_and_restarted_mid_job(
     assert set(written) == {f"job:{user}" for user in range(2, writes + 2)}
     assert set(written.values()) == {1}
     assert stats.by_status[503] == 0
+
+
+async def test_a_request_queued_for_the_bucket_does_not_follow_a_new_hold(redis_url: str) -> None:
+    slow = RateLimits(rate=1.0, burst=4)  # two slots, then one per second
+    async with (
+        FakePortal(users=5, rate=1.0, burst=4) as portal,
+        Bitrix24(portal.webhook_url, shared=redis_url, limits=slow, coalesce=False) as queued,
+        Bitrix24(portal.webhook_url, shared=redis_url, limits=slow, coalesce=False) as refused,
+    ):
+        assert queued._shared is not None and refused._shared is not None
+        await queued.call("user.current")
+        await queued.call("user.current")
+        throttle = queued._shared.throttle
+        task = asyncio.create_task(queued.call("user.update", {"ID": 2, "WORK_POSITION": "x"}))
+        for _ in range(1000):  # until it has passed the holds and waits for its bucket slot
+            if throttle.bucket.waited > 0:  # type: ignore[attr-defined]
+                break
+            await asyncio.sleep(0.005)
+        await refused._shared.link.start()
+        refused._shared.throttle.on_operation_limit("user.update")  # the other one got a 429
+        await refused._shared.link.drain()
+        for _ in range(1000):  # until the queued request meets the hold
+            if throttle.shared_wait > 0:
+                break
+            await asyncio.sleep(0.005)
+        held = throttle.shared_wait
+        updates = portal.stats.commands["user.update"]
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert held > 0
+    assert updates == 0
