@@ -13,7 +13,7 @@ from b24async import Bitrix24, RateLimits, TransportError
 from b24async.testing import FakePortal
 from shared.redis_server import RedisServer, free_port
 
-RATE, BURST = 40.0, 10
+RATE, BURST = 100.0, 20
 LIMITS = RateLimits(rate=RATE, burst=BURST)
 
 
@@ -161,12 +161,15 @@ async def test_redis_killed_and_restarted_mid_job(
         ) as b24:
             assert b24._shared is not None
             link = b24._shared.link
+            link.retry_interval = 0.2  # retry Redis sooner than the default 1 s: a short job
             bucket = b24._shared.throttle.bucket
             gate = asyncio.Semaphore(8)
-            third, half = asyncio.Event(), asyncio.Event()
+            third, half, restarted = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
             async def one(user: int) -> None:
                 nonlocal done
+                if user >= 2 + writes * 2 // 3:
+                    await restarted.wait()  # the last third runs after Redis is back
                 async with gate:
                     await b24.call("user.update", {"ID": user, "WORK_POSITION": f"job:{user}"})
                 done += 1
@@ -181,6 +184,7 @@ async def test_redis_killed_and_restarted_mid_job(
             await half.wait()
             local_during_outage = bucket.local_acquires  # type: ignore[attr-defined]
             await asyncio.to_thread(redis_server.start)
+            restarted.set()
             restarted_at = done
             await job
             finished_local = bucket.local_acquires  # type: ignore[attr-defined]

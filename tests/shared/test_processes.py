@@ -17,7 +17,7 @@ from b24async.testing import FakePortal
 WORKER = Path(__file__).with_name("worker.py")
 REPO = Path(__file__).resolve().parents[2]
 # A scaled-down bucket so that a few hundred requests bind it within seconds.
-RATE, BURST = 40.0, 10
+RATE, BURST = 100.0, 20
 WORKERS = 4
 
 
