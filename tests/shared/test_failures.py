@@ -93,9 +93,9 @@ async def test_keys_hold_no_secret_and_all_expire(redis_url: str) -> None:
             shared=redis_url,
         ) as b24:
             await b24.call("user.current")  # refreshes: the pair is stored
-    client = aioredis.Redis.from_url(redis_url)
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        keys = [key.decode() for key in await client.keys("*")]
+        keys = [str(key) for key in await client.keys("*")]
         assert any(key.endswith(":oauth") for key in keys)
         assert any(key.endswith(":holds") for key in keys)
         assert any(key.endswith(":bucket") for key in keys)
@@ -105,8 +105,8 @@ async def test_keys_hold_no_secret_and_all_expire(redis_url: str) -> None:
             assert not any(secret in key for secret in secrets)
             assert await client.pttl(key) > 0, key
         for key in keys:
-            if await client.type(key) == b"string":
-                value = (await client.get(key)).decode()
+            if await client.type(key) == "string":
+                value = str(await client.get(key))
                 assert code not in value
                 assert portal.client_secret not in value
     finally:

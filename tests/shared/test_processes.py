@@ -56,6 +56,7 @@ def split_users(count: int, per_worker: int) -> list[list[int]]:
 
 def test_four_processes_share_one_bucket(redis_url: str) -> None:
     per_worker = 40
+    shares = split_users(WORKERS, per_worker)
     with FakePortal.running(users=200, rate=RATE, burst=BURST) as portal:
         tasks = [
             {
@@ -68,7 +69,7 @@ def test_four_processes_share_one_bucket(redis_url: str) -> None:
                 "users": users,
                 "concurrency": 8,
             }
-            for index, users in enumerate(split_users(WORKERS, per_worker))
+            for index, users in enumerate(shares)
         ]
         results = run_workers(tasks)
         stats, ledger = portal.stats, portal.ledger
@@ -79,7 +80,7 @@ def test_four_processes_share_one_bucket(redis_url: str) -> None:
     assert sum(result["query_limit_hits"] for result in results) == 0
     # The ledger is exact: every write applied once, none lost, none doubled.
     written = Counter(entry.change["WORK_POSITION"] for entry in ledger)
-    expected = {f"{task['name']}:{user}" for task in tasks for user in task["users"]}
+    expected = {f"w{index}:{user}" for index, users in enumerate(shares) for user in users}
     assert set(written) == expected
     assert set(written.values()) == {1}
     # One reservation per request (plus the start check and a few hold reads).
