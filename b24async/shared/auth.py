@@ -2,7 +2,10 @@
 
 A refresh token is single-use, so processes that refresh one token each would log each other
 out. Here the first process to see ``expired_token`` takes a Redis lock, refreshes, and stores
-the new pair; the others wait for the lock and take the stored pair instead of refreshing.
+the new pair under a hash of the refresh token it replaced; the others wait for the lock and
+follow that link from their own refresh token to the newest pair instead of refreshing. A
+process started later with any older pair of the same authorization finds the newest the same
+way, and pairs of different users never mix.
 Sharing refresh means the OAuth pair (access and refresh token) is stored in Redis; the client
 secret never is, and key names carry only hashes.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import json
 import logging
 import time
@@ -19,7 +23,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from b24async.auth import TokenPair
-from b24async.errors import InvalidGrant
 from b24async.shared.link import RedisLink
 
 __all__ = ["RedisRefresh"]
@@ -33,6 +36,7 @@ LOCK_TIMEOUT = 90.0
 #: How long a process waits for another's refresh before refreshing on its own.
 LOCK_WAIT = 100.0
 _POLL = 0.05
+_MAX_CHAIN = 100  # refreshes followed from one token to the newest pair of its lineage
 
 
 def _dump(pair: TokenPair) -> str:
@@ -73,9 +77,15 @@ class RedisRefresh:
 
     def __init__(self, link: RedisLink, key: str) -> None:
         self._link = link
-        self._pair_key = f"{key}:oauth"
+        self._prefix = f"{key}:oauth"
         self._lock_key = f"{key}:oauth:lock"
         self.taken_over = 0  # pairs taken from another process's refresh
+
+    def _next_key(self, refresh_token: str) -> str:
+        # The pair that replaced a refresh token, under a hash of that token: each lineage of
+        # tokens (one user's authorization) is followed on its own, and no key shows a token.
+        digest = hashlib.sha256(refresh_token.encode()).hexdigest()[:32]
+        return f"{self._prefix}:next:{digest}"
 
     async def _acquire(self, token: str) -> bool | None:
         """Take the lock: True when held, False after LOCK_WAIT, None when Redis is down."""
@@ -101,9 +111,18 @@ class RedisRefresh:
         )
         await self._link.run(lambda c: c.eval(script, 1, self._lock_key, token))
 
-    async def _stored(self) -> TokenPair | None:
-        raw = await self._link.run(lambda c: c.get(self._pair_key))
-        return None if raw is None else _load(raw)
+    async def _newest(self, refresh_token: str) -> TokenPair | None:
+        """The newest pair stored in the lineage of ``refresh_token`` (None: none stored)."""
+        newest: TokenPair | None = None
+        token = refresh_token
+        for _ in range(_MAX_CHAIN):
+            key = self._next_key(token)
+            raw = await self._link.run(lambda c: c.get(key))  # noqa: B023 - awaited at once
+            pair = None if raw is None else _load(raw)
+            if pair is None:
+                break
+            newest, token = pair, pair.refresh_token
+        return newest
 
     async def obtain(
         self,
@@ -122,20 +141,17 @@ class RedisRefresh:
                 "OAuth refresh lock in Redis not released in %.0fs: refreshing", LOCK_WAIT
             )
         try:
-            stored = await self._stored()
-            fresh = stored is not None and stored.expires_at.timestamp() > time.time()
-            if stored is not None and stored.access_token != stale_token and fresh:
-                self.taken_over += 1
-                return stored, False
-            # The stored refresh token is the newest of the lineage (every refresh lands here).
-            chosen = stored.refresh_token if stored is not None else refresh_token
-            try:
-                pair = await request(chosen)
-            except InvalidGrant:
-                if chosen == refresh_token or not refresh_token:
-                    raise
-                pair = await request(refresh_token)  # ours may be newer than a stale store
-            await self._link.run(lambda c: c.set(self._pair_key, _dump(pair), ex=PAIR_TTL))
+            newest = await self._newest(refresh_token)
+            if newest is not None:
+                fresh = newest.expires_at.timestamp() > time.time()
+                if newest.access_token != stale_token and fresh:
+                    self.taken_over += 1
+                    return newest, False
+                refresh_token = newest.refresh_token  # ours was spent by another process
+            pair = await request(refresh_token)
+            await self._link.run(
+                lambda c: c.set(self._next_key(refresh_token), _dump(pair), ex=PAIR_TTL)
+            )
             return pair, True
         finally:
             if held:

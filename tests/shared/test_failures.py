@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -96,10 +97,16 @@ async def test_keys_hold_no_secret_and_all_expire(redis_url: str) -> None:
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     try:
         keys = [str(key) for key in await client.keys("*")]
-        assert any(key.endswith(":oauth") for key in keys)
+        assert any(":oauth:next:" in key for key in keys)
         assert any(key.endswith(":holds") for key in keys)
         assert any(key.endswith(":bucket") for key in keys)
-        secrets = (code, portal.client_secret, portal.client_id, tokens.refresh_token)
+        secrets = (
+            code,
+            portal.client_secret,
+            portal.client_id,
+            tokens.refresh_token,
+            tokens.access_token,
+        )
         for key in keys:
             assert key.startswith("b24async:v1:127.0.0.1:")
             assert not any(secret in key for secret in secrets)
@@ -235,3 +242,49 @@ async def test_a_request_queued_for_the_bucket_does_not_follow_a_new_hold(redis_
             await task
     assert held > 0
     assert updates == 0
+
+
+async def test_a_process_started_later_with_a_spent_pair_takes_the_newest(redis_url: str) -> None:
+    async with FakePortal(users=5) as portal:
+        tokens = portal.issue_tokens(1)
+        portal.expire_access_tokens()
+        seen: list[object] = []
+        options: dict[str, Any] = {
+            "refresh_token": tokens.refresh_token,
+            "client_id": portal.client_id,
+            "client_secret": portal.client_secret,
+            "oauth_url": portal.oauth_url,
+            "on_token_refresh": seen.append,
+            "shared": redis_url,
+        }
+        async with Bitrix24(portal.url, token=tokens.access_token, **options) as first:
+            await first.call("user.current")  # refreshes: the old refresh token is now dead
+        # Started from the same (now spent) pair, as a restarted worker would be.
+        async with Bitrix24(portal.url, token=tokens.access_token, **options) as later:
+            await later.call("user.current")
+            later_refreshes = later.stats.token_refreshes
+        refreshes = portal.stats.refreshes
+    assert refreshes == 1
+    assert later_refreshes == 0
+    assert len(seen) == 1
+
+
+async def test_pairs_of_two_users_of_one_app_do_not_mix(redis_url: str) -> None:
+    async with FakePortal(users=5) as portal:
+        pairs = [portal.issue_tokens(1), portal.issue_tokens(2)]
+        portal.expire_access_tokens()
+        ids = []
+        for pair in pairs:
+            async with Bitrix24(
+                portal.url,
+                token=pair.access_token,
+                refresh_token=pair.refresh_token,
+                client_id=portal.client_id,
+                client_secret=portal.client_secret,
+                oauth_url=portal.oauth_url,
+                shared=redis_url,
+            ) as b24:
+                ids.append(str((await b24.call("user.current")).result["ID"]))
+        refreshes = portal.stats.refreshes
+    assert ids == ["1", "2"]  # each refreshed its own pair
+    assert refreshes == 2
