@@ -11,13 +11,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.redis_server import ENV_BINARY, RedisServer, find_server_binary, running_server
+from shared.redis_server import (
+    ENV_BINARY,
+    RedisServer,
+    find_server_binary,
+    require_redis_py,
+    running_server,
+)
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """A real ``redis-server`` on a free 127.0.0.1 port, persistence off, for the session."""
-    pytest.importorskip("redis", reason="the redis extra is not installed (pip install .[redis])")
+    require_redis_py()
     binary = find_server_binary()
     if binary is None:
         reason = (

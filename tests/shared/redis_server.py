@@ -25,6 +25,18 @@ import attrs
 ENV_BINARY = "B24ASYNC_REDIS_SERVER"
 
 
+def require_redis_py() -> None:
+    """Skip the calling test module when redis-py is missing (fail under ``CI=true``)."""
+    import pytest
+
+    if importlib.util.find_spec("redis") is not None:
+        return
+    reason = "redis-py is not installed (pip install -e '.[redis]')"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
 def find_server_binary() -> str | None:
     """The path of a Redis-compatible server binary on this machine, or ``None``."""
     configured = os.environ.get(ENV_BINARY)

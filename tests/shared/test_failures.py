@@ -8,11 +8,13 @@ from collections import Counter
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
 from b24async import Bitrix24, RateLimits, TransportError
 from b24async.testing import FakePortal
-from shared.redis_server import RedisServer, free_port
+from shared.redis_server import RedisServer, free_port, require_redis_py
+
+require_redis_py()
+import redis.asyncio as aioredis  # noqa: E402 - after the check above
 
 RATE, BURST = 100.0, 20
 LIMITS = RateLimits(rate=RATE, burst=BURST)

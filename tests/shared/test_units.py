@@ -1,17 +1,15 @@
-"""The shared pieces one at a time, against the real server: GCRA reservations, holds, import."""
+"""The shared pieces one at a time, against the real server: GCRA reservations, holds."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
-import textwrap
-
-import redis.asyncio as aioredis
 
 from b24async import RateLimits
 from b24async.shared.bucket import RedisBucket
 from b24async.shared.link import RedisLink
 from b24async.shared.operating import RedisHolds
+from shared.redis_server import require_redis_py
+
+require_redis_py()
+import redis.asyncio as aioredis  # noqa: E402 - after the check above
 
 # A drain of one slot per 100 s: the microseconds that pass between two steps are negligible.
 SLOW = RateLimits(rate=0.01, burst=8)
@@ -55,23 +53,3 @@ async def test_holds_are_seen_by_every_link_until_they_expire(redis_url: str) ->
         assert 300_000 <= ttl <= 302_000
     finally:
         await client.aclose()
-
-
-def test_the_core_imports_without_redis() -> None:
-    script = textwrap.dedent(
-        """
-        import sys
-        sys.modules["redis"] = None  # as if the extra were not installed
-        import b24async
-        from b24async import Bitrix24
-        b24 = Bitrix24("http://127.0.0.1:1/rest/1/code/")
-        try:
-            Bitrix24("http://127.0.0.1:1/rest/1/code/", shared="redis://127.0.0.1:1/0")
-        except ImportError as exc:
-            print(exc)
-        """
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    ).stdout
-    assert "pip install 'b24async[redis]'" in out
