@@ -130,7 +130,7 @@ class RedisBucket:
                 # Every process falls back at once: each takes its share of the bucket.
                 self._fallback_peers = self._peers
                 self._local = LeakyBucket(
-                    self.rate / self._peers, max(2, self.burst // self._peers), margin=1
+                    self.rate / self._peers, max(2, self.burst // self._peers)
                 )
             # The shared bucket may have been full: start from full, once the slots already
             # reserved there (requests still waiting for their moment) have gone.

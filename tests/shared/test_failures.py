@@ -16,8 +16,10 @@ from shared.redis_server import RedisServer, free_port, require_redis_py
 require_redis_py()
 import redis.asyncio as aioredis  # noqa: E402 - after the check above
 
-RATE, BURST = 100.0, 20
-LIMITS = RateLimits(rate=RATE, burst=BURST)
+RATE, BURST = 100.0, 40
+# The client is told half the portal's bucket: its margin then absorbs 0.3 s of the event loop
+# being late to send (a loaded machine) instead of 0.1 s; the test is about Redis, not jitter.
+LIMITS = RateLimits(rate=RATE, burst=BURST // 2)
 
 
 def _redis_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -44,7 +44,9 @@ async def writes(task: dict[str, Any]) -> dict[str, Any]:
         await asyncio.gather(*(one(user) for user in task["users"]))
         stats = b24.stats
         round_trips = b24._shared.link.round_trips if b24._shared is not None else 0
+        outages = b24._shared.link.outages if b24._shared is not None else 0
     return {
+        "outages": outages,
         "errors": errors,
         "requests": stats.requests,
         "query_limit_hits": stats.query_limit_hits,
