@@ -80,6 +80,8 @@ def connect(
     from b24async.shared.bucket import RedisBucket
     from b24async.shared.operating import RedisHolds, SharedThrottle
 
+    if fallback not in ("raise", "local"):
+        raise ValueError(f'shared_fallback must be "raise" or "local", got {fallback!r}')
     client, owned = open_client(shared)
     link = RedisLink(client, owned=owned, fallback=fallback, clock=clock)
     host = (urlsplit(origin).netloc or origin).lower()

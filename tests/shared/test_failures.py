@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from b24async import Bitrix24, RateLimits, TransportError
+from b24async import Bitrix24, RateLimits, Throttle, TransportError
 from b24async.testing import FakePortal
 from shared.redis_server import RedisServer, free_port, require_redis_py
 
@@ -292,3 +292,15 @@ async def test_pairs_of_two_users_of_one_app_do_not_mix(redis_url: str) -> None:
         refreshes = portal.stats.refreshes
     assert ids == ["1", "2"]  # each refreshed its own pair
     assert refreshes == 2
+
+
+def test_bad_shared_arguments_fail_before_anything_is_sent() -> None:
+    url = "http://127.0.0.1:1/rest/1/code/"
+    with pytest.raises(TypeError, match=r"redis\.asyncio\.Redis"):
+        Bitrix24(url, shared=123)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="redis://"):
+        Bitrix24(url, shared="http://127.0.0.1:6379/0")
+    with pytest.raises(ValueError, match="shared_fallback"):
+        Bitrix24(url, shared="redis://127.0.0.1:1/0", shared_fallback="maybe")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not both"):
+        Bitrix24(url, shared="redis://127.0.0.1:1/0", throttle=Throttle())
