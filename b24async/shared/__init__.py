@@ -10,7 +10,8 @@ makes every process that names the same Redis for the same portal share:
 * OAuth refresh (:class:`~b24async.shared.auth.RedisRefresh`): one refresh per expiry; the
   token pair is stored in Redis.
 
-Key names hold the portal's host and hashes only, never a secret; every key has a TTL.
+Key names hold the portal's host (in braces: a Redis Cluster hash tag) and hashes only, never a
+secret; every key has a TTL.
 Importing this package needs no Redis: the client is imported when ``shared=`` is used.
 """
 
@@ -85,7 +86,9 @@ def connect(
     client, owned = open_client(shared)
     link = RedisLink(client, owned=owned, fallback=fallback, clock=clock)
     host = (urlsplit(origin).netloc or origin).lower()
-    portal = f"{KEY_PREFIX}:{host}"
+    # The host in braces is a Redis Cluster hash tag: every key of one portal lands on one slot,
+    # so the bucket script may touch the bucket, peers and holds keys together.
+    portal = f"{KEY_PREFIX}:{{{host}}}"
     account = f"{portal}:{credential_id(credentials)}"
     holds = RedisHolds(link, account, clock=clock)
     throttle = SharedThrottle(

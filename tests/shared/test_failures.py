@@ -112,7 +112,7 @@ async def test_keys_hold_no_secret_and_all_expire(redis_url: str) -> None:
             tokens.access_token,
         )
         for key in keys:
-            assert key.startswith("b24async:v1:127.0.0.1:")
+            assert key.startswith("b24async:v1:{127.0.0.1:")  # the host is the hash tag
             assert not any(secret in key for secret in secrets)
             assert await client.pttl(key) > 0, key
         for key in keys:
