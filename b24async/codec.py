@@ -283,6 +283,8 @@ def as_int(value: Any, field: str) -> int:
     kind = type(value)
     if kind is int:
         return value  # type: ignore[no-any-return]
+    if kind is str and value.isascii() and value.isdigit():  # the wire's usual "31": no regex
+        return int(value)
     if kind is str and _INT_RE.fullmatch(value.strip()):
         return int(value)
     if kind is float and value.is_integer():
@@ -346,6 +348,8 @@ def from_timestamp(value: Any, field: str) -> dt.datetime:
     seconds: float
     if kind is int or kind is float:
         seconds = value
+    elif kind is str and value.isascii() and value.isdigit():  # the wire's "1721913214"
+        seconds = int(value)
     elif kind is str:
         text = value.strip()
         try:

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import attrs
 
+from b24async import jsonio
 from b24async.codec import as_opt_datetime, int_or_none, to_wire
 from b24async.errors import ApiError, DecodeError, make_api_error
 
@@ -215,7 +216,7 @@ def _quote(text: str) -> str:
 def decode_envelope(raw: RawResponse, method: str) -> dict[str, Any]:
     """Parse the JSON envelope or raise :class:`DecodeError` (keeping the raw body)."""
     try:
-        payload = json.loads(raw.body)
+        payload = jsonio.loads(raw.body)
     except (UnicodeDecodeError, ValueError):
         raise DecodeError(
             "response is not JSON", raw=raw.body, status=raw.status, method=method

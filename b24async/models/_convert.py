@@ -72,6 +72,16 @@ class FrozenMap(Mapping[K, V]):
     def __init__(self, data: Mapping[K, V] | Iterable[tuple[K, V]] = ()) -> None:
         self._data: dict[K, V] = dict(data)
 
+    @classmethod
+    def adopt(cls, data: dict[K, V]) -> FrozenMap[K, V]:
+        """Wrap ``data`` without copying it; the caller must not keep or change ``data``.
+
+        For decoders that have just built the dict (one copy less per model on hot paths).
+        """
+        frozen: FrozenMap[K, V] = cls.__new__(cls)
+        frozen._data = data
+        return frozen
+
     def __getitem__(self, key: K) -> V:
         return self._data[key]
 

@@ -8,6 +8,7 @@ wire value in ``extra`` under its wire key (``extra["ACCESSIBILITY"] == "tentati
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from enum import Enum
@@ -120,6 +121,11 @@ class BusyInterval:
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any]) -> BusyInterval:
         """Build from one wire entry: a calendar event or an HR absence (``FROM_HR: true``)."""
+        return _decode_entry(raw, {}) if cls is BusyInterval else cls._from_wire_checked(raw)
+
+    @classmethod
+    def _from_wire_checked(cls, raw: Mapping[str, Any]) -> BusyInterval:
+        """The general reader: every shape the wire may take (the fast path's reference)."""
         if not isinstance(raw, Mapping):
             raise ValueError(f"busy interval: expected an object, got {raw!r}")
         used = {"ID", "NAME", "TZ_FROM", "TZ_TO", "EVENT_TYPE", "FROM_HR", "DT_SKIP_TIME"}
@@ -186,6 +192,129 @@ class BusyInterval:
         return s < e and s < end and start < e
 
 
+# --- the hot path: one calendar.accessibility.get answer holds ~27 entries per user and month ---
+#
+# A portal's answer has one shape for events (CORE ``calendar_event.php``): string IDs and unix
+# timestamps as digit strings, ``DT_SKIP_TIME`` "Y"/"N", known enum values. Such an entry is
+# built by :func:`_decode_entry` with direct lookups and without attrs' ``__init__`` (the field
+# values are already checked there); anything else (HR absences, empty or odd values, unknown
+# enum values) goes to :meth:`BusyInterval._from_wire_checked`, the general reader. Both give
+# equal objects (``tests/models/test_calendar_fast.py`` compares them on whole answers).
+
+_ACCESSIBILITY_BY_WIRE = {m.value: m for m in Accessibility if m is not Accessibility.UNKNOWN}
+_IMPORTANCE_BY_WIRE = {m.value: m for m in Importance if m is not Importance.UNKNOWN}
+_SKIP_TIME = {"Y": True, "N": False}
+# The wire keys the fast path turns into attributes; every other key stays in ``extra``.
+_FAST_KEYS = frozenset(
+    {
+        "ID",
+        "NAME",
+        "TZ_FROM",
+        "TZ_TO",
+        "EVENT_TYPE",
+        "FROM_HR",
+        "DT_SKIP_TIME",
+        "DATE_FROM_TS_UTC",
+        "DATE_TO_TS_UTC",
+        "ACCESSIBILITY",
+        "IMPORTANCE",
+    }
+)
+_FIELDS = (
+    "id",
+    "start",
+    "end",
+    "name",
+    "tz_from",
+    "tz_to",
+    "all_day",
+    "accessibility",
+    "importance",
+    "event_type",
+    "from_hr",
+    "extra",
+)
+if tuple(f.name for f in attrs.fields(BusyInterval)) != _FIELDS:  # pragma: no cover
+    raise AssertionError("BusyInterval's fields changed: update _decode_entry")
+# Slot descriptors: setting them skips attrs' frozen ``__setattr__`` guard and validators.
+(
+    _set_id,
+    _set_start,
+    _set_end,
+    _set_name,
+    _set_tz_from,
+    _set_tz_to,
+    _set_all_day,
+    _set_accessibility,
+    _set_importance,
+    _set_event_type,
+    _set_from_hr,
+    _set_extra,
+) = (getattr(BusyInterval, name).__set__ for name in _FIELDS)
+_new = object.__new__
+
+
+def _decode_entry(raw: Any, memo: dict[Any, Any]) -> BusyInterval:
+    """One wire entry as a :class:`BusyInterval`; ``memo`` shares equal values in one answer.
+
+    Timestamps become one ``datetime`` per distinct value and repeated strings (zones, display
+    dates) one object per distinct value: an answer's entries share most of them, so the typed
+    result is smaller than the JSON it came from.
+    """
+    if type(raw) is not dict or "FROM_HR" in raw:
+        return BusyInterval._from_wire_checked(raw)
+    get = raw.get
+    ident, start, end = get("ID"), get("DATE_FROM_TS_UTC"), get("DATE_TO_TS_UTC")
+    skip, access, importance = get("DT_SKIP_TIME"), get("ACCESSIBILITY"), get("IMPORTANCE")
+    name, tz_from, tz_to, event_type = get("NAME"), get("TZ_FROM"), get("TZ_TO"), get("EVENT_TYPE")
+    if not (
+        type(ident) is str
+        and ident.isascii()
+        and ident.isdigit()
+        and type(start) is str
+        and start.isascii()
+        and start.isdigit()
+        and type(end) is str
+        and end.isascii()
+        and end.isdigit()
+        and type(skip) is str
+        and skip in _SKIP_TIME
+        and type(access) is str
+        and access in _ACCESSIBILITY_BY_WIRE
+        and type(importance) is str
+        and importance in _IMPORTANCE_BY_WIRE
+        and (name is None or type(name) is str)
+        and (tz_from is None or type(tz_from) is str)
+        and (tz_to is None or type(tz_to) is str)
+        and (event_type is None or type(event_type) is str)
+    ):
+        return BusyInterval._from_wire_checked(raw)
+    start_at = memo.get(start)
+    if start_at is None:
+        start_at = memo[start] = cv.from_timestamp(start, "DATE_FROM_TS_UTC")
+    end_at = memo.get(end)
+    if end_at is None:
+        end_at = memo[end] = cv.from_timestamp(end, "DATE_TO_TS_UTC")
+    extra = {}
+    for key, value in raw.items():
+        if key not in _FAST_KEYS:
+            extra[key] = memo.setdefault(value, value) if type(value) is str else value
+    entry = _new(BusyInterval)
+    _set_id(entry, int(ident))
+    _set_start(entry, start_at)
+    _set_end(entry, end_at)
+    _set_name(entry, name or None)
+    _set_tz_from(entry, memo.setdefault(tz_from, tz_from) if tz_from else None)
+    _set_tz_to(entry, memo.setdefault(tz_to, tz_to) if tz_to else None)
+    _set_all_day(entry, _SKIP_TIME[skip])
+    _set_accessibility(entry, _ACCESSIBILITY_BY_WIRE[access])
+    _set_importance(entry, _IMPORTANCE_BY_WIRE[importance])
+    _set_event_type(entry, memo.setdefault(event_type, event_type) if event_type else None)
+    _set_from_hr(entry, False)
+    _set_extra(entry, cv.FrozenMap.adopt(extra))
+    return entry
+
+
 def _is_bare_date(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip()) and ":" not in value
 
@@ -197,18 +326,25 @@ def _first_present(raw: Mapping[str, Any], keys: tuple[str, str], ident: int) ->
     raise ValueError(f"busy interval {ident}: none of {', '.join(keys)} is set")
 
 
-def _sort_key(item: BusyInterval) -> tuple[datetime, datetime, int]:
-    return item.start, item.end, item.id
+_sort_key = operator.attrgetter("start", "end", "id")
+
+
+def _ordered(items: Iterable[BusyInterval]) -> tuple[BusyInterval, ...]:
+    """By start, end and ID, each entry once (the same event seen by two merged parts)."""
+    entries = list(items)
+    if len(entries) > 1:
+        # Exact duplicates share an ID: when every ID is distinct there is nothing to drop
+        # (hashing an entry costs more than collecting its ID).
+        if len({entry.id for entry in entries}) < len(entries):
+            entries = list(dict.fromkeys(entries))
+        entries.sort(key=_sort_key)
+    return tuple(entries)
 
 
 def _freeze_by_user(
     value: Mapping[int, Iterable[BusyInterval]],
 ) -> dict[int, tuple[BusyInterval, ...]]:
-    out: dict[int, tuple[BusyInterval, ...]] = {}
-    for user, items in value.items():
-        # dict.fromkeys drops exact duplicates (the same event seen by two merged parts).
-        out[cv.as_int(user, "user id")] = tuple(sorted(dict.fromkeys(items), key=_sort_key))
-    return out
+    return {cv.as_int(user, "user id"): _ordered(items) for user, items in value.items()}
 
 
 def _check_window(start: datetime, end: datetime) -> None:
@@ -238,11 +374,19 @@ class Availability(Mapping[int, tuple[BusyInterval, ...]]):
         is a list of entries, or an object with numeric keys when the server filtered the list.
         """
         by_user: dict[int, list[BusyInterval]] = {user: [] for user in users}
+        memo: dict[Any, Any] = {}  # equal timestamps and strings of this answer, shared
         for key, items in cv.as_map(raw, "calendar.accessibility.get result").items():
             user = cv.as_int(key, "user id")
             entries = cv.as_list(items, f"user {user}")
-            by_user.setdefault(user, []).extend(BusyInterval.from_wire(e) for e in entries)
-        return cls(by_user)
+            by_user.setdefault(user, []).extend([_decode_entry(e, memo) for e in entries])
+        return cls._adopt({user: _ordered(items) for user, items in by_user.items()})
+
+    @classmethod
+    def _adopt(cls, by_user: dict[int, tuple[BusyInterval, ...]]) -> Availability:
+        """Wrap a map already in final form (int keys, ordered tuples): no converter pass."""
+        availability: Availability = cls.__new__(cls)
+        object.__setattr__(availability, "_by_user", by_user)
+        return availability
 
     @classmethod
     def merge(cls, *parts: Mapping[int, Iterable[BusyInterval]]) -> Availability:

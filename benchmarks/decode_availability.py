@@ -1,0 +1,126 @@
+"""Micro-benchmark: decode one 2,000-user ``calendar.accessibility.get`` answer into typed results.
+
+Usage::
+
+    python benchmarks/decode_availability.py                 # 2,000 users, 4 weeks
+    python benchmarks/decode_availability.py --users 500 --days 7 --repeat 3
+    python benchmarks/decode_availability.py --json stdlib   # force the stdlib JSON decoder
+
+The answer's bytes come from a ``FakePortal`` in this process (fetched once, before anything is
+timed). Each repetition then times, in this process and with nothing else running in it:
+
+* **json**: the JSON text to Python values (the decoder ``b24async.jsonio`` uses: ``orjson``
+  when installed, else the stdlib; ``--json`` forces one);
+* **typed**: the decoded ``result`` to an :class:`~b24async.models.Availability`
+  (``GetAccessibility.parse``: one frozen :class:`~b24async.models.BusyInterval` per entry);
+* **total**: both, i.e. :func:`b24async.protocol.decode_response` plus ``parse``,
+
+and reports the best repetition in microseconds per busy interval, plus the tracemalloc peak of
+one full decode (the raw bytes already held are not counted) and the bytes the typed result
+keeps per interval. Output: one JSON object on stdout (``--out FILE`` writes it there too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import gc
+import json
+import sys
+import time
+import tracemalloc
+from typing import Any
+
+import aiohttp
+
+from b24async import jsonio
+from b24async.methods import GetAccessibility
+from b24async.protocol import RawResponse, decode_response
+from b24async.testing import FakePortal
+
+METHOD = "calendar.accessibility.get"
+
+
+async def fetch_answer(users: int, days: int) -> tuple[bytes, GetAccessibility]:
+    """The portal's raw answer to one call for users 1..``users`` over ``days + 1`` days."""
+    today = dt.date.today()
+    monday = today - dt.timedelta(days=today.weekday())
+    request = GetAccessibility(
+        users=range(1, users + 1), start=monday, end=monday + dt.timedelta(days=days)
+    )
+    async with FakePortal(users=users, latency=0, processing=0) as portal:
+        async with aiohttp.ClientSession() as session:
+            url = portal.webhook_url + METHOD
+            async with session.post(url, json=request.to_params()) as reply:
+                reply.raise_for_status()
+                return await reply.read(), request
+
+
+def _best(fn: Any, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def measure(body: bytes, request: GetAccessibility, repeat: int) -> dict[str, Any]:
+    """Time the three stages on ``body``; see the module docstring."""
+    raw = RawResponse(200, {"content-type": "application/json"}, body)
+    result = jsonio.loads(body)["result"]
+    typed = request.parse(result)
+    intervals = sum(len(entries) for entries in typed.values())
+    json_s = _best(lambda: jsonio.loads(body), repeat)
+    typed_s = _best(lambda: request.parse(result), repeat)
+    total_s = _best(lambda: request.parse(decode_response(raw, METHOD).result), repeat)
+    del result, typed
+    gc.collect()
+    tracemalloc.start()
+    typed = request.parse(decode_response(raw, METHOD).result)
+    kept, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    per = 1e6 / intervals
+    return {
+        "json_decoder": jsonio.BACKEND,
+        "users": len(request.users),
+        "days": (request.end - request.start).days + 1,
+        "answer_bytes": len(body),
+        "intervals": intervals,
+        "repeat": repeat,
+        "json_us_per_interval": round(json_s * per, 3),
+        "typed_us_per_interval": round(typed_s * per, 3),
+        "total_us_per_interval": round(total_s * per, 3),
+        "total_s": round(total_s, 4),
+        "tracemalloc_peak_mb": round(peak / 1e6, 2),
+        "kept_bytes_per_interval": round(kept / intervals),
+        "python": sys.version.split()[0],
+        "_keep": len(typed),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--days", type=int, default=27, help="window length - 1 (27: 4 weeks)")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", choices=("auto", "stdlib", "orjson"), default="auto")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    if args.json != "auto":
+        jsonio.use(args.json)
+    body, request = asyncio.run(fetch_answer(args.users, args.days))
+    report = measure(body, request, args.repeat)
+    report.pop("_keep")
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
