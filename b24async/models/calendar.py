@@ -8,7 +8,9 @@ wire value in ``extra`` under its wire key (``extra["ACCESSIBILITY"] == "tentati
 
 from __future__ import annotations
 
+import contextlib
 import operator
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from enum import Enum
@@ -17,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from b24async import jsonio
 from b24async.models import _convert as cv
 from b24async.models.slots import Slot, WorkingHours, free_slots
 
@@ -121,7 +124,7 @@ class BusyInterval:
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any]) -> BusyInterval:
         """Build from one wire entry: a calendar event or an HR absence (``FROM_HR: true``)."""
-        return _decode_entry(raw, {}) if cls is BusyInterval else cls._from_wire_checked(raw)
+        return _decode_entry(raw) if cls is BusyInterval else cls._from_wire_checked(raw)
 
     @classmethod
     def _from_wire_checked(cls, raw: Mapping[str, Any]) -> BusyInterval:
@@ -201,6 +204,7 @@ class BusyInterval:
 # enum values) goes to :meth:`BusyInterval._from_wire_checked`, the general reader. Both give
 # equal objects (``tests/models/test_calendar_fast.py`` compares them on whole answers).
 
+_BIG_USERS = 100  # answers for this many users (~2,700 entries a month) pause the cyclic GC
 _ACCESSIBILITY_BY_WIRE = {m.value: m for m in Accessibility if m is not Accessibility.UNKNOWN}
 _IMPORTANCE_BY_WIRE = {m.value: m for m in Importance if m is not Importance.UNKNOWN}
 _SKIP_TIME = {"Y": True, "N": False}
@@ -252,14 +256,30 @@ if tuple(f.name for f in attrs.fields(BusyInterval)) != _FIELDS:  # pragma: no c
     _set_extra,
 ) = (getattr(BusyInterval, name).__set__ for name in _FIELDS)
 _new = object.__new__
+_intern = sys.intern
 
 
-def _decode_entry(raw: Any, memo: dict[Any, Any]) -> BusyInterval:
-    """One wire entry as a :class:`BusyInterval`; ``memo`` shares equal values in one answer.
+# Instants by their wire spelling: entries start and end on a few hundred distinct instants
+# (working hours), so sharing one immutable datetime per value saves ~100 bytes per entry.
+_INSTANTS: dict[str, datetime] = {}
+_INSTANTS_MAX = 1 << 16  # bounded: cleared when full (a cache, never a leak)
 
-    Timestamps become one ``datetime`` per distinct value and repeated strings (zones, display
-    dates) one object per distinct value: an answer's entries share most of them, so the typed
-    result is smaller than the JSON it came from.
+
+def _instant(value: str, field: str) -> datetime:
+    moment = _INSTANTS.get(value)
+    if moment is None:
+        if len(_INSTANTS) >= _INSTANTS_MAX:
+            _INSTANTS.clear()
+        moment = _INSTANTS[value] = cv.from_timestamp(value, field)
+    return moment
+
+
+def _decode_entry(raw: Any) -> BusyInterval:
+    """One wire entry as a :class:`BusyInterval` (see above).
+
+    Equal instants share one ``datetime`` and repeated strings (zones, event types, display
+    dates in ``extra``) are interned, so entries share most of their values and the typed result
+    is several times smaller than the JSON it came from.
     """
     if type(raw) is not dict or "FROM_HR" in raw:
         return BusyInterval._from_wire_checked(raw)
@@ -289,27 +309,21 @@ def _decode_entry(raw: Any, memo: dict[Any, Any]) -> BusyInterval:
         and (event_type is None or type(event_type) is str)
     ):
         return BusyInterval._from_wire_checked(raw)
-    start_at = memo.get(start)
-    if start_at is None:
-        start_at = memo[start] = cv.from_timestamp(start, "DATE_FROM_TS_UTC")
-    end_at = memo.get(end)
-    if end_at is None:
-        end_at = memo[end] = cv.from_timestamp(end, "DATE_TO_TS_UTC")
     extra = {}
     for key, value in raw.items():
         if key not in _FAST_KEYS:
-            extra[key] = memo.setdefault(value, value) if type(value) is str else value
+            extra[key] = _intern(value) if type(value) is str else value
     entry = _new(BusyInterval)
     _set_id(entry, int(ident))
-    _set_start(entry, start_at)
-    _set_end(entry, end_at)
-    _set_name(entry, name or None)
-    _set_tz_from(entry, memo.setdefault(tz_from, tz_from) if tz_from else None)
-    _set_tz_to(entry, memo.setdefault(tz_to, tz_to) if tz_to else None)
+    _set_start(entry, _instant(start, "DATE_FROM_TS_UTC"))
+    _set_end(entry, _instant(end, "DATE_TO_TS_UTC"))
+    _set_name(entry, _intern(name) if name else None)
+    _set_tz_from(entry, _intern(tz_from) if tz_from else None)
+    _set_tz_to(entry, _intern(tz_to) if tz_to else None)
     _set_all_day(entry, _SKIP_TIME[skip])
     _set_accessibility(entry, _ACCESSIBILITY_BY_WIRE[access])
     _set_importance(entry, _IMPORTANCE_BY_WIRE[importance])
-    _set_event_type(entry, memo.setdefault(event_type, event_type) if event_type else None)
+    _set_event_type(entry, _intern(event_type) if event_type else None)
     _set_from_hr(entry, False)
     _set_extra(entry, cv.FrozenMap.adopt(extra))
     return entry
@@ -374,12 +388,13 @@ class Availability(Mapping[int, tuple[BusyInterval, ...]]):
         is a list of entries, or an object with numeric keys when the server filtered the list.
         """
         by_user: dict[int, list[BusyInterval]] = {user: [] for user in users}
-        memo: dict[Any, Any] = {}  # equal timestamps and strings of this answer, shared
-        for key, items in cv.as_map(raw, "calendar.accessibility.get result").items():
-            user = cv.as_int(key, "user id")
-            entries = cv.as_list(items, f"user {user}")
-            by_user.setdefault(user, []).extend([_decode_entry(e, memo) for e in entries])
-        return cls._adopt({user: _ordered(items) for user, items in by_user.items()})
+        raw_users = cv.as_map(raw, "calendar.accessibility.get result")
+        with jsonio.gc_paused() if len(raw_users) >= _BIG_USERS else contextlib.nullcontext():
+            for key, items in raw_users.items():
+                user = cv.as_int(key, "user id")
+                entries = cv.as_list(items, f"user {user}")
+                by_user.setdefault(user, []).extend([_decode_entry(e) for e in entries])
+            return cls._adopt({user: _ordered(items) for user, items in by_user.items()})
 
     @classmethod
     def _adopt(cls, by_user: dict[int, tuple[BusyInterval, ...]]) -> Availability:
