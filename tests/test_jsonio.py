@@ -1,0 +1,113 @@
+"""``b24async.jsonio``: orjson when installed, the stdlib otherwise, with the same results."""
+
+from __future__ import annotations
+
+import gc
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from b24async import jsonio
+from b24async.errors import DecodeError
+from b24async.protocol import RawResponse, decode_response
+
+try:
+    import orjson  # noqa: F401
+
+    HAVE_ORJSON = True
+except ImportError:
+    HAVE_ORJSON = False
+
+BACKENDS = [
+    "stdlib",
+    pytest.param("orjson", marks=pytest.mark.skipif(not HAVE_ORJSON, reason="no orjson")),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test once per decoder, and restore the default afterwards."""
+    before = jsonio.BACKEND
+    jsonio.use(request.param)
+    try:
+        yield request.param
+    finally:
+        jsonio.use(before)
+
+
+DOCUMENTS = [
+    b'{"result": {"5": [{"ID": "1", "NAME": "\\u0418\\u0432\\u0430\\u043d"}]}, "total": 1}',
+    '{"result": "Иван"}'.encode(),
+    b'{"result": [1.5, -0, 1e300, 9223372036854775807, -9223372036854775808]}',
+    b'{"result": NaN}',  # not JSON, but the stdlib reads it: so must we, with either decoder
+    b'\xef\xbb\xbf{"result": 1}',  # a byte-order mark
+    b'{"a": 1, "a": 2}',  # duplicate keys: the last wins
+    b'{"s": "\\ud800"}',  # a lone surrogate
+]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_both_decoders_give_the_stdlib_value(backend: str, document: bytes) -> None:
+    assert jsonio.BACKEND == backend
+    expected = json.loads(document)
+    got = jsonio.loads(document)
+    assert repr(got) == repr(expected)  # repr: NaN != NaN, and -0 vs 0 types show
+
+
+@pytest.mark.parametrize("document", [b"", b"<html>502</html>", b'{"a": ', b"\xff\xfe{}"])
+def test_both_decoders_refuse_what_the_stdlib_refuses(backend: str, document: bytes) -> None:
+    with pytest.raises(ValueError):
+        json.loads(document)
+    with pytest.raises(ValueError):
+        jsonio.loads(document)
+    raw = RawResponse(502, {}, document)
+    with pytest.raises(DecodeError):
+        decode_response(raw, "user.get")
+
+
+def test_integers_beyond_64_bits_are_the_one_documented_difference(backend: str) -> None:
+    value = jsonio.loads(b"[12345678901234567890123]")[0]
+    # orjson reads them as floats (documented in b24async.jsonio); the portal's IDs and counts
+    # are far below 2**63.
+    assert value == (12345678901234567890123 if backend == "stdlib" else 1.2345678901234568e22)
+
+
+def test_a_big_answer_decodes_alike_and_leaves_the_gc_as_it_was(backend: str) -> None:
+    rows = [{"ID": str(i), "NAME": f"user {i}", "ACTIVE": True} for i in range(45_000)]
+    body = json.dumps({"result": rows, "total": 45_000}).encode()
+    assert len(body) > jsonio.ORJSON_MAX_BYTES  # the stdlib path of the orjson backend too
+    assert jsonio.loads(body) == json.loads(body)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        jsonio.loads(body)
+        assert not gc.isenabled()  # an application's choice is left alone
+    finally:
+        gc.enable()
+
+
+def test_use_refuses_unknown_names() -> None:
+    with pytest.raises(ValueError, match="unknown JSON backend"):
+        jsonio.use("simdjson")
+
+
+@pytest.mark.skipif(HAVE_ORJSON, reason="orjson is installed")
+def test_use_orjson_without_it_says_how_to_get_it() -> None:
+    with pytest.raises(ImportError, match=r"b24async\[speed\]"):
+        jsonio.use("orjson")
+
+
+def test_the_environment_can_force_the_stdlib() -> None:
+    code = "from b24async import jsonio; print(jsonio.BACKEND)"
+    env = {"B24ASYNC_JSON": "stdlib", "PATH": ""}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "stdlib"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={"PATH": ""}, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == ("orjson" if HAVE_ORJSON else "stdlib")
