@@ -1,0 +1,196 @@
+"""The availability hot path builds the same objects as the general reader (issue #15).
+
+``Availability.from_wire`` builds the portal's usual entries without attrs' ``__init__``
+(``_decode_entry``); the reference here is the reader every entry went through before:
+``BusyInterval._from_wire_checked`` per entry, then entries sorted by (start, end, id) with exact
+duplicates dropped. Both must give equal objects, with equal field types, on whole answers.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import pickle
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from b24async import Bitrix24
+from b24async.methods import GetAccessibility
+from b24async.models import Availability, BusyInterval
+from b24async.models import calendar as calendar_module
+from b24async.testing import FakePortal
+
+
+def reference(raw: Mapping[str, Any], users: tuple[int, ...]) -> dict[int, tuple[Any, ...]]:
+    """Availability.from_wire as it was: the general reader, sorted, exact duplicates dropped."""
+    by_user: dict[int, list[BusyInterval]] = {user: [] for user in users}
+    for key, items in raw.items():
+        entries = items if isinstance(items, list) else [items[k] for k in sorted(items, key=int)]
+        by_user.setdefault(int(key), []).extend(
+            BusyInterval._from_wire_checked(entry) for entry in entries
+        )
+    return {
+        user: tuple(sorted(dict.fromkeys(items), key=lambda i: (i.start, i.end, i.id)))
+        for user, items in by_user.items()
+    }
+
+
+def assert_same(got: Availability, expected: dict[int, tuple[BusyInterval, ...]]) -> None:
+    assert list(got) == list(expected)
+    assert got == expected
+    for user, entries in expected.items():
+        for new, old in zip(got[user], entries, strict=True):
+            assert new == old
+            assert hash(new) == hash(old)
+            assert repr(new) == repr(old)
+            for field in attrs.fields(BusyInterval):
+                a, b = getattr(new, field.name), getattr(old, field.name)
+                assert type(a) is type(b), field.name
+            assert dict(new.extra) == dict(old.extra)
+
+
+@pytest.fixture(scope="module")
+def big_answer() -> tuple[dict[str, Any], tuple[int, ...]]:
+    """A real 300-user, four-week answer of the fake portal (~8,000 entries)."""
+    import asyncio
+
+    async def fetch() -> tuple[dict[str, Any], tuple[int, ...]]:
+        async with FakePortal(users=300, latency=0, processing=0) as portal:
+            async with Bitrix24(portal.webhook_url, coalesce=False) as b24:
+                monday = dt.date.today() - dt.timedelta(days=dt.date.today().weekday())
+                request = GetAccessibility(
+                    users=range(1, 301), start=monday, end=monday + dt.timedelta(days=27)
+                )
+                response = await b24.call(request.api_method, request.to_params())
+                return response.result, request.users
+
+    return asyncio.run(fetch())
+
+
+def test_the_fast_path_builds_what_the_general_reader_builds(
+    big_answer: tuple[dict[str, Any], tuple[int, ...]],
+) -> None:
+    raw, users = big_answer
+    got = Availability.from_wire(raw, users=users)
+    assert sum(len(v) for v in got.values()) > 5_000
+    assert_same(got, reference(raw, users))
+    # The typed result does not depend on the raw answer staying alive or unchanged.
+    kept = pickle.loads(pickle.dumps(got))
+    raw_copy = copy.deepcopy(raw)
+    for entries in raw.values():
+        for entry in entries if isinstance(entries, list) else entries.values():
+            entry.clear()
+    assert kept == got
+    raw.update(raw_copy)
+
+
+def test_the_fast_path_is_taken_for_the_portals_entries(
+    big_answer: tuple[dict[str, Any], tuple[int, ...]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw, users = big_answer
+    general = BusyInterval._from_wire_checked
+    calls: list[int] = []
+
+    def counting(entry: Any) -> BusyInterval:
+        calls.append(1)
+        return general(entry)
+
+    monkeypatch.setattr(BusyInterval, "_from_wire_checked", staticmethod(counting))
+    got = Availability.from_wire(raw, users=users)
+    total = sum(len(v) for v in got.values())
+    hr = sum(1 for v in got.values() for i in v if i.from_hr)
+    assert len(calls) == hr  # only HR absences take the general reader
+    assert hr < total / 10
+
+
+ENTRY = {
+    "ID": "3321",
+    "NAME": "Planning",
+    "DATE_FROM": "10.09.2025 09:00:00",
+    "DATE_TO": "10.09.2025 10:00:00",
+    "DATE_FROM_TS_UTC": "1757484000",
+    "DATE_TO_TS_UTC": "1757487600",
+    "~USER_OFFSET_FROM": 0,
+    "~USER_OFFSET_TO": 0,
+    "DT_SKIP_TIME": "N",
+    "TZ_FROM": "Europe/Moscow",
+    "TZ_TO": "Europe/Moscow",
+    "ACCESSIBILITY": "busy",
+    "IMPORTANCE": "normal",
+    "EVENT_TYPE": None,
+}
+
+ODD_VALUES = {
+    "ID": st.sampled_from(["3321", 3321, " 7", "+8", "-1", "٣", "", None, True, 1.0, "1.5"]),
+    "NAME": st.sampled_from(["Planning", "", None, 5, 1.5, ["x"]]),
+    "DATE_FROM_TS_UTC": st.sampled_from(["1757484000", 1757484000, 1757484000.5, "", " 1", "x"]),
+    "DATE_TO_TS_UTC": st.sampled_from(["1757487600", "1757484000", "0", "", None, "1e3"]),
+    "DT_SKIP_TIME": st.sampled_from(["N", "Y", "y", True, 0, "", "maybe", None]),
+    "TZ_FROM": st.sampled_from(["Europe/Moscow", "", None, "Not/AZone"]),
+    "ACCESSIBILITY": st.sampled_from(["busy", "free", "quest", "absent", "tentative", None, 1]),
+    "IMPORTANCE": st.sampled_from(["normal", "high", "urgent", None, ["x"]]),
+    "EVENT_TYPE": st.sampled_from([None, "", "#shared#", 7]),
+    "FROM_HR": st.sampled_from([True, False, "Y"]),
+    "FROM": st.sampled_from(["1757484000", ""]),
+    "TO": st.sampled_from(["1757487600", ""]),
+    "DT_FROM": st.sampled_from(["10.09.2025", "10.09.2025 09:00:00"]),
+    "NEW_FIELD": st.sampled_from([1, "x", [1]]),
+}
+
+
+def outcome(build: Any, entry: Any) -> Any:
+    try:
+        return build(entry)
+    except ValueError as exc:
+        return ("ValueError", str(exc))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    changes=st.dictionaries(
+        st.sampled_from(sorted(ODD_VALUES)), st.none(), max_size=4
+    ).flatmap(
+        lambda keys: st.fixed_dictionaries({k: ODD_VALUES[k] for k in keys})
+    ),
+    dropped=st.sets(st.sampled_from(sorted(ENTRY)), max_size=2),
+)
+def test_odd_entries_give_the_general_readers_result_or_error(
+    changes: dict[str, Any], dropped: set[str]
+) -> None:
+    entry = {k: v for k, v in ENTRY.items() if k not in dropped}
+    entry.update(changes)
+    fast = outcome(BusyInterval.from_wire, dict(entry))
+    general = outcome(BusyInterval._from_wire_checked, dict(entry))
+    assert fast == general
+    if isinstance(fast, BusyInterval):
+        assert repr(fast) == repr(general)
+        assert all(
+            type(getattr(fast, f.name)) is type(getattr(general, f.name))
+            for f in attrs.fields(BusyInterval)
+        )
+
+
+def test_duplicates_are_dropped_and_order_is_by_start_end_id() -> None:
+    later = {**ENTRY, "ID": "1", "DATE_FROM_TS_UTC": "1757487600", "DATE_TO_TS_UTC": "1757491200"}
+    same_start = {**ENTRY, "ID": "2"}
+    raw = {"5": [later, ENTRY, same_start, ENTRY]}
+    got = Availability.from_wire(raw, users=[5, 6])
+    assert [i.id for i in got[5]] == [2, 3321, 1]
+    assert got[6] == ()
+    assert_same(got, reference(raw, (5, 6)))
+
+
+def test_instants_are_shared_and_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(calendar_module, "_INSTANTS", {})
+    monkeypatch.setattr(calendar_module, "_INSTANTS_MAX", 3)
+    a = BusyInterval.from_wire(dict(ENTRY))
+    b = BusyInterval.from_wire({**ENTRY, "ID": "9"})
+    assert a.start is b.start and a.end is b.end
+    for stamp in ("1", "2", "3", "4"):
+        BusyInterval.from_wire({**ENTRY, "DATE_FROM_TS_UTC": stamp, "DATE_TO_TS_UTC": stamp})
+    assert len(calendar_module._INSTANTS) <= 3
