@@ -288,12 +288,34 @@ class Bitrix24:
         with self._lifecycle.operation():
             return await self._call_direct(name, encoded)
 
+    @overload
     async def _submit(
         self,
         name: str,
         encoded: dict[str, Any],
         progress: ProgressCallback | None = None,
-    ) -> Response:
+        *,
+        parse: None = None,
+    ) -> Response: ...
+
+    @overload
+    async def _submit(
+        self,
+        name: str,
+        encoded: dict[str, Any],
+        progress: ProgressCallback | None = None,
+        *,
+        parse: Callable[[Any], T],
+    ) -> T: ...
+
+    async def _submit(
+        self,
+        name: str,
+        encoded: dict[str, Any],
+        progress: ProgressCallback | None = None,
+        *,
+        parse: Callable[[Any], Any] | None = None,
+    ) -> Any:
         assert self._coalescer is not None
         # The coalescer accounts for its commands at close: an enclosing operation (a page of
         # paginate) must not be cancelled for having nothing on the wire itself.
@@ -301,6 +323,8 @@ class Bitrix24:
         if outer is not None:
             outer.delegated += 1
         try:
+            if parse is not None:
+                return await self._coalescer.submit_typed(name, encoded, parse, progress)
             return await self._coalescer.submit(name, encoded, progress)
         finally:
             if outer is not None:
@@ -328,12 +352,12 @@ class Bitrix24:
         encoded = encode_params(request.to_params())
         self._check_open()
         if self._coalescer is not None and self._coalescer.accepts(name, encoded):
-            response = await self._submit(name, encoded, progress)
-        else:
-            with self._lifecycle.operation():
-                response = await self._call_direct(name, encoded)
-            if progress is not None:
-                progress(1, 1)
+            # Parsed by the coalescer as the answer arrives (it then drops the raw answer).
+            return await self._submit(name, encoded, progress, parse=request.parse)
+        with self._lifecycle.operation():
+            response = await self._call_direct(name, encoded)
+        if progress is not None:
+            progress(1, 1)
         return request.parse(response.result)
 
     @overload

@@ -19,6 +19,11 @@ period.
 Each caller gets its own result or its own exception, as if it had called alone: per-command
 errors keep their class; commands blocked by their operating budget are held and re-sent;
 after an ambiguous failure only reads and idempotent writes are re-sent.
+
+Typed calls (:meth:`Coalescer.submit_typed`) are parsed by the sender as soon as their answer
+is in, while it delivers: the decoded answer of a request is then dropped when its last caller
+has its typed slice, instead of staying alive until every waiting caller has run (memory
+bounded by one decoded answer plus the typed results, whatever the number of callers).
 """
 
 from __future__ import annotations
@@ -29,10 +34,11 @@ import contextlib
 import contextvars
 import logging
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
+from b24async import jsonio
 from b24async.batch import (
     NOT_BATCHABLE,
     Command,
@@ -42,6 +48,7 @@ from b24async.batch import (
     survives_query_encoding,
     unmentioned,
 )
+from b24async.batchcodec import ChunkOutcome
 from b24async.engine import Engine
 from b24async.errors import B24Error, ClientClosed, OperationTimeLimit
 from b24async.lifecycle import Lifecycle, Operation
@@ -53,13 +60,15 @@ __all__ = ["Coalescer"]
 
 logger = logging.getLogger("b24async")
 
+T = TypeVar("T")
+
 _MAX_WIRE = 50
 
 
 @attrs.define(eq=False)
 class _Call:
     method: str
-    future: asyncio.Future[Response]
+    future: asyncio.Future[Any]  # a Response, or the parsed result of a typed call
     remaining: int  # parts not answered yet
     rule: MergeRule | None = None  # merged calls: how to pick and join their items' results
     merged: dict[str, Any] = attrs.field(factory=dict)  # merged calls: results so far
@@ -67,6 +76,19 @@ class _Call:
     progress: Callable[[int, int], None] | None = None
     items_total: int = 0
     dropped: bool = False  # counted once in ``dropped_calls``
+    parse: Callable[[Any], Any] | None = None  # typed calls: result -> typed value
+
+    def resolve(self, response: Response) -> None:
+        """Complete the call: its Response, or its typed result (or the parser's error)."""
+        if self.parse is None:
+            self.future.set_result(response)
+            return
+        try:
+            value = self.parse(response.result)
+        except Exception as exc:  # a malformed answer fails this caller only
+            self.future.set_exception(exc)
+        else:
+            self.future.set_result(value)
 
 
 @attrs.define(eq=False)
@@ -134,6 +156,27 @@ class Coalescer:
         ``progress(done, total)`` reports items answered so far for merged calls.
         If the caller is cancelled before the call leaves, the call is dropped unsent.
         """
+        response: Response = await self._enqueue(method, params, progress, None)
+        return response
+
+    async def submit_typed(
+        self,
+        method: str,
+        params: dict[str, Any],
+        parse: Callable[[Any], T],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> T:
+        """Like :meth:`submit`, but return ``parse(result)``, parsed by the sender on arrival."""
+        value: T = await self._enqueue(method, params, progress, parse)
+        return value
+
+    def _enqueue(
+        self,
+        method: str,
+        params: dict[str, Any],
+        progress: Callable[[int, int], None] | None,
+        parse: Callable[[Any], Any] | None,
+    ) -> asyncio.Future[Any]:
         if self._closed:
             raise ClientClosed("the Bitrix24 client is closed; nothing was sent", sent=False)
         loop = asyncio.get_running_loop()
@@ -150,15 +193,16 @@ class Coalescer:
                 rule=rule,
                 progress=progress,
                 items_total=len(items),
+                parse=parse,
             )
             parts = [_Part(call, method, {}, key, group) for group in groups]
         else:
-            call = _Call(method, loop.create_future(), 1)
+            call = _Call(method, loop.create_future(), 1, parse=parse)
             parts = [_Part(call, method, params)]
         self._queue.extend(parts)
         self._changed.set()
         self._ensure_dispatcher()
-        return await call.future
+        return call.future
 
     def _ensure_dispatcher(self) -> None:
         if self._dispatcher is None or self._dispatcher.done():
@@ -297,6 +341,17 @@ class Coalescer:
                 logger.warning("a coalesced request failed with no caller left: %s", text)
             return
         blocked: list[str] = []  # the method of each blocked command
+        typed = any(part.call.parse is not None for wire in wires for part in wire.parts)
+        # Typed calls are parsed right here: many small models from one decoded answer.
+        with jsonio.gc_paused() if typed else contextlib.nullcontext():
+            self._settle(wires, outcome, blocked)
+        if blocked:
+            hold_blocked(engine, blocked)
+            self._changed.set()
+
+    def _settle(self, wires: list[_Wire], outcome: ChunkOutcome, blocked: list[str]) -> None:
+        """Deliver each wire's answer or error to its parts; collect blocked methods."""
+        engine = self._engine
         for i, wire in enumerate(wires):
             name = str(i)
             if name in outcome.responses:
@@ -318,9 +373,6 @@ class Coalescer:
                     continue
                 for part in wire.parts:
                     self._fail(part, error or unmentioned(wire.method))
-        if blocked:
-            hold_blocked(engine, blocked)
-            self._changed.set()
 
     def _failed(self, wires: list[_Wire], exc: B24Error, tries: Tries) -> None:
         """The request as a whole failed: re-send what may be re-sent, fail the rest.
@@ -364,7 +416,7 @@ class Coalescer:
         if call.future.done():
             return  # the caller is gone (cancelled): the result is discarded
         if part.items is None or call.rule is None:
-            call.future.set_result(response)
+            call.resolve(response)
             return
         call.merged.update(call.rule.pick(response.result, part.items))
         call.last_time = response.time
@@ -374,7 +426,8 @@ class Coalescer:
             call.progress(done, call.items_total)
         if call.remaining == 0:
             joined = call.rule.join(call.merged)
-            call.future.set_result(Response(part.method, joined, call.last_time))
+            call.merged = {}  # the answer's entries now belong to the result alone
+            call.resolve(Response(part.method, joined, call.last_time))
 
     @staticmethod
     def _fail(part: _Part, exc: BaseException) -> bool:
