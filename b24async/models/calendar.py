@@ -309,10 +309,11 @@ def _decode_entry(raw: Any) -> BusyInterval:
         and (event_type is None or type(event_type) is str)
     ):
         return BusyInterval._from_wire_checked(raw)
-    extra = {}
-    for key, value in raw.items():
-        if key not in _FAST_KEYS:
-            extra[key] = _intern(value) if type(value) is str else value
+    extra = {
+        key: _intern(value) if type(value) is str else value
+        for key, value in raw.items()
+        if key not in _FAST_KEYS
+    }
     entry = _new(BusyInterval)
     _set_id(entry, int(ident))
     _set_start(entry, _instant(start, "DATE_FROM_TS_UTC"))

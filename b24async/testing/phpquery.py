@@ -283,10 +283,20 @@ def php_json_shape(value: Any) -> Any:
     A mapping whose keys are exactly 0..n-1 in order (as ints or strings) becomes a list, so an
     empty mapping becomes ``[]``; other mappings stay objects. Applied to every reply body.
     """
+    if type(value) in _SCALARS:  # most values of a reply: no ABC checks, no recursion
+        return value
     if isinstance(value, Mapping):
         if all(str(key) == str(position) for position, key in enumerate(value)):
             return [php_json_shape(item) for item in value.values()]
-        return {str(key): php_json_shape(item) for key, item in value.items()}
+        return {
+            key if type(key) is str else str(key): item
+            if type(item) in _SCALARS
+            else php_json_shape(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [php_json_shape(item) for item in value]
+        return [item if type(item) in _SCALARS else php_json_shape(item) for item in value]
     return value
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})

@@ -1,0 +1,295 @@
+"""Issue #15's table: typed results at wire speed, measured side by side in one run.
+
+Usage::
+
+    python benchmarks/speed.py                    # every job, full size (~10 minutes)
+    python benchmarks/speed.py --quick            # smaller sizes (a smoke run)
+    python benchmarks/speed.py --jobs fan_in,availability --out /tmp/x
+
+Each (job, client, JSON decoder) runs in a fresh worker process against a fresh portal process
+(``portal_proc.py``), twice: once timed (wall, client CPU, peak RSS growth) and once under
+``tracemalloc`` for the peak of Python allocations (tracemalloc slows the run, so its times are
+not used). b24async runs with the stdlib JSON decoder and, when ``orjson`` is installed (the
+``speed`` extra), with it. Before a calendar job the driver asks the portal for the job's window
+once itself (the fake portal generates calendars lazily; a real portal has them stored), the
+same for every client.
+
+Every goal is checked as a ratio measured in this run (see benchmarks/README.md, "Issue #15"):
+the results go to ``results/speed.json`` and ``results/speed.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+import jobs  # noqa: E402  (benchmarks/jobs.py: service times and the theoretical minimum)
+
+RESULTS = HERE / "results"
+DAYS = 27  # four weeks: the issue's interval counts (51,380 for 2,000 users) on this portal
+
+
+def _window() -> tuple[str, str]:
+    monday = dt.date.today() - dt.timedelta(days=dt.date.today().weekday())
+    return monday.isoformat(), (monday + dt.timedelta(days=DAYS)).isoformat()
+
+
+# --- the worker: one client, one job, in this process ---------------------------------------
+
+
+async def _b24async(task: dict[str, Any]) -> dict[str, Any]:
+    from b24async import Bitrix24, RateLimits, jsonio
+    from b24async.methods import GetAccessibility
+
+    out: dict[str, Any] = {"json": jsonio.BACKEND}
+    job, users = task["job"], task["users"]
+    start, end = (dt.date.fromisoformat(d) for d in _window())
+    async with Bitrix24(task["webhook_url"], limits=RateLimits(rate=2, burst=50)) as b24:
+        if job == "fan_in":
+
+            async def one(user: int) -> int:
+                availability = await b24(GetAccessibility(users=[user], start=start, end=end))
+                return len(availability[user])  # the caller reads its typed result
+
+            counts = await asyncio.gather(*(one(u) for u in range(1, users + 1)))
+            out["intervals"] = sum(counts)
+        elif job == "availability":
+            result = await b24(GetAccessibility(users=range(1, users + 1), start=start, end=end))
+            out["intervals"] = sum(len(v) for v in result.values())
+        elif job in ("list_all", "paginate"):
+            if job == "list_all":
+                rows = await b24.list_all("user.get")
+                out["rows"], out["distinct"] = len(rows), len({r["ID"] for r in rows})
+                del rows
+            else:
+                seen = 0
+                async for _ in b24.paginate("user.get"):
+                    seen += 1
+                out["rows"] = seen
+        elif job == "bulk_write":
+            commands = [("user.update", {"ID": u, "ACTIVE": "N"}) for u in range(2, users + 2)]
+            result = await b24.batch(commands)
+            out["ok"], out["errors"] = len(result.responses), len(result.errors)
+    return out
+
+
+async def _fast_bitrix24(task: dict[str, Any]) -> dict[str, Any]:
+    from fast_bitrix24 import BitrixAsync
+
+    bx = BitrixAsync(task["webhook_url"], verbose=False, request_pool_size=50)
+    job, users = task["job"], task["users"]
+    day_from, day_to = _window()
+    out: dict[str, Any] = {}
+    if job == "availability":
+        # Its documented single call per chunk of 50 users, all chunks at once.
+        chunks = [list(range(i, min(i + 50, users + 1))) for i in range(1, users + 1, 50)]
+        params = [{"users": c, "from": day_from, "to": day_to} for c in chunks]
+        results = await asyncio.gather(
+            *(bx.call("calendar.accessibility.get", p, raw=True) for p in params)
+        )
+        out["intervals"] = sum(
+            len(v) for r in results for v in (r.get("result") or {}).values() if r
+        )
+    elif job == "list_all":
+        rows = await bx.get_all("user.get")
+        out["rows"], out["distinct"] = len(rows), len({r["ID"] for r in rows})
+    return out
+
+
+async def _b24pysdk(task: dict[str, Any]) -> dict[str, Any]:
+    from adapters import Done, Env, load
+
+    adapter = load("b24pysdk")
+    url = task["webhook_url"]
+    await adapter.open(Env(url.split("/rest/")[0], url, 2, 50, 1.0, 480.0, 600.0))
+    done: Done = lambda n: None  # noqa: E731
+    outcome = await adapter.bulk_read(done)
+    return {"rows": outcome.rows, "distinct": outcome.unique_ids}
+
+
+CLIENTS = {"b24async": _b24async, "fast_bitrix24": _fast_bitrix24, "b24pysdk": _b24pysdk}
+
+
+def worker(task: dict[str, Any]) -> dict[str, Any]:
+    """Run one task; wall and CPU from the first call to the last result."""
+    # Imports are not part of the job: load the client's modules before the clock starts.
+    if task["client"] == "b24async":
+        import b24async.methods  # noqa: F401
+    elif task["client"] == "fast_bitrix24":
+        import fast_bitrix24  # noqa: F401
+    else:
+        import adapters.b24pysdk_peer  # noqa: F401
+    if task["memory"]:
+        tracemalloc.start()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    out = asyncio.run(CLIENTS[task["client"]](task))
+    out["wall"] = time.perf_counter() - wall0
+    out["cpu"] = time.process_time() - cpu0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out["rss_growth_mb"], out["rss_peak_mb"] = (rss - rss0) / 1024, rss / 1024
+    if task["memory"]:
+        out["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 1e6
+    return out
+
+
+# --- the driver -------------------------------------------------------------------------------
+
+
+def _post(url: str, body: dict[str, Any]) -> Any:
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=300) as reply:  # 127.0.0.1 only
+        return json.loads(reply.read())
+
+
+def _run(job: str, client: str, users: int, processing: float, memory: bool, env_json: str) -> Any:
+    portal_users = users + 1 if job == "bulk_write" else users  # writes go to users 2..N+1
+    config = jobs.PortalConfig(users=portal_users, processing=processing).to_json()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parent)]))
+    env["B24ASYNC_JSON"] = env_json
+    portal = subprocess.Popen(
+        [sys.executable, str(HERE / "portal_proc.py"), json.dumps(config)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert portal.stdout is not None
+        ready = json.loads(portal.stdout.readline())
+        if job in ("fan_in", "availability"):  # warm the portal's lazily generated calendars
+            day_from, day_to = _window()
+            for first in range(1, users + 1, 500):
+                chunk = list(range(first, min(first + 500, users + 1)))
+                _post(
+                    ready["webhook_url"] + "calendar.accessibility.get",
+                    {"users": chunk, "from": day_from, "to": day_to},
+                )
+            time.sleep(1.0)  # the warm-up's requests leave the portal's bucket
+        base = _get(ready["url"] + "/_portal/stats")
+        task = {"job": job, "client": client, "users": users, "memory": memory}
+        task["webhook_url"] = ready["webhook_url"]
+        done = subprocess.run(
+            [sys.executable, __file__, "--worker", json.dumps(task)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            check=False,
+        )
+        if done.returncode != 0:
+            return {"error": done.stderr[-1500:]}
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        stats = _get(ready["url"] + "/_portal/stats")
+        result["requests"] = stats["requests"] - base["requests"]
+        result["http_503"] = stats["by_status"].get("503", 0) - base["by_status"].get("503", 0)
+        return result
+    finally:
+        portal.terminate()
+        portal.wait(timeout=30)
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=60) as reply:  # 127.0.0.1 only
+        return json.loads(reply.read())
+
+
+def _have(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def plan(quick: bool) -> list[dict[str, Any]]:
+    """(job, client, size, processing) rows of the issue's table."""
+    fan, avail, small, big, writes = (
+        (500, 200, 2_000, 10_000, 1_500) if quick else (5_000, 2_000, 10_000, 50_000, 5_000)
+    )
+    ours = ["b24async"] + (["b24async+orjson"] if _have("orjson") else [])
+    rows: list[dict[str, Any]] = []
+    for client in ours:
+        rows.append(dict(job="fan_in", client=client, users=fan, processing=0.005))
+        rows.append(dict(job="fan_in", client=client, users=fan, processing=0.020))
+        rows.append(dict(job="availability", client=client, users=avail, processing=0.005))
+    rows.append(dict(job="availability", client="fast_bitrix24", users=avail, processing=0.005))
+    for size in (big, small):
+        for client in [*ours, "b24async paginate", "fast_bitrix24", "b24pysdk"]:
+            rows.append(dict(job="list_all", client=client, users=size, processing=0.020))
+    for client in ours:
+        rows.append(dict(job="bulk_write", client=client, users=writes, processing=0.020))
+    return rows
+
+
+def measure(row: dict[str, Any]) -> dict[str, Any]:
+    """Run one row twice (timed, then under tracemalloc) and merge the two."""
+    client, job = row["client"], row["job"]
+    env_json = "auto" if client.endswith("+orjson") else "stdlib"
+    name = client.split("+")[0].split(" ")[0]
+    if client == "b24async paginate":
+        job = "paginate"
+    args = (job, name, row["users"], row["processing"])
+    timed = _run(*args, False, env_json)
+    if "error" in timed:
+        return {**row, **timed}
+    memory = _run(*args, True, env_json) if row["job"] in ("fan_in", "availability") else {}
+    return {**row, **timed, "tracemalloc_peak_mb": memory.get("tracemalloc_peak_mb")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--jobs", default="fan_in,availability,list_all,bulk_write")
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return 0
+    wanted = set(args.jobs.split(","))
+    started = time.time()
+    load = os.getloadavg()
+    results = []
+    for row in plan(args.quick):
+        if row["job"] in wanted:
+            result = measure(row)
+            print(json.dumps(result), flush=True)
+            results.append(result)
+    from speed_report import report
+
+    meta = {
+        "started": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(time.time() - started),
+        "quick": args.quick,
+        "load_before": [round(x, 2) for x in load],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "days": DAYS + 1,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "speed.json").write_text(json.dumps({"meta": meta, "rows": results}, indent=1) + "\n")
+    (out / "speed.md").write_text(report(meta, results))
+    print((out / "speed.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
