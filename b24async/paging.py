@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any
 
 from b24async.batch import BatchResult, Command, run_batch
@@ -34,7 +34,14 @@ from b24async.errors import B24Error, ClientClosed
 from b24async.methods.paging import keyset_params
 from b24async.protocol import Response
 
-__all__ = ["PAGE_SIZE", "PageClosed", "PageError", "ReadPosition", "paginate_raw"]
+__all__ = [
+    "PAGE_SIZE",
+    "PageClosed",
+    "PageError",
+    "ReadPosition",
+    "paginate_pages",
+    "paginate_raw",
+]
 
 #: The portal's fixed page size.
 PAGE_SIZE = 50
@@ -139,13 +146,61 @@ async def paginate_raw(
 ) -> AsyncIterator[Any]:
     """Yield every row of ``method`` (see module docs). ``call`` sends the first page;
     ``position`` follows where the read is (for the caller's :class:`PageClosed`)."""
+    where = position if position is not None else ReadPosition()
+    pages = _walk(engine, call, method, params, keyset, prefetch, progress, where)
+    try:
+        async for page in pages:
+            for row in page:
+                _advance(where, row, method, keyset)
+                yield row
+    finally:
+        await pages.aclose()
+
+
+async def paginate_pages(
+    engine: Engine,
+    call: CallFn,
+    method: str,
+    params: dict[str, Any],
+    *,
+    keyset: bool = False,
+    prefetch: int | None = 4,
+    progress: Progress | None = None,
+    position: ReadPosition | None = None,
+) -> AsyncGenerator[list[Any], None]:
+    """Like :func:`paginate_raw`, a page (a list of rows) at a time: no step per row.
+
+    ``position`` is advanced by whole pages, as they are handed out.
+    """
+    where = position if position is not None else ReadPosition()
+    pages = _walk(engine, call, method, params, keyset, prefetch, progress, where)
+    try:
+        async for page in pages:
+            where.rows += len(page)
+            if keyset:
+                where.start, where.after = None, _row_id(page[-1], method)
+            yield page
+    finally:
+        await pages.aclose()
+
+
+async def _walk(
+    engine: Engine,
+    call: CallFn,
+    method: str,
+    params: dict[str, Any],
+    keyset: bool,
+    prefetch: int | None,
+    progress: Progress | None,
+    where: ReadPosition,
+) -> AsyncGenerator[list[Any], None]:
+    """The pages of a read, first to last (non-empty lists of rows); see :func:`paginate_raw`."""
     if prefetch is not None and prefetch < 1:
         raise ValueError("prefetch must be >= 1 (or None: no limit)")
     if "start" in params:
         raise ValueError("paginate() walks the pages itself: do not pass start")
     if keyset and (problem := query_problem(keyset_params(method, params, 0))) is not None:
         raise ValueError(f"keyset=True chains pages inside a batch, and the params hold {problem}")
-    where = position if position is not None else ReadPosition()
     try:
         first = await call(method, params)
     except ClientClosed as exc:  # the client's end, not the page's: say where the read stopped
@@ -157,9 +212,8 @@ async def paginate_raw(
     seen = len(rows)
     if progress is not None:
         progress(seen, total)
-    for row in rows:
-        _advance(where, row, method, keyset)
-        yield row
+    if rows:
+        yield rows
     if first.next is None or not rows:
         return
     if keyset:
@@ -176,9 +230,8 @@ async def paginate_raw(
         seen += len(page)
         if progress is not None:
             progress(seen, max(total, seen))
-        for row in page:
-            _advance(where, row, method, keyset)
-            yield row
+        if page:
+            yield page
 
 
 def _advance(where: ReadPosition, row: Any, method: str, keyset: bool) -> None:

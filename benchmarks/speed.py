@@ -41,12 +41,13 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 import jobs  # noqa: E402  (benchmarks/jobs.py: service times and the theoretical minimum)
 
 RESULTS = HERE / "results"
-DAYS = 27  # four weeks: the interval counts (51,380 for 2,000 users) on this portal
+DAYS = 28  # four weeks: the interval counts (51,380 for 2,000 users) on this portal
+WEEK = 7  # the project benchmark's fan-in window (benchmarks/jobs.py)
 
 
-def _window() -> tuple[str, str]:
+def _window(days: int = DAYS) -> tuple[str, str]:
     monday = dt.date.today() - dt.timedelta(days=dt.date.today().weekday())
-    return monday.isoformat(), (monday + dt.timedelta(days=DAYS)).isoformat()
+    return monday.isoformat(), (monday + dt.timedelta(days=days - 1)).isoformat()
 
 
 # --- the worker: one client, one job, in this process ---------------------------------------
@@ -58,7 +59,7 @@ async def _b24async(task: dict[str, Any]) -> dict[str, Any]:
 
     out: dict[str, Any] = {"json": jsonio.BACKEND}
     job, users = task["job"], task["users"]
-    start, end = (dt.date.fromisoformat(d) for d in _window())
+    start, end = (dt.date.fromisoformat(d) for d in _window(task["days"]))
     async with Bitrix24(task["webhook_url"], limits=RateLimits(rate=2, burst=50)) as b24:
         if job == "fan_in":
 
@@ -93,7 +94,7 @@ async def _fast_bitrix24(task: dict[str, Any]) -> dict[str, Any]:
 
     bx = BitrixAsync(task["webhook_url"], verbose=False, request_pool_size=50)
     job, users = task["job"], task["users"]
-    day_from, day_to = _window()
+    day_from, day_to = _window(task["days"])
     out: dict[str, Any] = {}
     if job == "availability":
         # Its documented single call per chunk of 50 users, all chunks at once.
@@ -158,7 +159,9 @@ def _post(url: str, body: dict[str, Any]) -> Any:
         return json.loads(reply.read())
 
 
-def _run(job: str, client: str, users: int, processing: float, memory: bool, env_json: str) -> Any:
+def _run(
+    job: str, client: str, users: int, processing: float, days: int, memory: bool, env_json: str
+) -> Any:
     portal_users = users + 1 if job == "bulk_write" else users  # writes go to users 2..N+1
     config = jobs.PortalConfig(users=portal_users, processing=processing).to_json()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parent)]))
@@ -173,7 +176,7 @@ def _run(job: str, client: str, users: int, processing: float, memory: bool, env
         assert portal.stdout is not None
         ready = json.loads(portal.stdout.readline())
         if job in ("fan_in", "availability"):  # warm the portal's lazily generated calendars
-            day_from, day_to = _window()
+            day_from, day_to = _window(days)
             for first in range(1, users + 1, 500):
                 chunk = list(range(first, min(first + 500, users + 1)))
                 _post(
@@ -182,7 +185,7 @@ def _run(job: str, client: str, users: int, processing: float, memory: bool, env
                 )
             time.sleep(1.0)  # the warm-up's requests leave the portal's bucket
         base = _get(ready["url"] + "/_portal/stats")
-        task = {"job": job, "client": client, "users": users, "memory": memory}
+        task = {"job": job, "client": client, "users": users, "memory": memory, "days": days}
         task["webhook_url"] = ready["webhook_url"]
         done = subprocess.run(
             [sys.executable, __file__, "--worker", json.dumps(task)],
@@ -225,10 +228,12 @@ def plan(quick: bool) -> list[dict[str, Any]]:
     ours = ["b24async"] + (["b24async+orjson"] if _have("orjson") else [])
     rows: list[dict[str, Any]] = []
     for client in ours:
-        rows.append(dict(job="fan_in", client=client, users=fan, processing=0.005))
-        rows.append(dict(job="fan_in", client=client, users=fan, processing=0.020))
+        rows.append(dict(job="fan_in", client=client, users=fan, processing=0.005, days=DAYS))
+        rows.append(dict(job="fan_in", client=client, users=fan, processing=0.020, days=WEEK))
         rows.append(dict(job="availability", client=client, users=avail, processing=0.005))
     rows.append(dict(job="availability", client="fast_bitrix24", users=avail, processing=0.005))
+    for row in rows:
+        row.setdefault("days", DAYS)
     for size in (big, small):
         for client in [*ours, "b24async paginate", "fast_bitrix24", "b24pysdk"]:
             rows.append(dict(job="list_all", client=client, users=size, processing=0.020))
@@ -244,7 +249,7 @@ def measure(row: dict[str, Any]) -> dict[str, Any]:
     name = client.split("+")[0].split(" ")[0]
     if client == "b24async paginate":
         job = "paginate"
-    args = (job, name, row["users"], row["processing"])
+    args = (job, name, row["users"], row["processing"], row["days"])
     timed = _run(*args, False, env_json)
     if "error" in timed:
         return {**row, **timed}
@@ -281,7 +286,6 @@ def main(argv: list[str] | None = None) -> int:
         "load_after": [round(x, 2) for x in os.getloadavg()],
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
-        "days": DAYS + 1,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

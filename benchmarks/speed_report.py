@@ -41,12 +41,13 @@ def report(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f" on {meta['cpus']} CPUs, Python {meta['python']}; load average before "
         f"{meta['load_before']}, after {meta['load_after']} (a shared machine: compare rows "
         f"of this run only). Portal: bucket 50, 2 requests/s, 30 ms round trip, per-command "
-        f"processing as given; calendar window {meta['days']} days (the issue's interval "
-        f"counts). `b24async` = stdlib JSON, `b24async+orjson` = the `speed` extra.",
+        f"processing as given; calendar windows of 28 days (the issue's interval counts) or 7 "
+        f"(the project benchmark's fan-in). `b24async` = stdlib JSON, `b24async+orjson` = the "
+        f"`speed` extra.",
         "",
-        "| Job | Client | Size | ms/cmd | Wall s | t_min s | Requests | 503 | CPU s | "
+        "| Job | Client | Size | Days | ms/cmd | Wall s | t_min s | Requests | 503 | CPU s | "
         "Intervals / rows | tracemalloc peak MB | RSS growth MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         if "error" in row:
@@ -58,7 +59,7 @@ def report(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         t_min = _t_min(row["job"], row["users"], row["processing"])
         count = row.get("intervals", row.get("rows", row.get("ok", "-")))
         lines.append(
-            f"| {row['job']} | {row['client']} | {row['users']:,} | "
+            f"| {row['job']} | {row['client']} | {row['users']:,} | {row['days']} | "
             f"{row['processing'] * 1000:g} | {row['wall']:.2f} | {t_min:.2f} | "
             f"{row['requests']} | {row['http_503']} | {row['cpu']:.2f} | {count:,} | "
             f"{_mb(row.get('tracemalloc_peak_mb'))} | {row['rss_growth_mb']:.1f} |"

@@ -1,0 +1,116 @@
+"""Profile b24async on the fan-in and availability jobs (issue #15's recipe).
+
+Usage::
+
+    python benchmarks/profile_speed.py fan_in 5000                 # wall, client CPU, requests
+    python benchmarks/profile_speed.py fan_in 5000 --cprofile      # + top functions
+    python benchmarks/profile_speed.py availability 2000 --tracemalloc
+    python -m pyinstrument benchmarks/profile_speed.py fan_in 5000  # if pyinstrument is installed
+
+The portal runs in its own process (``portal_proc.py``: 30 ms round trip, ``--processing`` s per
+command), warmed for the window first, so the profile holds the client's work only. ``fan_in``:
+one coroutine per user awaits ``b24(GetAccessibility(users=[user], ...))`` and reads its
+result; ``availability``: one typed call for all users. ``--days`` sets the window (28: four
+weeks, the issue's interval counts). ``B24ASYNC_JSON=stdlib`` forces the stdlib JSON decoder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import datetime as dt
+import json
+import pstats
+import subprocess
+import sys
+import time
+import tracemalloc
+import urllib.request
+from pathlib import Path
+
+from b24async import Bitrix24, jsonio
+from b24async.methods import GetAccessibility
+
+HERE = Path(__file__).resolve().parent
+
+
+async def job(name: str, url: str, users: int, start: dt.date, end: dt.date) -> tuple[int, int]:
+    """Run the job; returns (intervals the callers read, HTTP requests sent)."""
+    async with Bitrix24(url) as b24:
+        if name == "fan_in":
+
+            async def one(user: int) -> int:
+                return len((await b24(GetAccessibility(users=[user], start=start, end=end)))[user])
+
+            counts = await asyncio.gather(*(one(u) for u in range(1, users + 1)))
+            return sum(counts), b24.stats.requests
+        result = await b24(GetAccessibility(users=range(1, users + 1), start=start, end=end))
+        return sum(len(v) for v in result.values()), b24.stats.requests
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("job", choices=("fan_in", "availability"))
+    parser.add_argument("users", type=int)
+    parser.add_argument("--days", type=int, default=28)
+    parser.add_argument("--processing", type=float, default=0.005)
+    parser.add_argument("--cprofile", action="store_true")
+    parser.add_argument("--tracemalloc", action="store_true")
+    args = parser.parse_args()
+    config = {
+        "users": args.users,
+        "rate": 2.0,
+        "burst": 50,
+        "latency": 0.03,
+        "processing": args.processing,
+        "method_processing": {},
+        "time_scale": 1.0,
+        "operating_budget": 480.0,
+    }
+    portal = subprocess.Popen(
+        [sys.executable, str(HERE / "portal_proc.py"), json.dumps(config)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert portal.stdout is not None
+        url = json.loads(portal.stdout.readline())["webhook_url"]
+        start = dt.date.today() - dt.timedelta(days=dt.date.today().weekday())
+        end = start + dt.timedelta(days=args.days - 1)
+        for first in range(1, args.users + 1, 500):  # warm the portal's lazy calendars
+            body = {"users": list(range(first, min(first + 500, args.users + 1)))}
+            body.update({"from": start.isoformat(), "to": end.isoformat()})
+            request = urllib.request.Request(
+                url + "calendar.accessibility.get",
+                json.dumps(body).encode(),
+                {"Content-Type": "application/json"},
+            )
+            urllib.request.urlopen(request, timeout=300).read()  # 127.0.0.1 only
+        time.sleep(1.0)
+        profile = cProfile.Profile() if args.cprofile else None
+        if args.tracemalloc:
+            tracemalloc.start()
+        cpu, wall = time.process_time(), time.perf_counter()
+        if profile is not None:
+            profile.enable()
+        intervals, requests = asyncio.run(job(args.job, url, args.users, start, end))
+        if profile is not None:
+            profile.disable()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        print(
+            f"{args.job} {args.users} users, {args.days} days, JSON {jsonio.BACKEND}: "
+            f"{intervals:,} intervals, {requests} requests, wall {wall:.2f} s, client CPU {cpu:.2f} s"
+        )
+        if args.tracemalloc:
+            print(f"tracemalloc peak {tracemalloc.get_traced_memory()[1] / 1e6:.1f} MB")
+        if profile is not None:
+            pstats.Stats(profile).sort_stats("tottime").print_stats(25)
+    finally:
+        portal.terminate()
+        portal.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
