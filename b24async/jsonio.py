@@ -40,11 +40,13 @@ BIG = 1 << 16
 #: Larger documents are parsed by the stdlib, whose peak memory is ~1x the input, not ~12x.
 ORJSON_MAX_BYTES = 2 << 20
 
-_orjson_loads: Callable[[bytes | str], Any] | None
+_orjson_loads: Callable[[bytes | str], Any] | None = None
 try:
-    from orjson import loads as _orjson_loads
+    import orjson  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # the optional ``speed`` extra is not installed
-    _orjson_loads = None
+    pass
+else:
+    _orjson_loads = orjson.loads
 
 #: The decoder in use: ``"orjson"`` or ``"stdlib"``.
 BACKEND = "stdlib"

@@ -49,12 +49,13 @@ async def fetch_answer(users: int, days: int) -> tuple[bytes, GetAccessibility]:
     request = GetAccessibility(
         users=range(1, users + 1), start=monday, end=monday + dt.timedelta(days=days)
     )
-    async with FakePortal(users=users, latency=0, processing=0) as portal:
-        async with aiohttp.ClientSession() as session:
-            url = portal.webhook_url + METHOD
-            async with session.post(url, json=request.to_params()) as reply:
-                reply.raise_for_status()
-                return await reply.read(), request
+    async with (
+        FakePortal(users=users, latency=0, processing=0) as portal,
+        aiohttp.ClientSession() as session,
+        session.post(portal.webhook_url + METHOD, json=request.to_params()) as reply,
+    ):
+        reply.raise_for_status()
+        return await reply.read(), request
 
 
 def _best(fn: Any, repeat: int) -> float:
@@ -76,7 +77,7 @@ def measure(body: bytes, request: GetAccessibility, repeat: int) -> dict[str, An
     json_s = _best(lambda: jsonio.loads(body), repeat)
     typed_s = _best(lambda: request.parse(result), repeat)
     total_s = _best(lambda: request.parse(decode_response(raw, METHOD).result), repeat)
-    del result, typed
+    del typed
     gc.collect()
     tracemalloc.start()
     typed = request.parse(decode_response(raw, METHOD).result)

@@ -100,7 +100,8 @@ def main() -> int:
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         print(
             f"{args.job} {args.users} users, {args.days} days, JSON {jsonio.BACKEND}: "
-            f"{intervals:,} intervals, {requests} requests, wall {wall:.2f} s, client CPU {cpu:.2f} s"
+            f"{intervals:,} intervals, {requests} requests, wall {wall:.2f} s, "
+            f"client CPU {cpu:.2f} s"
         )
         if args.tracemalloc:
             print(f"tracemalloc peak {tracemalloc.get_traced_memory()[1] / 1e6:.1f} MB")

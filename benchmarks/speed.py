@@ -228,17 +228,23 @@ def plan(quick: bool) -> list[dict[str, Any]]:
     ours = ["b24async"] + (["b24async+orjson"] if _have("orjson") else [])
     rows: list[dict[str, Any]] = []
     for client in ours:
-        rows.append(dict(job="fan_in", client=client, users=fan, processing=0.005, days=DAYS))
-        rows.append(dict(job="fan_in", client=client, users=fan, processing=0.020, days=WEEK))
-        rows.append(dict(job="availability", client=client, users=avail, processing=0.005))
-    rows.append(dict(job="availability", client="fast_bitrix24", users=avail, processing=0.005))
-    for row in rows:
-        row.setdefault("days", DAYS)
+        rows.append(
+            {"job": "fan_in", "client": client, "users": fan, "processing": 0.005, "days": DAYS}
+        )
+        rows.append(
+            {"job": "fan_in", "client": client, "users": fan, "processing": 0.020, "days": WEEK}
+        )
+        rows.append({"job": "availability", "client": client, "users": avail, "processing": 0.005})
+    rows.append(
+        {"job": "availability", "client": "fast_bitrix24", "users": avail, "processing": 0.005}
+    )
     for size in (big, small):
         for client in [*ours, "b24async paginate", "fast_bitrix24", "b24pysdk"]:
-            rows.append(dict(job="list_all", client=client, users=size, processing=0.020))
+            rows.append({"job": "list_all", "client": client, "users": size, "processing": 0.020})
     for client in ours:
-        rows.append(dict(job="bulk_write", client=client, users=writes, processing=0.020))
+        rows.append({"job": "bulk_write", "client": client, "users": writes, "processing": 0.020})
+    for row in rows:
+        row.setdefault("days", DAYS)
     return rows
 
 
@@ -279,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     from speed_report import report
 
     meta = {
-        "started": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(timespec="seconds"),
+        "started": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat("T", "seconds"),
         "seconds": round(time.time() - started),
         "quick": args.quick,
         "load_before": [round(x, 2) for x in load],

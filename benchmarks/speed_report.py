@@ -66,82 +66,132 @@ def report(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         )
     lines += ["", "## Goals (each b24async variant on its own)", ""]
     lines += ["| Goal | Measured | Met |", "|---|---|---|"]
-    ours = sorted({r["client"] for r in rows if r["client"].startswith("b24async") and
-                   " " not in r["client"]})
+    ours = sorted(
+        {r["client"] for r in rows if r["client"].startswith("b24async") and " " not in r["client"]}
+    )
     fbx = _find(rows, job="availability", client="fast_bitrix24")
     for client in ours:
         fan5 = _find(rows, job="fan_in", client=client, processing=0.005)
         fan20 = _find(rows, job="fan_in", client=client, processing=0.020)
         avail = _find(rows, job="availability", client=client)
         if fan5 is not None:
-            lines.append(_check(f"{client} fan-in: <= 2 requests", f"{fan5['requests']}",
-                                fan5["requests"] <= 2))
+            lines.append(
+                _check(
+                    f"{client} fan-in: <= 2 requests", f"{fan5['requests']}", fan5["requests"] <= 2
+                )
+            )
             if fbx is not None:
                 ratio = fan5["wall"] / fbx["wall"]
-                lines.append(_check(
-                    f"{client} fan-in ({fan5['users']:,}) <= 1.7x fast_bitrix24's "
-                    f"{fbx['users']:,}-user availability time (5 ms/cmd)",
-                    f"{ratio:.2f}x ({fan5['wall']:.2f} s vs {fbx['wall']:.2f} s)", ratio <= 1.7))
+                lines.append(
+                    _check(
+                        f"{client} fan-in ({fan5['users']:,}) <= 1.7x fast_bitrix24's "
+                        f"{fbx['users']:,}-user availability time (5 ms/cmd)",
+                        f"{ratio:.2f}x ({fan5['wall']:.2f} s vs {fbx['wall']:.2f} s)",
+                        ratio <= 1.7,
+                    )
+                )
             peak = fan5.get("tracemalloc_peak_mb")
-            lines.append(_check(f"{client} fan-in tracemalloc peak <= 64 MB",
-                                f"{_mb(peak)} MB ({fan5['intervals']:,} intervals)",
-                                peak is not None and peak <= 64))
+            lines.append(
+                _check(
+                    f"{client} fan-in tracemalloc peak <= 64 MB",
+                    f"{_mb(peak)} MB ({fan5['intervals']:,} intervals)",
+                    peak is not None and peak <= 64,
+                )
+            )
         if fan20 is not None:
             t_min = _t_min("fan_in", fan20["users"], 0.020)
             ratio = fan20["wall"] / t_min
-            lines.append(_check(f"{client} fan-in at 20 ms/cmd <= 1.5x the minimum",
-                                f"{ratio:.2f}x ({fan20['wall']:.2f} s vs {t_min:.2f} s)",
-                                ratio <= 1.5))
+            lines.append(
+                _check(
+                    f"{client} fan-in at 20 ms/cmd <= 1.5x the minimum",
+                    f"{ratio:.2f}x ({fan20['wall']:.2f} s vs {t_min:.2f} s)",
+                    ratio <= 1.5,
+                )
+            )
         if avail is not None:
             if fbx is not None:
                 ratio = avail["wall"] / fbx["wall"]
-                lines.append(_check(
-                    f"{client} {avail['users']:,}-user availability <= 0.7x fast_bitrix24",
-                    f"{ratio:.2f}x ({avail['wall']:.2f} s vs {fbx['wall']:.2f} s, "
-                    f"{avail['requests']} vs {fbx['requests']} requests)", ratio <= 0.7))
+                lines.append(
+                    _check(
+                        f"{client} {avail['users']:,}-user availability <= 0.7x fast_bitrix24",
+                        f"{ratio:.2f}x ({avail['wall']:.2f} s vs {fbx['wall']:.2f} s, "
+                        f"{avail['requests']} vs {fbx['requests']} requests)",
+                        ratio <= 0.7,
+                    )
+                )
             peak = avail.get("tracemalloc_peak_mb")
-            lines.append(_check(f"{client} availability tracemalloc peak <= 48 MB",
-                                f"{_mb(peak)} MB", peak is not None and peak <= 48))
+            lines.append(
+                _check(
+                    f"{client} availability tracemalloc peak <= 48 MB",
+                    f"{_mb(peak)} MB",
+                    peak is not None and peak <= 48,
+                )
+            )
         for size in sorted({r["users"] for r in rows if r["job"] == "list_all"}):
             mine = _find(rows, job="list_all", client=client, users=size)
-            peers = [p for p in (_find(rows, job="list_all", client=c, users=size)
-                                 for c in ("fast_bitrix24", "b24pysdk")) if p is not None]
+            peers = [
+                p
+                for p in (
+                    _find(rows, job="list_all", client=c, users=size)
+                    for c in ("fast_bitrix24", "b24pysdk")
+                )
+                if p is not None
+            ]
             if mine is None or not peers:
                 continue
             per = 1000 / mine["rows"]
             best_cpu = min(peers, key=lambda p: p["cpu"] / max(p["rows"], 1))
             ratio = (mine["cpu"] / mine["rows"]) / (best_cpu["cpu"] / best_cpu["rows"])
-            lines.append(_check(
-                f"{client} list_all {size:,}: CPU per 1,000 rows <= 1/2 of the best peer's",
-                f"{ratio:.2f} ({mine['cpu'] * per:.3f} s vs {best_cpu['client']} "
-                f"{best_cpu['cpu'] * 1000 / best_cpu['rows']:.3f} s)", ratio <= 0.5))
+            lines.append(
+                _check(
+                    f"{client} list_all {size:,}: CPU per 1,000 rows <= 1/2 of the best peer's",
+                    f"{ratio:.2f} ({mine['cpu'] * per:.3f} s vs {best_cpu['client']} "
+                    f"{best_cpu['cpu'] * 1000 / best_cpu['rows']:.3f} s)",
+                    ratio <= 0.5,
+                )
+            )
             fastest = min(peers, key=lambda p: p["wall"])
             eff = fastest["wall"] / mine["wall"]  # = our efficiency / theirs (same t_min)
-            lines.append(_check(
-                f"{client} list_all {size:,}: efficiency >= 0.95x the fastest peer's",
-                f"{eff:.2f}x ({mine['wall']:.2f} s vs {fastest['client']} "
-                f"{fastest['wall']:.2f} s)", eff >= 0.95))
+            lines.append(
+                _check(
+                    f"{client} list_all {size:,}: efficiency >= 0.95x the fastest peer's",
+                    f"{eff:.2f}x ({mine['wall']:.2f} s vs {fastest['client']} "
+                    f"{fastest['wall']:.2f} s)",
+                    eff >= 0.95,
+                )
+            )
             growth = mine["rss_growth_mb"] / max(fastest["rss_growth_mb"], 0.1)
-            lines.append(_check(
-                f"{client} list_all {size:,}: memory growth <= 1/2 of that peer's",
-                f"{growth:.2f} ({mine['rss_growth_mb']:.1f} MB vs "
-                f"{fastest['rss_growth_mb']:.1f} MB)", growth <= 0.5))
+            lines.append(
+                _check(
+                    f"{client} list_all {size:,}: memory growth <= 1/2 of that peer's",
+                    f"{growth:.2f} ({mine['rss_growth_mb']:.1f} MB vs "
+                    f"{fastest['rss_growth_mb']:.1f} MB)",
+                    growth <= 0.5,
+                )
+            )
         write = _find(rows, job="bulk_write", client=client)
         if write is not None:
             t_min = _t_min("bulk_write", write["users"], 0.020)
             eff = t_min / write["wall"]
-            lines.append(_check(
-                f"{client} {write['users']:,} batched writes: >= 0.97 of the ceiling, 0 x 503",
-                f"{eff:.3f}, {write['http_503']} x 503", eff >= 0.97 and write["http_503"] == 0))
+            lines.append(
+                _check(
+                    f"{client} {write['users']:,} batched writes: >= 0.97 of the ceiling, 0 x 503",
+                    f"{eff:.3f}, {write['http_503']} x 503",
+                    eff >= 0.97 and write["http_503"] == 0,
+                )
+            )
     sizes = sorted({r["users"] for r in rows if r["job"] == "list_all"})
     if len(sizes) == 2:
         small = _find(rows, job="list_all", client="b24async paginate", users=sizes[0])
         big = _find(rows, job="list_all", client="b24async paginate", users=sizes[1])
         if small and big:
             ratio = big["rss_peak_mb"] / small["rss_peak_mb"]
-            lines.append(_check(
-                f"paginate keeps its bound (peak RSS at {sizes[1]:,} users <= 1.25x at "
-                f"{sizes[0]:,})",
-                f"{ratio:.2f}x ({big['rss_peak_mb']:.1f} vs {small['rss_peak_mb']:.1f} MB)",
-                ratio <= 1.25))
+            lines.append(
+                _check(
+                    f"paginate keeps its bound (peak RSS at {sizes[1]:,} users <= 1.25x at "
+                    f"{sizes[0]:,})",
+                    f"{ratio:.2f}x ({big['rss_peak_mb']:.1f} vs {small['rss_peak_mb']:.1f} MB)",
+                    ratio <= 1.25,
+                )
+            )
     return "\n".join(lines) + "\n"

@@ -51,7 +51,7 @@ DOCUMENTS = [
 
 @pytest.mark.parametrize("document", DOCUMENTS)
 def test_both_decoders_give_the_stdlib_value(backend: str, document: bytes) -> None:
-    assert jsonio.BACKEND == backend
+    assert backend == jsonio.BACKEND
     expected = json.loads(document)
     got = jsonio.loads(document)
     assert repr(got) == repr(expected)  # repr: NaN != NaN, and -0 vs 0 types show

@@ -60,14 +60,16 @@ def big_answer() -> tuple[dict[str, Any], tuple[int, ...]]:
     import asyncio
 
     async def fetch() -> tuple[dict[str, Any], tuple[int, ...]]:
-        async with FakePortal(users=300, latency=0, processing=0) as portal:
-            async with Bitrix24(portal.webhook_url, coalesce=False) as b24:
-                monday = dt.date.today() - dt.timedelta(days=dt.date.today().weekday())
-                request = GetAccessibility(
-                    users=range(1, 301), start=monday, end=monday + dt.timedelta(days=27)
-                )
-                response = await b24.call(request.api_method, request.to_params())
-                return response.result, request.users
+        monday = dt.date.today() - dt.timedelta(days=dt.date.today().weekday())
+        request = GetAccessibility(
+            users=range(1, 301), start=monday, end=monday + dt.timedelta(days=27)
+        )
+        async with (
+            FakePortal(users=300, latency=0, processing=0) as portal,
+            Bitrix24(portal.webhook_url, coalesce=False) as b24,
+        ):
+            response = await b24.call(request.api_method, request.to_params())
+            return response.result, request.users
 
     return asyncio.run(fetch())
 
@@ -152,9 +154,7 @@ def outcome(build: Any, entry: Any) -> Any:
 
 @settings(max_examples=400, deadline=None)
 @given(
-    changes=st.dictionaries(
-        st.sampled_from(sorted(ODD_VALUES)), st.none(), max_size=4
-    ).flatmap(
+    changes=st.dictionaries(st.sampled_from(sorted(ODD_VALUES)), st.none(), max_size=4).flatmap(
         lambda keys: st.fixed_dictionaries({k: ODD_VALUES[k] for k in keys})
     ),
     dropped=st.sets(st.sampled_from(sorted(ENTRY)), max_size=2),
