@@ -18,7 +18,8 @@ timed). Each repetition then times, in this process and with nothing else runnin
 and reports the best repetition in microseconds of this process's CPU time per busy interval
 (CPU time, not wall: on a shared machine other processes' load does not count), plus the
 tracemalloc peak of one full decode (the raw bytes already held are not counted) and the bytes
-the typed result keeps per interval. Output: one JSON object on stdout (``--out FILE`` writes it there too).
+the typed result keeps per interval. Output: one JSON object on stdout (``--out FILE`` writes
+it there too).
 """
 
 from __future__ import annotations
