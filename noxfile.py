@@ -22,7 +22,8 @@ def _group(name: str) -> list[str]:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite against the embedded fake portal (no network)."""
-    session.install("-e", ".[progress,redis]", *_group("test"))
+    # The speed extra (orjson) is installed so that both JSON decoders are tested.
+    session.install("-e", ".[progress,redis,speed]", *_group("test"))
     session.run("pytest", *session.posargs)
 
 
@@ -49,7 +50,7 @@ def coverage(session: nox.Session) -> None:
     measured from before pytest starts (``pytest --cov`` starts after our pytest plugin has
     imported the package) and in every Python subprocess (``patch = ["subprocess"]``, 7.10+).
     """
-    session.install("-e", ".[progress]", *_group("test"), "coverage>=7.10.3")
+    session.install("-e", ".[progress,speed]", *_group("test"), "coverage>=7.10.3")
     session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
     session.run("coverage", "combine", "--quiet")
@@ -70,5 +71,5 @@ def bench(session: nox.Session) -> None:
     The peers (fast-bitrix24, b24pysdk) and matplotlib are installed here only: they are never
     runtime or test dependencies. Results go to benchmarks/results/ (see benchmarks/README.md).
     """
-    session.install("-e", ".", "fast-bitrix24", "b24pysdk", "matplotlib")
+    session.install("-e", ".[speed]", "fast-bitrix24", "b24pysdk", "matplotlib")
     session.run("python", "benchmarks/run.py", *session.posargs)
