@@ -40,7 +40,9 @@ def report(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"Run {meta['started']} ({'quick' if meta['quick'] else 'full'} mode, {meta['seconds']} s)"
         f" on {meta['cpus']} CPUs, Python {meta['python']}; load average before "
         f"{meta['load_before']}, after {meta['load_after']} (a shared machine: compare rows "
-        f"of this run only). Portal: bucket 50, 2 requests/s, 30 ms round trip, per-command "
+        f"of this run only). Each row: the fastest of {meta.get('repeat', 1)} timed runs, "
+        f"then one run under tracemalloc for its peak. Portal: bucket 50, 2 requests/s, "
+        f"30 ms round trip, per-command "
         f"processing as given; calendar windows of 28 days (the issue's interval counts) or 7 "
         f"(the project benchmark's fan-in). `b24async` = stdlib JSON, `b24async+orjson` = the "
         f"`speed` extra.",
