@@ -13,7 +13,7 @@ from __future__ import annotations
 from b24async.events.form import FormError, parse_form
 from b24async.events.offline import OfflineEvents
 from b24async.events.receiver import EventReceiver, ReceiverStats
-from b24async.events.tokens import MemoryTokenStore, TokenStore
+from b24async.events.tokens import MemoryTokenStore, TokenStore, TokenStoreUnavailable
 from b24async.models.events import (
     CALENDAR_ENTRY_EVENTS,
     CalendarEntryChange,
@@ -42,6 +42,7 @@ __all__ = [
     "OfflineInfo",
     "ReceiverStats",
     "TokenStore",
+    "TokenStoreUnavailable",
     "event_from_form",
     "event_from_offline",
     "parse_form",

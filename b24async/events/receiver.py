@@ -2,7 +2,8 @@
 
 Each POST is read (413 above ``max_body``), parsed from its PHP form (400 if malformed),
 verified against the stored ``application_token`` of its ``member_id`` in constant time (401
-for a wrong, missing or unknown token), queued, and answered 200. ``on_event`` runs in the
+for a wrong, missing or unknown token; 503 while the token store cannot answer), queued, and
+answered 200. ``on_event`` runs in the
 background through a bounded queue: the portal never waits for it (it measures handler speed
 and does not retry, events facts §2.4) and never sees its exceptions.
 """
@@ -20,7 +21,7 @@ import attrs
 from aiohttp import web
 
 from b24async.events.form import FormError, parse_form
-from b24async.events.tokens import MemoryTokenStore, TokenStore
+from b24async.events.tokens import MemoryTokenStore, TokenStore, TokenStoreUnavailable
 from b24async.models.events import Event, EventParseError, event_from_form
 
 __all__ = ["EventReceiver", "ReceiverStats"]
@@ -42,6 +43,8 @@ class ReceiverStats:
     """Refused with 400 (not a form, not an event) or 405 (not a POST)."""
     too_large: int = 0
     """Refused with 413."""
+    unavailable: int = 0
+    """Refused with 503: the token store could not answer, so the event could not be verified."""
     handled: int = 0
     """``on_event`` returned."""
     handler_errors: int = 0
@@ -60,8 +63,11 @@ class EventReceiver:
         on_event: ``async def on_event(event)``, called once per verified event, in the
             background; exceptions are logged and counted, never sent to the portal.
         tokens: the application tokens by ``member_id`` (:class:`MemoryTokenStore` by
-            default). Tokens are added from verified-by-first-use ``ONAPPINSTALL`` events and
-            removed on a verified ``ONAPPUNINSTALL``.
+            default; :class:`b24async.shared.RedisTokenStore` shares them between processes).
+            Tokens are added from verified-by-first-use ``ONAPPINSTALL`` events and removed on a
+            verified ``ONAPPUNINSTALL``. While the store raises
+            :class:`~b24async.events.TokenStoreUnavailable`, deliveries are refused with 503
+            (never accepted unverified), with one WARNING per outage and one INFO at its end.
         accept_install: take the token of an ``ONAPPINSTALL`` from a portal whose token is
             not stored yet. Set False when the store is filled in advance: then only known
             portals are accepted.
@@ -100,6 +106,8 @@ class EventReceiver:
         self._max_body = max_body
         self._shutdown_timeout = shutdown_timeout
         self._queue: asyncio.Queue[Event] | None = None
+        self._store_down = False  # logging the store's outages once, not once per delivery
+        self._refused_in_outage = 0
         self._workers: list[asyncio.Task[None]] = []
         self.app = web.Application(client_max_size=max_body)
         self.app.router.add_route("*", "/", self._handle)
@@ -201,17 +209,58 @@ class EventReceiver:
         except EventParseError as error:
             self.stats.malformed += 1
             return self._refuse(request, 400, f"not an event: {error}")
-        why = await self._verify(event.name, member, secret)
+        try:
+            why = await self._verify(event.name, member, secret)
+        except TokenStoreUnavailable as error:
+            return self._unavailable(error)
+        self._store_answered()
         if why:
             self.stats.unauthorized += 1
             return self._refuse(request, 401, f"{why} ({event.name}, member_id {member})")
         if event.name == "ONAPPUNINSTALL":
-            await self.tokens.delete(member)
+            await self._forget(member)
         elif event.name == "ONOFFLINEEVENT":
             self.offline_signal.set()
         await queue.put(event)  # waits when full: backpressure, not loss
         self.stats.accepted += 1
         return web.Response(text="OK")
+
+    def _unavailable(self, error: TokenStoreUnavailable) -> web.Response:
+        # Never accept what could not be verified. 503, not 401: the token may well be right.
+        # The portal does not retry either answer; offline events are the lossless path.
+        self.stats.unavailable += 1
+        self._refused_in_outage += 1
+        if not self._store_down:
+            self._store_down = True
+            _log.warning(
+                "the event token store is unavailable (%s): refusing events with 503 until it "
+                "answers",
+                error,
+            )
+        return web.Response(status=503, text="the token store is unavailable")
+
+    def _store_answered(self) -> None:
+        if self._store_down:
+            self._store_down = False
+            _log.info(
+                "the event token store answers again; %d events were refused meanwhile",
+                self._refused_in_outage,
+            )
+            self._refused_in_outage = 0
+
+    async def _forget(self, member: str) -> None:
+        """Delete the token of an uninstalled portal (a verified ``ONAPPUNINSTALL``)."""
+        try:
+            await self.tokens.delete(member)
+        except TokenStoreUnavailable as error:
+            # The uninstall is verified: the app still hears of it (refusing it would lose it,
+            # the portal does not retry), but the token outlives the app until deleted.
+            _log.error(
+                "ONAPPUNINSTALL of member_id %s is verified but its token could not be deleted "
+                "(%s): delete it from the store (tokens.delete(member_id)) once it is back",
+                member,
+                error,
+            )
 
     async def _verify(self, name: str, member: str, secret: str) -> str:
         """ "" when ``secret`` is the portal's token, else why not (never the token itself)."""

@@ -3,7 +3,11 @@
 The token is the only proof that a delivery comes from the portal (events facts §3). It first
 arrives with ``ONAPPINSTALL``; a store may also be filled in advance (from the app's install
 flow) and the receiver told to accept no other. Any object with these three coroutines will do
-(a Redis hash, a database table); :class:`MemoryTokenStore` is the default.
+(a Redis key per portal, a database table); :class:`MemoryTokenStore` is the default, and
+:class:`b24async.shared.RedisTokenStore` shares the tokens between processes and hosts.
+
+A store that cannot answer (its database is down) raises :class:`TokenStoreUnavailable`: the
+receiver then refuses the delivery with 503, since it cannot verify it, and logs the outage once.
 """
 
 from __future__ import annotations
@@ -12,12 +16,24 @@ import asyncio
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
-__all__ = ["MemoryTokenStore", "TokenStore"]
+__all__ = ["MemoryTokenStore", "TokenStore", "TokenStoreUnavailable"]
+
+
+class TokenStoreUnavailable(Exception):
+    """A token store could not answer (e.g. its database is unreachable).
+
+    The message names the store and the cause, never a token. An :class:`EventReceiver`
+    answers 503 to a delivery it cannot verify for this reason.
+    """
 
 
 @runtime_checkable
 class TokenStore(Protocol):
-    """Application tokens by ``member_id``."""
+    """Application tokens by ``member_id``.
+
+    Each method raises :class:`TokenStoreUnavailable` when the store cannot answer; any other
+    exception is a bug (the receiver answers 500 and logs it).
+    """
 
     async def get(self, member_id: str) -> str | None:
         """The stored token of the portal, or None."""

@@ -10,6 +10,9 @@ makes every process that names the same Redis for the same portal share:
 * OAuth refresh (:class:`~b24async.shared.auth.RedisRefresh`): one refresh per expiry; the
   token pair is stored in Redis.
 
+And :class:`RedisTokenStore` (``EventReceiver(tokens=RedisTokenStore(url, app=...))``) lets
+several event receivers share the application tokens of the portals that installed the app.
+
 Key names hold the portal's host (in braces: a Redis Cluster hash tag) and hashes only, never a
 secret; every key has a TTL.
 Importing this package needs no Redis: the client is imported when ``shared=`` is used.
@@ -17,7 +20,6 @@ Importing this package needs no Redis: the client is imported when ``shared=`` i
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -26,7 +28,9 @@ import attrs
 from b24async.auth import Credentials, OAuthCredentials, WebhookCredentials
 from b24async.clock import SYSTEM_CLOCK, Clock
 from b24async.limits import RateLimits
+from b24async.shared.keys import KEY_PREFIX, digest
 from b24async.shared.link import Fallback, RedisLink, open_client
+from b24async.shared.tokens import RedisTokenStore
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -34,23 +38,17 @@ if TYPE_CHECKING:
     from b24async.shared.auth import RedisRefresh
     from b24async.shared.operating import SharedThrottle
 
-__all__ = ["KEY_PREFIX", "Shared", "connect"]
+__all__ = ["KEY_PREFIX", "RedisTokenStore", "Shared", "connect"]
 
-#: Every key this package writes starts with this (and the portal's host).
-KEY_PREFIX = "b24async:v1"
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
 
 
 def credential_id(credentials: Credentials) -> str:
     """A hash naming the credential the portal bills operating time to (no secret in it)."""
     if isinstance(credentials, WebhookCredentials):
-        return _digest("webhook", credentials.user, credentials._code)
+        return digest("webhook", credentials.user, credentials._code)
     if isinstance(credentials, OAuthCredentials):
-        return _digest("oauth", credentials.client_id or "")
-    return _digest("other", repr(credentials))
+        return digest("oauth", credentials.client_id or "")
+    return digest("other", repr(credentials))
 
 
 @attrs.define

@@ -81,6 +81,8 @@ class RedisLink:
             unreachable at start; ``"local"``: it continues on local throttling (one WARNING).
         retry_interval: seconds between reconnection attempts during an outage.
         clock: where time is read.
+        log_outages: log the WARNING/INFO of an outage here (False when the user of the link
+            reports outages itself, as the event receiver does for its token store).
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class RedisLink:
         fallback: Fallback = "raise",
         retry_interval: float = 1.0,
         clock: Clock = SYSTEM_CLOCK,
+        log_outages: bool = True,
     ) -> None:
         if fallback not in ("raise", "local"):
             raise ValueError(f'shared_fallback must be "raise" or "local", got {fallback!r}')
@@ -99,6 +102,9 @@ class RedisLink:
         self.fallback: Fallback = fallback
         self.retry_interval = retry_interval
         self.address = redis_address(client)
+        self.log_outages = log_outages
+        self.last_error: str | None = None
+        """The last failure, described without secrets (``None`` until one happens)."""
         self._clock = clock
         self._started = False
         self._up = False
@@ -167,13 +173,14 @@ class RedisLink:
         self.round_trips += 1
         if not self._up:
             self._up = True
-            if self._started:
+            if self._started and self.log_outages:
                 logger.info("Redis at %s is back: sharing the throttle again", self.address)
         return result
 
     def _mark_down(self, exc: BaseException, *, at_start: bool = False) -> None:
         self._retry_at = self._clock.monotonic() + self.retry_interval
-        if self._up or at_start:
+        self.last_error = _describe(exc)
+        if (self._up or at_start) and self.log_outages:
             self.outages += 1
             logger.warning(
                 "Redis at %s is unreachable (%s): throttling locally until it is back",
