@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["KEY_PREFIX", "RedisTokenStore", "Shared", "connect"]
 
 
-
 def credential_id(credentials: Credentials) -> str:
     """A hash naming the credential the portal bills operating time to (no secret in it)."""
     if isinstance(credentials, WebhookCredentials):
