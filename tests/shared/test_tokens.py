@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from b24async import Bitrix24, RateLimits
-from b24async.events import Event, EventReceiver, TokenStoreUnavailable
+from b24async.events import Event, EventReceiver, TokenStore, TokenStoreUnavailable
 from b24async.methods import BindEvent
 from b24async.shared import RedisTokenStore
 from b24async.testing import FakePortal
@@ -118,11 +119,34 @@ async def test_two_receivers_share_install_verification_and_uninstall(
     assert token not in caplog.text
 
 
+async def test_concurrent_installs_at_two_receivers_store_one_token(
+    redis_url: str, serve: Serve
+) -> None:
+    first = await serve(RedisTokenStore(redis_url, app=APP))
+    second = await serve(RedisTokenStore(redis_url, app=APP))
+    # The same install at both (two handlers), and a forged one racing it: SET NX picks one.
+    same = await asyncio.gather(
+        post(first.url, delivery("ONAPPINSTALL")), post(second.url, delivery("ONAPPINSTALL"))
+    )
+    assert list(same) == [200, 200]
+    forged = "e" * 32
+    other = "0" * 32
+    raced = await asyncio.gather(
+        post(first.url, delivery("ONAPPINSTALL", member=other)),
+        post(second.url, delivery("ONAPPINSTALL", token=forged, member=other)),
+    )
+    assert sorted(raced) == [200, 401]
+    winner = TOKEN if raced[0] == 200 else forged
+    assert await first.receiver.tokens.get(other) == winner
+    assert await second.receiver.tokens.get(MEMBER) == TOKEN
+
+
 async def test_keys_values_and_reprs(redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="b24async")
     client = aioredis.Redis.from_url(redis_url)
     try:
         async with RedisTokenStore(redis_url, app=APP) as store:
+            assert isinstance(store, TokenStore)
             assert await store.add(MEMBER, TOKEN)
             assert not await store.add(MEMBER, "e" * 32)  # set-if-absent: the first one stays
             assert await store.get(MEMBER) == TOKEN
