@@ -3,9 +3,9 @@
 Each POST is read (413 above ``max_body``), parsed from its PHP form (400 if malformed),
 verified against the stored ``application_token`` of its ``member_id`` in constant time (401
 for a wrong, missing or unknown token; 503 while the token store cannot answer), queued, and
-answered 200. ``on_event`` runs in the
-background through a bounded queue: the portal never waits for it (it measures handler speed
-and does not retry, events facts §2.4) and never sees its exceptions.
+answered 200. ``on_event`` runs in the background through a bounded queue: the portal never
+waits for it (it measures handler speed and does not retry, events facts §2.4) and never sees
+its exceptions.
 """
 
 from __future__ import annotations

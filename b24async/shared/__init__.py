@@ -14,7 +14,8 @@ And :class:`RedisTokenStore` (``EventReceiver(tokens=RedisTokenStore(url, app=..
 several event receivers share the application tokens of the portals that installed the app.
 
 Key names hold the portal's host (in braces: a Redis Cluster hash tag) and hashes only, never a
-secret; every key has a TTL.
+secret; every key has a TTL, except an event token's, which lives until the app is uninstalled
+(why: :mod:`b24async.shared.tokens`).
 Importing this package needs no Redis: the client is imported when ``shared=`` is used.
 """
 
