@@ -48,6 +48,7 @@ from b24async.errors import (
     DecodeError,
     OperationTimeLimit,
 )
+from b24async.operating import in_batch
 from b24async.protocol import RawResponse, Response, Timing, decode_response
 from b24async.results import BatchAccount, BatchResult, CommandOutcome, Outcome, classify
 from b24async.sending import Tries, is_transient
@@ -235,7 +236,7 @@ def hold_blocked(engine: Engine, methods: Sequence[str]) -> None:
     command: count each answer and hold their methods until their budgets reset."""
     engine.counters.operation_limit_hits += len(methods)
     for method in set(methods):
-        engine.throttle.on_operation_limit(method)
+        engine.throttle.on_operation_limit(in_batch(method))  # the key inside a batch
 
 
 def unmentioned(method: str) -> DecodeError:

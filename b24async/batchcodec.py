@@ -16,6 +16,7 @@ import attrs
 
 from b24async.codec import int_or_none
 from b24async.errors import ApiError, B24Error, DecodeError, make_api_error, status_for_code
+from b24async.operating import BATCH_KEY, in_batch
 from b24async.protocol import (
     RawResponse,
     Response,
@@ -267,6 +268,7 @@ class ChunkOutcome:
     responses: Mapping[str, Response]
     errors: Mapping[str, ApiError]
     skipped: tuple[str, ...]
+    time: Timing | None = None  # the batch request's own ``time`` block
 
 
 def _as_map(value: Any, names: Sequence[str]) -> dict[str, Any]:
@@ -323,17 +325,26 @@ def decode_batch(raw: RawResponse, chunk: Sequence[Command]) -> ChunkOutcome:
             )
         else:
             skipped.append(name)
-    return ChunkOutcome(responses, failed, tuple(skipped))
+    return ChunkOutcome(responses, failed, tuple(skipped), Timing.from_wire(payload.get("time")))
 
 
 def command_timings(
     outcome: ChunkOutcome, chunk: Sequence[Command]
 ) -> list[tuple[str, Timing | None]]:
-    """One (method, time block) per command, for the throttle's operating budgets."""
-    return [
-        (c.method, outcome.responses[c.name].time if c.name in outcome.responses else None)
+    """One (key, time block) per command, then the batch's own, for the operating budgets.
+
+    Commands are named ``in_batch(method)``: the portal bills a method's calls inside a batch
+    (apart from direct calls, for webhooks) besides the ``batch`` key itself.
+    """
+    timings: list[tuple[str, Timing | None]] = [
+        (
+            in_batch(c.method),
+            outcome.responses[c.name].time if c.name in outcome.responses else None,
+        )
         for c in chunk
     ]
+    timings.append((BATCH_KEY, outcome.time))
+    return timings
 
 
 def resolve_references(

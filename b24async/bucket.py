@@ -1,12 +1,27 @@
-"""Client-side mirror of the portal's request-intensity leaky bucket."""
+"""Client-side mirror of the portal's request-intensity leaky bucket, polite under contention.
+
+The portal counts requests per portal and source IP in a leaky bucket (``burst`` slots draining
+``rate`` per second; facts §2) and refuses a request that would overflow it with HTTP 503. The
+client keeps its own bucket of the same shape (a little smaller, for network jitter) and sends
+only when it has room, so alone on a portal it never meets a 503.
+
+Beside other clients the portal's bucket fills faster than ours. After a 503 the bucket is
+marked full, and our drain rate is lowered multiplicatively (AIMD): the share of the portal's
+rate we take falls to ``decrease`` times what it was (at most once per drain interval, so one
+burst of refusals counts once). While no refusal comes, the share grows back by ``recovery``
+per second up to the whole rate. So the client settles just under what the others leave it,
+instead of winning every freed slot and pushing their requests into 503s.
+
+Written on :class:`~b24async.clock.Clock` rather than on ``aiolimiter``: the throttle needs
+"full as of now", "time until a slot frees" and a drain rate that changes, none of which
+aiolimiter's public API offers (they meant reaching into its private attributes).
+"""
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import math
 from typing import Protocol, runtime_checkable
-
-from aiolimiter import AsyncLimiter
 
 from b24async.clock import SYSTEM_CLOCK, Clock
 
@@ -31,85 +46,108 @@ class RequestBucket(Protocol):
         """Seconds until :meth:`acquire` would return at once (0 when it would now)."""
 
 
-class _Limiter(AsyncLimiter):
-    """``AsyncLimiter`` plus the one operation it lacks: "the bucket is full as of now"."""
-
-    def _leak(self) -> None:
-        super()._leak()
-        # Float drift leaves the level a hair above a whole slot (74.00000000000001 of 75);
-        # aiolimiter then sets a timer ~1e-16 s ahead, which fires at once. On a real loop time
-        # has moved by then; on a loop whose time stands still while it works (virtual time in
-        # tests) the timer fires forever. Less than a microsecond of drain is rounded away, so
-        # every wait is either none or at least a microsecond.
-        whole = math.floor(self._level)
-        if 0 < self._level - whole < self._rate_per_sec * 1e-6:
-            self._level = float(whole)
-
-    def saturate(self) -> None:
-        # aiolimiter keeps its level in ``_level`` and the time of the last leak in
-        # ``_last_check`` (stable since 1.0; pinned <2 in pyproject; covered by tests).
-        self._level = float(self.max_rate)
-        self._last_check = self._loop.time()
-
-    def time_until_free(self) -> float:
-        self._leak()
-        needed = self._level + 1 - self.max_rate
-        return (
-            max(0.0, needed / self._rate_per_sec) if not self._waiters else 1 / self._rate_per_sec
-        )
-
-
 class LeakyBucket:
     """A leaky bucket of ``burst`` slots draining at ``rate`` per second, with a safety margin.
 
     Requests sent exactly at the drain rate reach the portal bunched by network jitter and
     overflow its bucket; so the client's bucket is ``margin`` slots smaller than the portal's.
     The default margin absorbs a quarter second of bunching (at least 2 slots, at most half the
-    bucket): 2 slots on standard and Enterprise plans. The drain rate itself is kept: a couple of
-    slots lost at the start cost about a second, while a slower drain would cost a percentage of
-    every long job.
+    bucket): 2 slots on standard and Enterprise plans. The drain rate itself is kept while the
+    portal refuses nothing; after refusals it follows the module's AIMD rule.
 
-    The drain itself runs on the event loop's time (aiolimiter reads ``loop.time()``); ``clock``
-    measures the time spent waiting (``waited``) and should read the same loop.
+    Args:
+        rate: the portal's drain, requests per second.
+        burst: the portal's bucket size.
+        margin: slots kept free for jitter (default: see above).
+        decrease: factor applied to our share of the drain rate after a 503 (0 < f < 1).
+        recovery: share of the drain rate regained per second without a refusal.
+        min_share: the lowest share of the drain rate we fall to.
+        clock: where time is read and waited.
     """
 
     def __init__(
-        self, rate: float, burst: int, *, margin: int | None = None, clock: Clock = SYSTEM_CLOCK
+        self,
+        rate: float,
+        burst: int,
+        *,
+        margin: int | None = None,
+        decrease: float = 0.85,
+        recovery: float = 0.01,
+        min_share: float = 0.1,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if margin is None:
             margin = min(burst // 2, max(2, math.ceil(rate * 0.25)))
         capacity = burst - margin
         if capacity < 1:
             raise ValueError(f"burst {burst} leaves no room after a safety margin of {margin}")
+        if not 0 < decrease < 1:
+            raise ValueError(f"decrease must be between 0 and 1, got {decrease!r}")
+        if not 0 < min_share <= 1:
+            raise ValueError(f"min_share must be in (0, 1], got {min_share!r}")
         self.rate = rate
         self.burst = burst
         self.capacity = capacity
-        self._limiter = _Limiter(capacity, capacity / rate)
+        self.decrease = decrease
+        self.recovery = recovery
+        self.min_share = min_share
+        self.share = 1.0  # the part of ``rate`` we drain at (AIMD)
+        self._clock = clock
+        self._level = 0.0
+        self._at: float | None = None
+        self._last_cut: float | None = None
+        self._lock = asyncio.Lock()
         self.saturations = 0
         self.waited = 0.0
-        self._clock = clock
+
+    @property
+    def drain(self) -> float:
+        """Our current drain rate, requests per second (``rate * share``)."""
+        return self.rate * self.share
+
+    def _update(self) -> float:
+        now = self._clock.monotonic()
+        if self._at is not None:
+            elapsed = max(0.0, now - self._at)
+            self._level = max(0.0, self._level - elapsed * self.drain)
+            if self.share < 1.0:
+                self.share = min(1.0, self.share + self.recovery * elapsed)
+        self._at = now
+        return now
 
     async def acquire(self) -> None:
-        """Wait for a slot (FIFO) and take it."""
-        if self._limiter.has_capacity():
-            await self._limiter.acquire()
-            return
-        started = self._clock.monotonic()
-        await self._limiter.acquire()
-        self.waited += self._clock.monotonic() - started
+        """Wait for a slot (first come, first served) and take it."""
+        started: float | None = None
+        async with self._lock:
+            while True:
+                now = self._update()
+                if self._level + 1 <= self.capacity + 1e-9:
+                    self._level += 1
+                    break
+                if started is None:
+                    started = now
+                await self._clock.sleep((self._level + 1 - self.capacity) / self.drain)
+        if started is not None:
+            self.waited += self._clock.monotonic() - started
 
     def saturate(self) -> None:
-        """Mark the bucket full: the next request waits one drain interval (1/rate s)."""
+        """The portal refused a request: our bucket is full, and we drain slower for a while."""
         self.saturations += 1
-        with contextlib.suppress(RuntimeError):  # no running loop yet: nothing to saturate
-            self._limiter.saturate()
+        now = self._update()
+        self._level = float(self.capacity)
+        interval = 1.0 / self.drain
+        if self._last_cut is None or now - self._last_cut >= interval:
+            self.share = max(self.min_share, self.share * self.decrease)
+            self._last_cut = now
 
     def time_until_free(self) -> float:
         """Seconds until a request could be sent without waiting."""
-        try:
-            return self._limiter.time_until_free()
-        except RuntimeError:  # no running loop: nothing has been sent
-            return 0.0
+        self._update()
+        needed = self._level + 1 - self.capacity
+        wait = max(0.0, needed / self.drain)
+        if self._lock.locked():
+            wait = max(wait, 1.0 / self.drain)  # others are already waiting in line
+        return wait
 
     def __repr__(self) -> str:
         return f"LeakyBucket(rate={self.rate}, burst={self.burst}, capacity={self.capacity})"

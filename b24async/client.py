@@ -186,7 +186,7 @@ class Bitrix24:
             None if throttle is not None else (origin, credential, max_concurrency)
         )
         self._throttle: ThrottlePolicy = throttle or Throttle(
-            limits, max_concurrency=max_concurrency, clock=clock
+            limits, max_concurrency=max_concurrency, webhook=code is not None, clock=clock
         )
         self._gate = GatedTransport(
             transport or AiohttpTransport(session, timeout=timeout), self._lifecycle

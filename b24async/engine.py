@@ -18,6 +18,7 @@ from b24async._version import __version__
 from b24async.auth import Credentials
 from b24async.clock import SYSTEM_CLOCK, Clock
 from b24async.errors import B24Error, OperationTimeLimit, QueryLimitExceeded, TransportError
+from b24async.operating import BATCH_KEY, in_batch
 from b24async.protocol import HttpRequest, RawResponse, Timing, json_body
 from b24async.retry import RetryPolicy
 from b24async.sending import (
@@ -104,6 +105,11 @@ class Engine:
         (a retry request re-sending them) and counts this request's into it, so that the retry
         policy's ``attempts`` bounds each command's tries in all.
         """
+        # The keys the portal bills: a batch request also bills its own ``batch`` key, and its
+        # commands are billed as commands inside a batch (see b24async.operating).
+        billed = (
+            (BATCH_KEY, *(in_batch(c) for c in commands)) if method == BATCH_KEY else commands
+        )
         flow = SendingFlow(
             method,
             idempotent,
@@ -114,7 +120,7 @@ class Engine:
             tries=tries if tries is not None else Tries(),
         )
         while True:
-            await self.throttle.wait_methods(commands)
+            await self.throttle.wait_methods(billed)
             settled = False
             token: str | None = None
             try:
@@ -137,7 +143,7 @@ class Engine:
                 step = flow.failed(exc, reset_at=self._observe(exc, method))
             finally:
                 if not settled:
-                    self._settle(commands)
+                    self._settle(billed)
             await self._perform(step, flow, token)
 
     async def _perform(self, step: Step, flow: SendingFlow, token: str | None) -> None:

@@ -88,6 +88,9 @@ def shared_throttle(
                 origin,
             )
         share.buckets[(origin, limits)] = bucket
-    throttle = Throttle(limits, max_concurrency=max_concurrency, bucket=bucket, clock=clock)
+    webhook = isinstance(credential, str) and credential.startswith("webhook:")
+    throttle = Throttle(
+        limits, max_concurrency=max_concurrency, bucket=bucket, webhook=webhook, clock=clock
+    )
     share.throttles[key] = throttle
     return throttle

@@ -79,6 +79,8 @@ class Throttle:
         bucket: the request bucket; defaults to an in-process :class:`LeakyBucket` with a safety
             margin. Pass a shared implementation of :class:`RequestBucket` when several
             processes or hosts call the same portal.
+        webhook: the client calls through a webhook, whose batch commands the portal bills
+            apart from its direct calls (see :class:`~b24async.operating.OperatingBudget`).
         clock: where the throttle reads the time and sleeps (given to the default bucket and
             to the operating budget); the client passes its own.
     """
@@ -89,6 +91,7 @@ class Throttle:
         *,
         max_concurrency: int = 16,
         bucket: RequestBucket | None = None,
+        webhook: bool = False,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if max_concurrency < 1:
@@ -98,7 +101,12 @@ class Throttle:
         self.clock = clock
         self.bucket: RequestBucket = bucket or LeakyBucket(limits.rate, limits.burst, clock=clock)
         self.operating = OperatingBudget(
-            limits.operating_budget, limits.operating_window, clock=clock
+            limits.operating_budget,
+            limits.operating_window,
+            floor=limits.operating_floor,
+            ban=limits.operating_ban,
+            apart=webhook,
+            clock=clock,
         )
         # A semaphore wakes one waiter per freed slot (a condition's notify_all woke them all:
         # thousands of needless wake-ups in a large batch job).
@@ -106,12 +114,11 @@ class Throttle:
         self.waited = 0.0  # seconds spent waiting for bucket and in-flight slots
 
     async def wait_methods(self, methods: Collection[str]) -> None:
-        """Wait for the operating budget of each method (counted per command), then admit."""
-        counts: dict[str, int] = {}
-        for method in methods:
-            counts[method] = counts.get(method, 0) + 1
-        for method, count in counts.items():
-            await self.operating.wait(method, count)
+        """Wait until the request fits the operating budget of every key it bills, then admit.
+
+        An entry ``"batch"`` marks a batch request (its own key, billed half the rest).
+        """
+        await self.operating.wait(methods)
 
     def hold_remaining(self, method: str) -> float | None:
         """Seconds ``method`` is held by its operating budget."""
@@ -152,7 +159,7 @@ class Throttle:
 
     def on_operation_limit(self, method: str) -> float:
         """Hold ``method`` until its operating window frees up."""
-        return self.operating.blocked(method)
+        return self.operating.refused(method)
 
     def usage(self) -> dict[str, MethodUsage]:
         """Per-method operating usage as last reported by the portal."""

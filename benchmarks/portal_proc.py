@@ -34,6 +34,7 @@ async def serve(config: dict[str, Any]) -> None:
         method_processing=dict(config["method_processing"]),
         time_scale=float(config["time_scale"]),
         operating_budget=float(config["operating_budget"]),
+        limiter=config.get("limiter", "2026"),
     )
     async with portal:
         line = {"url": portal.url, "webhook_url": portal.webhook_url}

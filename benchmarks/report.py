@@ -11,7 +11,15 @@ import jobs
 __all__ = ["one_line", "targets", "write_all"]
 
 OURS = "b24async"
-JOB_ORDER = ("fan_in", "bulk_write", "bulk_read", "bulk_read_small", "contention", "op_pressure")
+JOB_ORDER = (
+    "fan_in",
+    "bulk_write",
+    "bulk_read",
+    "bulk_read_small",
+    "contention",
+    "op_pressure",
+    *jobs.OP_JOBS,
+)
 SHORT = {
     "fan_in": "fan-in",
     "bulk_write": "bulk write",
@@ -19,6 +27,10 @@ SHORT = {
     "bulk_read_small": "bulk read (small)",
     "contention": "contention",
     "op_pressure": "operating pressure",
+    "op_long": "long write, 2026 limiter",
+    "op_long_legacy": "long write, legacy limiter",
+    "op_480_vs_420": "told 480, portal 420",
+    "op_420_vs_480": "told 420, portal 480",
 }
 
 
@@ -177,6 +189,32 @@ def _check(
     return {"target": target, "job": job, "met": met, "measured": measured, "detail": detail}
 
 
+def _operating_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue #11 item 4: long writes where the operating budget binds."""
+    out: list[dict[str, Any]] = []
+    for job in jobs.OP_JOBS:
+        ours = _row(results, job, OURS)
+        if ours is None:
+            continue
+        if ours["status"] != "ok":
+            out.append(_check("done", job, False, ours["status"]))
+            continue
+        ledger = ours.get("ledger") or {}
+        lost = not ledger.get("ok") or ours["errors_to_caller"] > 0
+        out.append(_check("nothing lost, ledger exact", job, not lost, _ledger(ours)))
+        refusals = ours.get("operating_refusals", 0)
+        bans = ours.get("operating_bans", 0)
+        detail = f"{refusals} refused calls, {bans} bans, {ours['http_429']} x HTTP 429"
+        if job in ("op_long", "op_420_vs_480"):
+            eff = ours.get("efficiency") or 0.0
+            out.append(_check("efficiency >= 0.9 of the two-limit minimum", job, eff >= 0.9,
+                              f"{eff:.3f}"))
+            out.append(_check("0 x 429, 0 bans", job, refusals == 0 and bans == 0, detail))
+        else:
+            out.append(_check("at most one ban per key", job, bans <= 1, detail))
+    return out
+
+
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Each target of the issue, met or missed, with the measured ratio."""
     out: list[dict[str, Any]] = []
@@ -268,6 +306,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "no probe fell in a held phase",
                 )
             )
+    out.extend(_operating_targets(results))
     for job in JOB_ORDER:
         ours = _row(results, job, OURS)
         if ours is None or cpu_per_1k(ours) is None:

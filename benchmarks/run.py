@@ -110,7 +110,12 @@ def run_one(spec: jobs.JobSpec, client: str, cap: float, tag: str) -> dict[str, 
                 "rate": spec.portal.rate,
                 "burst": spec.portal.burst,
                 "time_scale": scale,
-                "operating_budget": spec.portal.operating_budget * scale,
+                "operating_budget": (
+                    spec.client_budget
+                    if spec.client_budget is not None
+                    else spec.portal.operating_budget
+                )
+                * scale,
                 "operating_window": 600.0 * scale,
             },
         }
@@ -264,7 +269,7 @@ def metrics(spec: jobs.JobSpec, raw: dict[str, Any], cap: float) -> dict[str, An
         outcome=result.get("outcome"),
         usage=(result.get("usage") or {}).get(
             "bulk_write"
-            if spec.name in ("contention", "op_pressure")
+            if spec.name in ("contention", "op_pressure") or spec.name in jobs.OP_JOBS
             else spec.name.split("_small")[0]
         ),
     )
@@ -292,6 +297,9 @@ def metrics(spec: jobs.JobSpec, raw: dict[str, Any], cap: float) -> dict[str, An
         row["projected_wall"] = wall * expected / progress
         row["efficiency"] = spec.t_min / row["projected_wall"]
         row["projected"] = True
+    operating = stats.get("operating") or {}
+    row["operating_refusals"] = int(operating.get("refusals", 0))
+    row["operating_bans"] = int(operating.get("bans", 0))
     if spec.name == "op_pressure":
         row["probes"] = _probe_analysis(result, ledger, spec.portal.rate)
     if neighbor:
@@ -310,7 +318,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a few minutes)")
-    parser.add_argument("--jobs", default=",".join(jobs.JOBS), help="comma-separated jobs")
+    parser.add_argument(
+        "--jobs",
+        default=",".join(jobs.JOBS),
+        help=f"comma-separated jobs (also: {', '.join(jobs.OP_JOBS)})",
+    )
     parser.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated clients")
     parser.add_argument(
         "--cap",

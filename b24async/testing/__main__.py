@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from b24async.testing.faults import Faults
+from b24async.testing.operating import LIMITERS
 from b24async.testing.portal import FakePortal
 
 __all__ = ["main", "parse_args"]
@@ -47,7 +48,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=2.0, help="leaky bucket drain per second")
     parser.add_argument("--burst", type=int, default=50, help="leaky bucket size")
     parser.add_argument(
-        "--operating-budget", type=float, default=480.0, help="operating seconds per window"
+        "--operating-budget",
+        type=float,
+        default=420.0,
+        help="operating threshold, seconds per 600 s window (420; the docs' example is 480)",
+    )
+    parser.add_argument(
+        "--limiter",
+        choices=LIMITERS,
+        default="2026",
+        help="operating accounting: 2026 (floor, batch key, bans), legacy (no batch key, no "
+        "bans), local (on-prem without shared storage), off (no operating fields)",
     )
     parser.add_argument("--time-scale", type=float, default=1.0, help="operating time scale")
     parser.add_argument("--processing", type=float, default=0.0, help="seconds per command")
@@ -85,6 +96,7 @@ def _portal(args: argparse.Namespace) -> FakePortal:
         rate=args.rate,
         burst=args.burst,
         operating_budget=args.operating_budget,
+        limiter=args.limiter,
         time_scale=args.time_scale,
         processing=args.processing,
         method_processing=dict(args.method_processing),

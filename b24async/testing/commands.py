@@ -20,7 +20,7 @@ from b24async.testing.credentials import Credential, insufficient_scope
 from b24async.testing.events import Cause, fire_for_writes
 from b24async.testing.methods import CallContext, MethodFailure, MethodResult, lookup
 from b24async.testing.methods_common import php_str
-from b24async.testing.operating import OperatingMeter
+from b24async.testing.operating import BATCH_KEY_WEIGHT, OperatingMeter, RequestMeter
 from b24async.testing.phpquery import php_intval
 from b24async.testing.replies import (
     INTERNAL_SERVER_ERROR,
@@ -32,7 +32,7 @@ from b24async.testing.replies import (
 from b24async.testing.state import PortalState
 from b24async.testing.stats import StatsRecorder
 
-__all__ = ["CommandDone", "CommandRunner", "Outcome"]
+__all__ = ["CommandDone", "CommandRunner", "Outcome", "operating_key"]
 
 _log = logging.getLogger(__name__)
 
@@ -51,6 +51,17 @@ class CommandDone:
 
 
 Outcome = CommandDone | RestError
+
+
+def operating_key(credential: Credential, method: str, *, in_batch: bool = False) -> Any:
+    """The key a call is billed to (facts §2 "Key").
+
+    A webhook's batch inner commands are keyed without the webhook: every webhook's batches
+    share one key per method, which a direct call through the webhook never reads.
+    """
+    if in_batch and credential.kind == "webhook":
+        return ("webhook", "", method)
+    return (credential.kind, credential.identity, method)
 
 
 class CommandRunner:
@@ -75,29 +86,34 @@ class CommandRunner:
         self._cost = cost
         self._time_scale = time_scale
 
-    def reset_at(self, identity: str, method: str, *, now_wall: float) -> float:
-        """``operating_reset_at`` for a caller and method: an int on an unscaled portal.
-
-        Floored (never later than the real reset), as the real portal's ``floor(start) + 600``.
-        """
-        value = self.meter.reset_at((identity, method), now_wall=now_wall)
+    def _reset_at(self, value: float | None) -> float | None:
+        """Floored (never later than the real reset), as the real portal's ``floor(start) + 600``."""
+        if value is None:
+            return None
         if self._time_scale == 1.0:
             return math.floor(value)
         return math.floor(value * 1000) / 1000
 
-    def operating(self, identity: str, method: str) -> float:
-        """The method's operating sum for this caller, as reported in ``time.operating``."""
-        return round(self.meter.spent((identity, method)), 6)
+    async def run(
+        self,
+        credential: Credential,
+        method: str,
+        params: Mapping[str, Any],
+        *,
+        request: RequestMeter,
+        in_batch: bool = False,
+    ) -> Outcome:
+        """Run ``method`` (lower-case) for ``credential`` with merged request ``params``.
 
-    async def run(self, credential: Credential, method: str, params: Mapping[str, Any]) -> Outcome:
-        """Run ``method`` (lower-case) for ``credential`` with merged request ``params``."""
+        ``request`` accounts the HTTP request this call belongs to (closed by the caller).
+        """
         spec = lookup(method)
         if spec is None:
             return METHOD_NOT_FOUND
         if not credential.allows(spec.scope):
             return insufficient_scope(credential.kind)
-        key = (credential.identity, spec.name)
-        if self.meter.blocked(key):
+        key = operating_key(credential, spec.name, in_batch=in_batch)
+        if not request.allows(key):
             return OPERATION_TIME_LIMIT
 
         arguments = dict(params)
@@ -116,7 +132,6 @@ class CommandRunner:
             connector = php_str(raw_connector)
 
         started_wall = self.wall()
-        started = self._clock.monotonic()
         cost = self._cost(spec.name)
         if cost > 0:
             await self._clock.sleep(cost)
@@ -136,7 +151,7 @@ class CommandRunner:
         except Exception:  # a handler bug: answer like a crashed PHP backend, and say why
             _log.exception("fake portal handler for %s crashed", spec.name)
             outcome = INTERNAL_SERVER_ERROR
-        self.meter.charge(key, cost, started=started, started_wall=started_wall)
+        request.add(key, cost, start=started_wall)
         self.stats.commands[spec.name] += 1
         if isinstance(outcome, RestError):
             return outcome
@@ -148,21 +163,44 @@ class CommandRunner:
             start=started_wall,
             finish=finish,
             processing=cost,
-            operating=self.operating(*key),
-            reset_at=self.reset_at(*key, now_wall=started_wall),
+            operating=request.operating(key),
+            reset_at=self._reset_at(request.reset_at(key, start=started_wall)),
             tz=self.state.timezone,
         )
         return CommandDone(outcome, block, cost)
 
+    def batch_allowed(self, credential: Credential, request: RequestMeter) -> bool:
+        """The check of the outer ``batch`` key ("2026": a blocked key refuses the whole batch)."""
+        if not self.meter.bills_batch:
+            return True
+        return request.allows(operating_key(credential, "batch"))
+
     def outer_time(
-        self, identity: str, method: str, *, start: float, processing: float
+        self,
+        credential: Credential,
+        request: RequestMeter,
+        *,
+        start: float,
+        processing: float,
     ) -> dict[str, Any]:
-        """The ``time`` block of a reply that is not one command (the outer ``batch``)."""
+        """Bill the outer ``batch`` and build its ``time`` block (call before closing ``request``).
+
+        "2026": half the batch handler's time goes to the ``batch`` key and the block reports
+        that key after this request; otherwise the outer call is not billed (``operating`` 0).
+        """
+        key = operating_key(credential, "batch")
+        operating: float | None = None
+        if self.meter.bills_batch:
+            request.add(key, processing * BATCH_KEY_WEIGHT, start=start)
+            request.close()  # the batch is the request's last call: store it now
+            operating = request.operating(key)
+        elif self.meter.enabled:
+            operating = 0.0
         return time_block(
             start=start,
             finish=self.wall(),
             processing=processing,
-            operating=self.operating(identity, method),
-            reset_at=self.reset_at(identity, method, now_wall=start),
+            operating=operating,
+            reset_at=self._reset_at(request.reset_at(key, start=start)),
             tz=self.state.timezone,
         )

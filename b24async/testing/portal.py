@@ -28,7 +28,7 @@ from b24async.testing.credentials import Webhooks
 from b24async.testing.events import Cause, DeliveryRecord, EventHub
 from b24async.testing.faults import Faults
 from b24async.testing.oauth import OAuthApp, OAuthTokens, TokenStore
-from b24async.testing.operating import OperatingMeter
+from b24async.testing.operating import Limiter, OperatingMeter
 from b24async.testing.server import RestServer
 from b24async.testing.state import LedgerEntry, PortalState
 from b24async.testing.stats import PortalStats, StatsRecorder
@@ -37,7 +37,6 @@ __all__ = ["FakePortal"]
 
 _T = TypeVar("_T")
 
-WINDOW = 600.0  # the operating window, seconds (facts §2)
 _SHUTDOWN_GRACE = 0.5  # seconds in-flight requests get when the portal stops
 
 
@@ -51,6 +50,28 @@ def _loopback(host: str) -> str:
     return str(address)
 
 
+class _Shifted:
+    """A clock whose unix time is shifted (skewed, or started at a given time)."""
+
+    def __init__(self, base: Clock, skew: float, start: float | None) -> None:
+        self._base = base
+        self._skew = skew
+        self._start = start
+        self._delta: float | None = None
+
+    def monotonic(self) -> float:
+        return self._base.monotonic()
+
+    def time(self) -> float:
+        now = self._base.time()
+        if self._delta is None:
+            self._delta = self._skew if self._start is None else self._start - now
+        return now + self._delta
+
+    async def sleep(self, seconds: float) -> None:
+        await self._base.sleep(seconds)
+
+
 class FakePortal:
     """A fake Bitrix24 portal served over HTTP on a loopback address.
 
@@ -59,7 +80,13 @@ class FakePortal:
         seed: seeds the data, the webhook codes and the OAuth app credentials.
         rate: the leaky bucket's drain per second (Enterprise: 5.0).
         burst: the leaky bucket's size (Enterprise: 250).
-        operating_budget: per-method operating seconds allowed per 600 s window (unscaled).
+        operating_budget: the operating threshold, seconds per 600 s window (unscaled; 420 as
+            in the server code; the docs' cloud example is 480).
+        limiter: how the operating time is accounted (facts §2): ``"2026"`` (default: the
+            per-request 0.1 s floor, the ``batch`` key at half weight, 300 s bans),
+            ``"legacy"`` (no ``batch`` key, no bans), ``"local"`` (on-prem without shared
+            storage: only the current request, no ``operating_reset_at``) or ``"off"`` (no
+            ``operating`` fields). See :mod:`b24async.testing.operating`.
         time_scale: shrinks the operating window, its buckets, the budget and the processing
             costs by this factor (not the leaky bucket), so limits can be met in test time.
         processing: simulated seconds each command takes (unscaled): slept for
@@ -79,6 +106,10 @@ class FakePortal:
             and moving with the event loop's). Give the client the same clock to run both on
             virtual time (see :mod:`b24async.testing.clock`). A bare callable is still taken as
             a monotonic clock, with unix time following it and real sleeps.
+        clock_skew: seconds added to the portal's unix time (a portal clock ahead of ours is
+            positive), for clock-skew tests.
+        start_time: the portal's unix time at its clock's first reading (default: the clock's
+            own), for tests that need bucket boundaries at known times.
 
     Attributes:
         state: the portal's data (:class:`~b24async.testing.state.PortalState`).
@@ -95,7 +126,8 @@ class FakePortal:
         seed: int = 0,
         rate: float = 2.0,
         burst: int = 50,
-        operating_budget: float = 480.0,
+        operating_budget: float = 420.0,
+        limiter: Limiter = "2026",
         time_scale: float = 1.0,
         processing: float = 0.0,
         method_processing: Mapping[str, float] | None = None,
@@ -106,6 +138,8 @@ class FakePortal:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Clock | Callable[[], float] | None = None,
+        clock_skew: float = 0.0,
+        start_time: float | None = None,
     ) -> None:
         if users < 1:
             raise ValueError(f"users must be at least 1, got {users!r}")
@@ -118,7 +152,9 @@ class FakePortal:
             raise ValueError(f"latency must not be negative, got {latency!r}")
         self._host = _loopback(host)
         self._port = port
-        self.clock = as_clock(clock)
+        self.clock: Clock = as_clock(clock)
+        if clock_skew or start_time is not None:
+            self.clock = _Shifted(self.clock, clock_skew, start_time)
         self._clock = self.clock.monotonic
         self.time_scale = time_scale
         self.state = PortalState.seeded(users=users, seed=seed, anchor=anchor)
@@ -132,7 +168,10 @@ class FakePortal:
         )
         self.bucket = LeakyBucket(rate=rate, burst=burst, clock=self._clock)
         self.meter = OperatingMeter(
-            budget=operating_budget * time_scale, window=WINDOW * time_scale, clock=self._clock
+            budget=operating_budget * time_scale,
+            time_scale=time_scale,
+            clock=self._now,
+            limiter=limiter,
         )
 
         def cost(method: str) -> float:

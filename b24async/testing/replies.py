@@ -115,18 +115,25 @@ def time_block(
     start: float,
     finish: float,
     processing: float,
-    operating: float,
-    reset_at: float,
+    operating: float | None,
+    reset_at: float | None,
     tz: dt.tzinfo,
 ) -> dict[str, Any]:
-    """The ``time`` object of a successful reply, in the portal's key order."""
-    return {
+    """The ``time`` object of a successful reply, in the portal's key order.
+
+    ``operating``/``operating_reset_at`` are left out when None (limiter off; on-prem without
+    shared storage has no ``operating_reset_at``).
+    """
+    block: dict[str, Any] = {
         "start": start,
         "finish": finish,
         "duration": finish - start,
         "processing": processing,
         "date_start": iso_time(start, tz),
         "date_finish": iso_time(finish, tz),
-        "operating_reset_at": reset_at,
-        "operating": operating,
     }
+    if reset_at is not None:
+        block["operating_reset_at"] = reset_at
+    if operating is not None:
+        block["operating"] = operating
+    return block

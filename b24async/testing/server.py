@@ -30,11 +30,13 @@ from b24async.testing.credentials import Credential, Webhooks, oauth_credential
 from b24async.testing.faults import FaultKind, FaultPlan, Faults
 from b24async.testing.methods import lookup
 from b24async.testing.oauth import TokenStore
+from b24async.testing.operating import RequestMeter
 from b24async.testing.phpquery import parse_pairs_php, parse_qs_php
 from b24async.testing.replies import (
     HTML_502_BODY,
     INTERNAL_SERVER_ERROR,
     METHOD_NOT_FOUND,
+    OPERATION_TIME_LIMIT,
     QUERY_LIMIT_EXCEEDED,
     Reply,
     RestError,
@@ -193,9 +195,15 @@ class RestServer:
         credential = self._authenticate(route, params, request)
         if isinstance(credential, RestError):
             return Reply.error(credential)
-        if route.method == "batch":
-            return await self._batch(credential, params)
-        outcome = await self.runner.run(credential, route.method, params)
+        request_meter = self.runner.meter.open()
+        try:
+            if route.method == "batch":
+                return await self._batch(credential, params, request_meter)
+            outcome = await self.runner.run(
+                credential, route.method, params, request=request_meter
+            )
+        finally:
+            request_meter.close()  # the request's sums are stored once it ends
         if isinstance(outcome, RestError):
             return Reply.error(outcome)
         body: dict[str, Any] = {"result": outcome.result.result}
@@ -214,19 +222,24 @@ class RestServer:
         authorization = request.headers.get("Authorization", "")
         return oauth_credential(params, authorization, self.tokens, self.state)
 
-    async def _batch(self, credential: Credential, params: dict[str, Any]) -> Reply:
+    async def _batch(
+        self, credential: Credential, params: dict[str, Any], request: RequestMeter
+    ) -> Reply:
         start = self.runner.wall()
         self.stats.batches += 1
+        if not self.runner.batch_allowed(credential, request):
+            return Reply.error(OPERATION_TIME_LIMIT)  # the batch key is blocked: nothing runs
 
         async def execute(method: str, arguments: dict[str, Any]) -> Outcome:
-            return await self.runner.run(credential, method, arguments)
+            return await self.runner.run(
+                credential, method, arguments, request=request, in_batch=True
+            )
 
         run = await run_batch(params, execute)
         for error in run.result["result_error"].values():
             self.stats.batch_errors[error["error"]] += 1
-        # The outer call is not charged: its operating stays 0 (facts §2).
         block = self.runner.outer_time(
-            credential.identity, "batch", start=start, processing=run.processing
+            credential, request, start=start, processing=run.processing
         )
         return Reply.json({"result": run.result, "time": block})
 
@@ -242,7 +255,14 @@ class RestServer:
         return reply.to_response()
 
     async def _stats(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(self.stats.snapshot().to_json())
+        body = self.stats.snapshot().to_json()
+        meter = self.runner.meter
+        body["operating"] = {
+            "limiter": meter.limiter,
+            "refusals": meter.refusals,
+            "bans": meter.bans,
+        }
+        return web.json_response(body)
 
     async def _ledger(self, request: web.Request) -> web.StreamResponse:
         entries = [

@@ -64,7 +64,7 @@ class FastBitrix24:
             self.usage["bulk_write"] = f"with bx.slow(2): {self.usage['bulk_write']}"
 
     def unsupported(self, job: str) -> str | None:
-        if self.slow and job not in ("bulk_write", "contention", "op_pressure"):
+        if self.slow and job not in ("bulk_write", "contention") and not job.startswith("op_"):
             return "not run: the slow() variant is for the write jobs (see fast_bitrix24)"
         return None
 

@@ -40,12 +40,13 @@ class Ours:
         return self._b24
 
     async def open(self, env: Env) -> None:
+        # The operating limits in unscaled seconds, then scaled like the portal (window, floor,
+        # ban and threshold together).
         limits = RateLimits(
             rate=env.rate,
             burst=env.burst,
-            operating_budget=env.operating_budget,
-            operating_window=env.operating_window,
-        )
+            operating_budget=env.operating_budget / env.time_scale,
+        ).scaled(env.time_scale)
         self._b24 = Bitrix24(env.webhook_url, limits=limits)
 
     async def close(self) -> None:

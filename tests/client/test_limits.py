@@ -17,7 +17,9 @@ def test_presets_and_scaling() -> None:
     assert (RateLimits.STANDARD.rate, RateLimits.STANDARD.burst) == (2.0, 50)
     assert (RateLimits.ENTERPRISE.rate, RateLimits.ENTERPRISE.burst) == (5.0, 250)
     scaled = RateLimits.STANDARD.scaled(0.01)
-    assert scaled.operating_budget == pytest.approx(4.8)
+    assert scaled.operating_budget == pytest.approx(4.2)
+    assert scaled.operating_floor == pytest.approx(0.001)
+    assert scaled.operating_ban == pytest.approx(3.0)
     assert scaled.operating_window == pytest.approx(6.0)
     assert (scaled.rate, scaled.burst) == (2.0, 50)
     with pytest.raises(ValueError):
@@ -60,13 +62,14 @@ async def test_bucket_paces_exactly_on_virtual_time(rate: float, burst: int) -> 
 
 
 class Clock:
-    """A wall clock that moves only when a test sets ``now`` (a :class:`b24async.clock.Clock`)."""
+    """A clock for the operating budget: monotonic and unix readings move together."""
 
-    def __init__(self) -> None:
+    def __init__(self, unix: float = 1_800_000_000.0) -> None:
         self.now = 1000.0
+        self.unix_offset = unix - self.now
 
     def time(self) -> float:
-        return self.now
+        return self.now + self.unix_offset
 
     def monotonic(self) -> float:
         return self.now
@@ -75,34 +78,119 @@ class Clock:
         self.now += max(seconds, 0.0)
 
 
-def test_operating_holds_only_the_method_near_its_budget() -> None:
+def report(
+    clock: Clock, *, operating: float, processing: float, skew: float = 0.0
+) -> Timing:
+    """A time block as the portal (its clock ``skew`` s ahead of ours) would send now."""
+    now = clock.time() + skew
+    return Timing(
+        start=now - processing,
+        finish=now,
+        processing=processing,
+        operating=operating,
+        operating_reset_at=now + 600,
+    )
+
+
+def test_operating_admits_up_to_the_threshold_then_follows_the_buckets() -> None:
     clock = Clock()
-    budget = OperatingBudget(10.0, 600.0, clock=clock)
-    budget.admit("slow.get")
-    budget.settle("slow.get", Timing(operating=9.5, operating_reset_at=1060.0, processing=1.0))
-    assert budget.hold_remaining("slow.get") == pytest.approx(60.0)
-    assert budget.hold_remaining("fast.get") == 0.0
-    clock.now = 1061.0
-    # Past the reset the sum is unknown but lower: one probe may go.
-    assert budget.hold_remaining("slow.get") == 0.0
-    budget.admit("slow.get")
-    assert budget.hold_remaining("slow.get") is None  # wait for the probe's report
-    budget.settle("slow.get", Timing(operating=2.0, operating_reset_at=1120.0, processing=1.0))
+    budget = OperatingBudget(10.0, 600.0, floor=0.1, clock=clock)
+    budget.reserve(budget.charges(["slow.get"]))
+    budget.settle("slow.get", report(clock, operating=9.0, processing=9.0))
+    assert budget.hold_remaining("slow.get") > 0  # 9 + 9 would pass the threshold
+    assert budget.hold_remaining("fast.get") == 0.0  # other keys are not held
+    # The held key waits for its bucket to leave the window: at most 10 one-minute buckets.
+    wait = budget.hold_remaining("slow.get")
+    assert wait is not None and 540 < wait <= 601
+    clock.now += wait
     assert budget.hold_remaining("slow.get") == 0.0
 
 
-def test_operating_counts_calls_in_flight() -> None:
-    budget = OperatingBudget(10.0, 600.0, clock=Clock())
-    budget.admit("m")
-    budget.settle("m", Timing(operating=4.0, operating_reset_at=2000.0, processing=2.0))
-    budget.admit("m", 3)  # 4 + 3*2 = 10: up to the budget, each still starts below it
-    assert budget.hold_remaining("m") > 0  # a fourth would go past it
-
-
-def test_blocked_without_known_reset_waits_one_bucket() -> None:
+def test_operating_counts_requests_in_flight() -> None:
     clock = Clock()
-    budget = OperatingBudget(10.0, 600.0, clock=clock)
-    assert budget.blocked("m") == pytest.approx(60.0)
+    budget = OperatingBudget(10.0, 600.0, floor=0.1, clock=clock)
+    budget.reserve(budget.charges(["m"]))
+    budget.settle("m", report(clock, operating=2.0, processing=2.0))
+    budget.reserve(budget.charges(["m", "m", "m"]))  # 2 + 6 = 8 of 10 (margin 0.2)
+    wait = budget.hold_remaining("m")  # a fourth must wait for the first bucket to leave
+    assert wait is not None and wait > 500
+    assert budget.admissible("m") == 0
+
+
+def test_operating_floor_lone_fast_calls_cost_nothing() -> None:
+    # Rule "floor": a key's sum within one request is billed only above 0.1 s.
+    clock = Clock()
+    budget = OperatingBudget(1.0, 600.0, floor=0.1, clock=clock)
+    budget.reserve(budget.charges(["m"]))
+    budget.settle("m", report(clock, operating=0.9, processing=0.05))
+    assert budget.charges(["m"]) == {"m": (0.0, 1)}
+    assert budget.hold_remaining("m") == 0.0  # a lone 50 ms call is never billed
+    assert budget.charges(["m"] * 3)["m"] == (pytest.approx(0.15), 3)
+    assert budget.hold_remaining("m", 3) != 0.0  # three in one batch are
+
+
+def test_operating_batch_key_is_billed_half_the_commands() -> None:
+    clock = Clock()
+    budget = OperatingBudget(10.0, 600.0, floor=0.1, clock=clock)
+    budget.reserve(budget.charges(["a"]))
+    budget.settle("a", report(clock, operating=0.0, processing=0.2))
+    charges = budget.charges(["batch", "a", "a", "a"])
+    assert charges == {"a": (pytest.approx(0.6), 3), "batch": (pytest.approx(0.3), 1)}
+
+
+def test_operating_refusal_holds_the_key_for_a_ban_then_probes() -> None:
+    clock = Clock()
+    budget = OperatingBudget(420.0, 600.0, floor=0.1, clock=clock)
+    budget.reserve(budget.charges(["batch", "m"]))
+    budget.settle("m", report(clock, operating=5.0, processing=1.0))
+    wait = budget.refused("batch")
+    assert wait == pytest.approx(300.0)
+    assert budget.hold_remaining("m") == 0.0  # only that key
+    assert budget.admissible("batch") == 0
+    clock.now += 300
+    assert budget.admissible("batch") == 1  # one probe learns the new sum
+    budget.reserve(budget.charges(["batch", "m"]))
+    assert budget.admissible("batch") == 0
+    budget.settle("batch", report(clock, operating=0.5, processing=1.0))
+    assert budget.admissible("batch") is None or budget.admissible("batch") != 0
+
+
+def test_operating_learns_a_lower_threshold_from_a_refusal() -> None:
+    clock = Clock()
+    budget = OperatingBudget(480.0, 600.0, floor=0.1, clock=clock)
+    budget.reserve(budget.charges(["m"]))
+    budget.settle("m", report(clock, operating=421.0, processing=1.0))
+    budget.refused("m")  # the portal enforces 420 while we assumed 480
+    # Refused at or above 7/8 of ours: the known 480 -> 420 case.
+    assert budget.learned == budget.budget == pytest.approx(420.0)
+    other = OperatingBudget(480.0, 600.0, floor=0.1, clock=clock)
+    other.reserve(other.charges(["m"]))
+    other.settle("m", report(clock, operating=300.0, processing=1.0))
+    other.refused("m")  # some other threshold: 1/8 under the sum at the refusal
+    assert other.learned == pytest.approx(300.0 * 7 / 8)
+
+
+@pytest.mark.parametrize("skew", [-120.0, 120.0])
+def test_operating_deadlines_use_the_portals_own_clock(skew: float) -> None:
+    # Issue #10 item 5: a portal clock 2 minutes off neither stalls a key nor hammers it.
+    clock = Clock()
+    budget = OperatingBudget(10.0, 600.0, floor=0.1, clock=clock)
+    budget.reserve(budget.charges(["m"]))
+    budget.settle("m", report(clock, operating=9.0, processing=9.0, skew=skew))
+    wait = budget.hold_remaining("m")
+    assert wait is not None and 540 < wait <= 601  # the same as without skew
+    # Refused with room left: the threshold is learned (9 s), the hold lasts until room.
+    held = budget.refused("m")
+    assert 540 < held <= 601
+
+
+def test_operating_limiter_off_holds_nothing() -> None:
+    clock = Clock()
+    budget = OperatingBudget(1.0, 600.0, floor=0.1, clock=clock)
+    budget.reserve(budget.charges(["m"] * 50))
+    budget.settle("m", Timing(start=clock.time(), finish=clock.time(), processing=5.0))
+    assert budget.hold_remaining("m", 50) == 0.0
+    assert budget.admissible("m") is None
 
 
 def test_retry_policy() -> None:
@@ -120,25 +208,18 @@ def test_retry_policy() -> None:
         RetryPolicy(attempts=0)
 
 
-def test_admissible_counts_what_the_budget_still_takes() -> None:
+
+
+def test_operating_ban_clears_the_key_on_newer_portals() -> None:
+    # A portal that bills the batch key runs the newer accounting: a refusal bans the key for
+    # 300 s and deletes its buckets, so after the ban the whole budget is back.
     clock = Clock()
-    budget = OperatingBudget(10.0, 600.0, clock=clock)
-    # Not measured yet: a blind guess of 1/400 of the budget per call.
-    assert budget.admissible("m") == 400
-    budget.admit("m")
-    budget.settle("m", Timing(operating=4.0, operating_reset_at=1060.0, processing=2.0))
-    assert budget.admissible("m") == 3  # 4 + 3 * 2 = 10
-    budget.admit("m", 3)
-    assert budget.admissible("m") == 0
-    clock.now = 1061.0
-    assert budget.admissible("m") == 0  # past the reset, but calls are still out
-    budget.settle("m", count=3)
-    assert budget.admissible("m") == 3  # the sum is only lower now
-
-
-def test_unmeasured_method_is_admitted_against_a_blind_cost() -> None:
-    budget = OperatingBudget(10.0, 600.0, clock=Clock())
-    budget.admit("m", 400)
-    assert budget.hold_remaining("m") != 0.0  # the 401st would spend past the budget blind
-    budget.settle("m", Timing(operating=0.2, operating_reset_at=2000.0, processing=0.01))
-    assert budget.admissible("m") > 400  # the measured cost replaces the guess at once
+    budget = OperatingBudget(420.0, 600.0, floor=0.1, clock=clock)
+    budget.reserve(budget.charges(["batch", "m"]))
+    budget.settle("batch", report(clock, operating=0.5, processing=1.0))
+    budget.reserve(budget.charges(["m"]))
+    budget.settle("m", report(clock, operating=419.0, processing=1.0))
+    assert budget.refused("m") == pytest.approx(300.0)
+    clock.now += 300
+    assert budget.usage()["m"].operating == 0
+    assert budget.hold_remaining("m") == 0.0  # the probe

@@ -1,198 +1,298 @@
-"""The per-(credential, method) operating budget: 10 rolling buckets, check before each call."""
+"""The fake portal's operating accounting, rule by rule (facts §2 "Per-method execution time").
+
+Every test names the rule it checks, as written in ``b24async.testing.operating``. The portal
+runs at ``time_scale=0.001`` on a frozen clock starting on a minute boundary: a unscaled
+second is a millisecond, the window 0.6 s, a bucket 0.06 s, the floor 0.1 ms, a ban 0.3 s.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import math
 import time
+from typing import Any
 
 import aiohttp
 import pytest
 
-from b24async.testing import FakePortal, LoopClock
+from b24async.testing import FakePortal
+from b24async.testing.__main__ import parse_args
 from b24async.testing.operating import OperatingMeter
 
 from .conftest import FakeClock, call
 
-KEY = ("webhook:1", "user.get")
+S = 0.001  # the time scale: unscaled seconds -> portal seconds
+EPOCH = 1_800_000_000.0  # a minute boundary (and a multiple of the scaled bucket, 0.06 s)
 BLOCKED = {
     "error": "OPERATION_TIME_LIMIT",
     "error_description": "Method is blocked due to operation time limit.",
 }
 
 
-def test_meter_blocks_once_the_sum_reaches_the_budget(clock: FakeClock) -> None:
-    meter = OperatingMeter(budget=480, window=600, clock=clock)
-    for _ in range(4):
-        assert not meter.blocked(KEY)
-        meter.charge(KEY, 100, started=clock(), started_wall=5000.0)
-    assert not meter.blocked(KEY)  # 400 < 480: the fifth call runs and crosses the budget
-    meter.charge(KEY, 100, started=clock(), started_wall=5000.0)
-    assert meter.blocked(KEY)
-    assert not meter.blocked(("webhook:1", "user.current"))
-    assert not meter.blocked(("webhook:2", "user.get"))
+def portal(clock: FakeClock, **kwargs: Any) -> FakePortal:
+    kwargs.setdefault("users", 10)
+    kwargs.setdefault("time_scale", S)
+    return FakePortal(clock=clock, start_time=EPOCH, **kwargs)
 
 
-def test_meter_buckets_expire_one_by_one(clock: FakeClock) -> None:
-    meter = OperatingMeter(budget=300, window=600, clock=clock)
-    meter.charge(KEY, 200, started=clock(), started_wall=10_000.0)
-    clock.advance(59)
-    meter.charge(KEY, 50, started=clock(), started_wall=10_059.0)  # same bucket as the first
-    clock.advance(2)
-    meter.charge(KEY, 100, started=clock(), started_wall=10_061.0)  # a new bucket
-    assert meter.spent(KEY) == 350
-    assert meter.blocked(KEY)
-    assert meter.reset_at(KEY, now_wall=0) == 10_600.0
-    clock.advance(600 - 61 - 0.001)
-    assert meter.blocked(KEY)
-    clock.advance(0.001)  # the first bucket (250 s) leaves the window
-    assert meter.spent(KEY) == 100
-    assert not meter.blocked(KEY)
-    assert meter.reset_at(KEY, now_wall=0) == 10_661.0
-    clock.advance(61)
-    assert meter.spent(KEY) == 0
-    assert meter.reset_at(KEY, now_wall=20_000.0) == 20_600.0
+async def batch(
+    session: aiohttp.ClientSession, url: str, cmd: dict[str, str]
+) -> tuple[int, Any]:
+    return await call(session, url + "batch", json={"halt": 0, "cmd": cmd})
 
 
-def test_meter_keeps_zero_cost_calls_for_reset_at(clock: FakeClock) -> None:
-    meter = OperatingMeter(budget=1, window=600, clock=clock)
-    meter.charge(KEY, 0.0, started=clock(), started_wall=7.5)
-    clock.advance(100)
-    assert meter.reset_at(KEY, now_wall=107.5) == 607.5
+def updates(count: int, prefix: str = "u") -> dict[str, str]:
+    return {f"{prefix}{i}": f"user.update?ID={2 + i % 8}&NAME=n{i}" for i in range(count)}
 
 
-def test_meter_places_late_finishers_in_their_start_bucket(clock: FakeClock) -> None:
-    meter = OperatingMeter(budget=100, window=600, clock=clock)
-    early = clock()
-    clock.advance(120)
-    meter.charge(KEY, 1, started=clock(), started_wall=120.0)
-    meter.charge(KEY, 2, started=early, started_wall=0.0)
-    assert meter.reset_at(KEY, now_wall=0) == 600.0
-    clock.advance(480)
-    assert meter.spent(KEY) == 1
-
-
-async def test_crossing_call_completes_next_is_429(
+async def test_rule_handler_time_only_processing_is_billed(
     clock: FakeClock, session: aiohttp.ClientSession
 ) -> None:
-    async with FakePortal(
-        users=5, clock=clock, processing=100, time_scale=0.0001, operating_budget=480
-    ) as portal:
-        url = portal.webhook_url + "user.current"
-        for expected in (100, 200, 300, 400, 500):
-            status, body = await call(session, url)
+    async with portal(clock, processing=0.5, latency=0.01) as p:
+        for expected in (0.5, 1.0, 1.5):
+            status, body = await call(session, p.webhook_url + "user.current")
             assert status == 200
-            assert body["time"]["operating"] == pytest.approx(expected * 0.0001)
-            assert body["time"]["processing"] == pytest.approx(0.01)
-        status, body = await call(session, url)
-        assert (status, body) == (429, BLOCKED)
-        assert portal.stats.commands["user.current"] == 5
-        # Other methods and other credentials keep working.
-        assert (await call(session, portal.webhook_url + "server.time"))[0] == 200
-        assert (await call(session, portal.add_webhook(2) + "user.current"))[0] == 200
-        # The block lifts when the buckets leave the (scaled) 600 s window.
-        clock.advance(600 * 0.0001)
-        status, body = await call(session, url)
-        assert status == 200
-        assert body["time"]["operating"] == pytest.approx(0.01)
+            assert body["time"]["operating"] == pytest.approx(expected * S)
 
 
-async def test_time_block_operating_fields(session: aiohttp.ClientSession) -> None:
-    async with FakePortal(users=5, processing=0.02, method_processing={"USER.GET": 0.0}) as portal:
-        before = time.time()
-        status, body = await call(session, portal.webhook_url + "user.current")
-        assert status == 200
-        block = body["time"]
-        assert block["processing"] == pytest.approx(0.02)
-        assert block["duration"] >= 0.0199
-        assert block["operating"] == pytest.approx(0.02)
-        assert block["operating_reset_at"] == math.floor(block["start"]) + 600
-        assert isinstance(block["operating_reset_at"], int)
-        assert before <= block["start"] <= block["finish"]
-        status, body = await call(session, portal.webhook_url + "user.get")
-        assert body["time"]["processing"] == 0.0
-        assert body["time"]["operating"] == 0.0
-
-
-async def test_oauth_tokens_of_one_app_share_the_budget(
+async def test_rule_floor_lone_fast_calls_are_never_billed(
     clock: FakeClock, session: aiohttp.ClientSession
 ) -> None:
-    async with FakePortal(
-        users=5, clock=clock, processing=1, time_scale=0.001, operating_budget=2
-    ) as portal:
-        first, second = portal.issue_tokens(1), portal.issue_tokens(2)
-        for token in (first, second):
-            url = f"{portal.url}/rest/user.current?auth={token.access_token}"
-            assert (await call(session, url))[0] == 200
+    async with portal(clock, processing=0.05) as p:
+        for _ in range(5):
+            status, body = await call(session, p.webhook_url + "user.current")
+            assert status == 200
+            assert body["time"]["operating"] == 0
+        assert p.meter.spent_on("user.current") == 0
+
+
+async def test_rule_floor_a_batch_of_fast_calls_is_billed_as_one_sum(
+    clock: FakeClock, session: aiohttp.ClientSession
+) -> None:
+    async with portal(clock, processing=0.02, limiter="legacy") as p:
+        token = p.issue_tokens(1).access_token
+        url = f"{p.url}/rest/"
         status, body = await call(
-            session, f"{portal.url}/rest/user.current", data={"auth": first.access_token}
+            session, url + "batch", json={"auth": token, "cmd": updates(50)}
         )
-        assert (status, body) == (429, BLOCKED)
-        # The admin webhook is another caller with its own budget.
-        assert (await call(session, portal.webhook_url + "user.current"))[0] == 200
+        assert status == 200
+        times = body["result"]["result_time"]
+        # rule "reported": fast calls are not in the sum yet, all show the stored sum (0).
+        assert {t["operating"] for t in times.values()} == {0}
+        status, body = await call(session, url + "user.update", json={"auth": token, "ID": 2})
+        # 50 x 20 ms = 1.0 s stored at the end of the batch request; this lone call is not.
+        assert body["time"]["operating"] == pytest.approx(1.0 * S)
 
 
-async def test_batch_inner_commands_count_and_block_inside_200(
+async def test_rule_reported_counts_this_requests_slow_calls(
     clock: FakeClock, session: aiohttp.ClientSession
 ) -> None:
-    async with FakePortal(
-        users=5, clock=clock, processing=1, time_scale=0.001, operating_budget=2
-    ) as portal:
-        cmd = {"a": "user.current", "b": "user.current", "c": "user.current", "t": "server.time"}
-        status, body = await call(session, portal.webhook_url + "batch", json={"cmd": cmd})
+    async with portal(clock, processing=0.3) as p:
+        token = p.issue_tokens(1).access_token
+        cmd = {"a": "user.current", "b": "user.current", "c": "user.current"}
+        status, body = await call(
+            session, f"{p.url}/rest/batch", json={"auth": token, "cmd": cmd}
+        )
+        assert status == 200
+        times = body["result"]["result_time"]
+        assert [times[k]["operating"] for k in "abc"] == pytest.approx([0.3 * S, 0.6 * S, 0.9 * S])
+
+
+async def test_rule_buckets_leave_the_sum_at_minute_boundaries(
+    clock: FakeClock, session: aiohttp.ClientSession
+) -> None:
+    async with portal(clock, processing=1.0) as p:
+        url = p.webhook_url + "user.current"
+        await call(session, url)  # bucket 0 (t = 0 s)
+        clock.advance(59.9 * S)
+        await call(session, url)  # still bucket 0
+        clock.advance(0.2 * S)
+        status, body = await call(session, url)  # bucket 1 (t = 60.1 s)
+        assert body["time"]["operating"] == pytest.approx(3.0 * S)
+        # operating_reset_at: the first call of the oldest bucket + 600 s.
+        assert body["time"]["operating_reset_at"] == pytest.approx(EPOCH + 600 * S)
+        clock.advance((600 - 60.1 - 0.01) * S)  # t = 599.99 s: bucket 0 is still in the sum
+        status, body = await call(session, p.webhook_url + "user.get")
+        assert p.meter.spent_on("user.current") == pytest.approx(3.0 * S)
+        clock.advance(0.02 * S)  # t = 600.01 s: bucket 0 (both of its calls) has left
+        assert p.meter.spent_on("user.current") == pytest.approx(1.0 * S)
+
+
+async def test_rule_check_strictly_greater_crossing_call_completes(
+    clock: FakeClock, session: aiohttp.ClientSession
+) -> None:
+    async with portal(clock, processing=0.5, operating_budget=1.0, limiter="legacy") as p:
+        url = p.webhook_url + "user.current"
+        for expected in (0.5, 1.0, 1.5):  # at 1.0 the sum is not greater: the third call runs
+            status, body = await call(session, url)
+            assert (status, body["time"]["operating"]) == (200, pytest.approx(expected * S))
+        assert await call(session, url) == (429, BLOCKED)
+        assert p.stats.commands["user.current"] == 3
+        # Only that key: another method, another credential keep working.
+        assert (await call(session, p.webhook_url + "server.time"))[0] == 200
+        assert (await call(session, p.add_webhook(2) + "user.current"))[0] == 200
+
+
+async def test_rule_check_counts_this_requests_time_inside_a_batch(
+    clock: FakeClock, session: aiohttp.ClientSession
+) -> None:
+    async with portal(clock, processing=0.02, operating_budget=0.5, limiter="legacy") as p:
+        status, body = await batch(session, p.webhook_url, updates(50))
         assert status == 200
         result = body["result"]
-        assert sorted(result["result"]) == ["a", "b", "t"]
-        assert result["result_error"] == {"c": BLOCKED}
-        assert result["result_time"]["b"]["operating"] == pytest.approx(0.002)
-        assert body["time"]["operating"] == 0  # the outer batch is not counted
-        assert body["time"]["processing"] == pytest.approx(0.003)
-        assert portal.stats.batch_errors["OPERATION_TIME_LIMIT"] == 1
-        # The single call is blocked too: batch and direct calls share the budget.
-        status, _ = await call(session, portal.webhook_url + "user.current")
-        assert status == 429
-        # With halt, a blocked command stops the batch.
-        status, body = await call(
-            session, portal.webhook_url + "batch", json={"halt": 1, "cmd": cmd}
-        )
-        assert list(body["result"]["result_error"]) == ["a"]
-        assert body["result"]["result"] == []
+        # 25 x 20 ms = 0.5 s is not greater; the 26th crosses and completes; the rest refused.
+        assert len(result["result"]) == 26
+        assert set(result["result_error"]) == {f"u{i}" for i in range(26, 50)}
+        assert all(e == BLOCKED for e in result["result_error"].values())
+        assert len(p.ledger) == 26
 
 
-@pytest.mark.looptime
-async def test_scaled_window_lifts_at_its_reset_time(session: aiohttp.ClientSession) -> None:
-    # time_scale 0.001: window 0.6 s, buckets 0.06 s, budget 3 ms, cost 1 ms per call.
-    clock = LoopClock()
-    async with FakePortal(
-        users=5, processing=1, time_scale=0.001, operating_budget=3, clock=clock
-    ) as portal:
-        url = portal.webhook_url + "user.current"
-        bodies = [(await call(session, url))[1] for _ in range(3)]
-        reset_at = bodies[0]["time"]["operating_reset_at"]
-        assert isinstance(reset_at, float)
-        assert reset_at == pytest.approx(bodies[0]["time"]["start"] + 0.6, abs=0.002)
-        assert reset_at == round(reset_at, 3)
-        assert (await call(session, url))[0] == 429
-        await asyncio.sleep(reset_at - clock.time() - 0.01)  # virtual time
-        assert (await call(session, url))[0] == 429  # still inside the window
-        await asyncio.sleep(0.02)
-        assert (await call(session, url))[0] == 200
-
-
-async def test_portal_time_follows_the_injected_clock(
+async def test_rule_ban_2026_bans_for_300s_and_clears_the_buckets(
     clock: FakeClock, session: aiohttp.ClientSession
 ) -> None:
-    # time_scale 0.0001: window 0.06 s; one call of 480 s (slept 48 ms) spends the whole budget.
-    async with FakePortal(users=2, clock=clock, processing=480, time_scale=0.0001) as portal:
-        url = portal.webhook_url + "user.current"
-        status, first = await call(session, url)
-        assert status == 200
-        block = first["time"]
-        assert block["duration"] == 0  # the frozen clock did not move during the 48 ms sleep
-        assert block["processing"] == pytest.approx(0.048)
-        assert block["operating_reset_at"] == math.floor((block["start"] + 0.06) * 1000) / 1000
+    async with portal(clock, processing=0.5, operating_budget=1.0) as p:
+        url = p.webhook_url + "user.current"
+        for _ in range(3):
+            assert (await call(session, url))[0] == 200
+        assert await call(session, url) == (429, BLOCKED)
+        assert p.meter.bans == 1
+        clock.advance(299.9 * S)
+        assert await call(session, url) == (429, BLOCKED)  # still banned (not extended)
+        assert p.meter.bans == 1
+        clock.advance(0.2 * S)
+        status, body = await call(session, url)
+        # After the ban: a full budget (the buckets were cleared, not merely expired).
+        assert (status, body["time"]["operating"]) == (200, pytest.approx(0.5 * S))
+
+
+async def test_rule_ban_legacy_unblocks_as_buckets_expire(
+    clock: FakeClock, session: aiohttp.ClientSession
+) -> None:
+    async with portal(clock, processing=0.5, operating_budget=1.0, limiter="legacy") as p:
+        url = p.webhook_url + "user.current"
+        for _ in range(3):
+            assert (await call(session, url))[0] == 200
+        assert await call(session, url) == (429, BLOCKED)
+        clock.advance(300 * S)
+        assert (await call(session, url))[0] == 429  # no ban, but the buckets are still there
+        assert p.meter.bans == 0
+        clock.advance(300 * S)  # bucket 0 leaves the window
+        status, body = await call(session, url)
+        assert (status, body["time"]["operating"]) == (200, pytest.approx(0.5 * S))
+
+
+async def test_rule_batch_key_2026_half_weight_on_its_own_key(
+    clock: FakeClock, session: aiohttp.ClientSession
+) -> None:
+    async with portal(clock, processing=0.2) as p:
+        token = p.issue_tokens(1).access_token
+        seen = []
+        for _ in range(3):
+            status, body = await call(
+                session,
+                f"{p.url}/rest/batch",
+                json={"auth": token, "cmd": {f"c{i}": "user.current" for i in range(5)}},
+            )
+            assert status == 200
+            assert body["time"]["processing"] == pytest.approx(1.0 * S)
+            seen.append(body["time"]["operating"])
+        assert seen == pytest.approx([0.5 * S, 1.0 * S, 1.5 * S])
+        # Inner commands are still billed to their own method: 3 x 5 x 0.2 s.
+        assert p.meter.spent_on("user.current") == pytest.approx(3.0 * S)
+
+
+async def test_rule_batch_key_legacy_is_not_billed(
+    clock: FakeClock, session: aiohttp.ClientSession
+) -> None:
+    async with portal(clock, processing=0.2, limiter="legacy") as p:
+        status, body = await batch(session, p.webhook_url, {"a": "user.current"})
+        assert (status, body["time"]["operating"]) == (200, 0)
+
+
+async def test_rule_batch_key_2026_blocked_batch_refuses_the_whole_request(
+    clock: FakeClock, session: aiohttp.ClientSession
+) -> None:
+    async with portal(clock, processing=0.4, operating_budget=1.0) as p:
+        cmd = {"a": "user.update?ID=2&NAME=x", "b": "user.update?ID=3&NAME=y"}
+        other = p.add_webhook(1)  # a second webhook: its inner keys are shared, see below
+        for _ in range(3):  # batch key: 0.4, 0.8, 1.2 (the third crosses and completes)
+            status, _ = await batch(session, p.webhook_url, {"a": "server.time"} | dict(
+                [("b", "user.current")]
+            ))
+            assert status == 200
+        ledger = len(p.ledger)
+        assert await batch(session, p.webhook_url, cmd) == (429, BLOCKED)
+        assert len(p.ledger) == ledger  # none of its commands ran
+        assert p.meter.bans == 1
+        # Direct calls of the same webhook are not affected, nor another webhook's batches.
+        assert (await call(session, p.webhook_url + "user.current"))[0] == 200
+        assert (await batch(session, other, {"a": "server.time"}))[0] == 200
+
+
+async def test_rule_key_webhook_batches_share_one_key_per_method(
+    clock: FakeClock, session: aiohttp.ClientSession
+) -> None:
+    async with portal(clock, processing=0.5, operating_budget=1.0, limiter="legacy") as p:
+        second = p.add_webhook(2)
+        cmd = {"a": "user.current", "b": "user.current", "c": "user.current"}
+        status, body = await batch(session, p.webhook_url, cmd)
+        assert status == 200 and len(body["result"]["result"]) == 3  # 1.5 s: over the budget
+        status, body = await batch(session, second, {"a": "user.current"})
+        assert body["result"]["result_error"] == {"a": BLOCKED}  # another webhook's batch
+        # A direct call through the webhook never reads the batch key.
+        status, body = await call(session, p.webhook_url + "user.current")
+        assert (status, body["time"]["operating"]) == (200, pytest.approx(0.5 * S))
+
+
+async def test_limiter_local_covers_only_the_current_request(
+    clock: FakeClock, session: aiohttp.ClientSession
+) -> None:
+    async with portal(clock, processing=0.5, operating_budget=1.0, limiter="local") as p:
+        for _ in range(5):  # nothing is carried between requests: never blocked
+            status, body = await call(session, p.webhook_url + "user.current")
+            assert status == 200
+            assert body["time"]["operating"] == pytest.approx(0.5 * S)
+            assert "operating_reset_at" not in body["time"]
+        cmd = {f"c{i}": "user.current" for i in range(4)}
+        status, body = await batch(session, p.webhook_url, cmd)
+        # Within one request the check still applies: 0.5, 1.0, 1.5, then refused.
+        assert len(body["result"]["result"]) == 3
+        assert "operating_reset_at" not in body["time"]
+
+
+async def test_limiter_off_has_no_operating_fields(
+    clock: FakeClock, session: aiohttp.ClientSession
+) -> None:
+    async with portal(clock, processing=0.5, operating_budget=1.0, limiter="off") as p:
+        for _ in range(5):
+            status, body = await call(session, p.webhook_url + "user.current")
+            assert status == 200
+            assert "operating" not in body["time"]
+            assert "operating_reset_at" not in body["time"]
+        status, body = await batch(session, p.webhook_url, {"a": "user.current"})
+        assert "operating" not in body["time"]
+        assert "operating" not in body["result"]["result_time"]["a"]
+
+
+def test_limiter_is_validated_and_has_a_cli_flag(clock: FakeClock) -> None:
+    with pytest.raises(ValueError, match="limiter"):
+        OperatingMeter(budget=1, clock=clock, limiter="cloud")  # type: ignore[arg-type]
+    assert parse_args([]).limiter == "2026"
+    assert parse_args([]).operating_budget == 420.0
+    assert parse_args(["--limiter", "legacy"]).limiter == "legacy"
+    with pytest.raises(SystemExit):
+        parse_args(["--limiter", "cloud"])
+
+
+async def test_default_threshold_is_420(clock: FakeClock, session: aiohttp.ClientSession) -> None:
+    async with portal(clock, processing=200) as p:
+        url = p.webhook_url + "user.current"
+        for _ in range(3):  # 200, 400 (<= 420), 600: the third crosses and completes
+            assert (await call(session, url))[0] == 200
         assert (await call(session, url))[0] == 429
-        clock.advance(0.06)
-        status, later = await call(session, url)
-        assert status == 200
-        assert later["time"]["start"] == pytest.approx(block["start"] + 0.06)
+
+
+async def test_clock_skew_moves_the_portals_unix_time(session: aiohttp.ClientSession) -> None:
+    async with FakePortal(users=2, clock_skew=120.0) as p:
+        before = time.time()
+        _, body = await call(session, p.webhook_url + "user.current")
+        assert before + 119 < body["time"]["start"] < time.time() + 121
+        assert body["time"]["operating_reset_at"] >= before + 119 + 600
