@@ -255,6 +255,8 @@ async def test_inspection_endpoints(portal: FakePortal, session: aiohttp.ClientS
     assert stats["by_status"] == {"200": 1, "404": 1}
     assert stats["commands"] == {"user.update": 1}
     assert len(stats["arrivals"]) == 2
+    # Over HTTP the stats also carry the operating meter's counters.
+    assert stats.pop("operating") == {"limiter": "2026", "refusals": 0, "bans": 0}
     assert stats == portal.stats.to_json()
     status, ledger = await call(session, portal.url + "/_portal/ledger", method="GET")
     assert status == 200
