@@ -107,9 +107,7 @@ class Engine:
         """
         # The keys the portal bills: a batch request also bills its own ``batch`` key, and its
         # commands are billed as commands inside a batch (see b24async.operating).
-        billed = (
-            (BATCH_KEY, *(in_batch(c) for c in commands)) if method == BATCH_KEY else commands
-        )
+        billed = (BATCH_KEY, *(in_batch(c) for c in commands)) if method == BATCH_KEY else commands
         flow = SendingFlow(
             method,
             idempotent,

@@ -28,8 +28,9 @@ class RateLimits:
         operating_floor: a key's per-request sum is billed only above this (0.1 s).
         operating_ban: how long newer portals ban a key after a refusal (300 s).
 
-    See RU/EN ``limits.md`` and facts §2 (server code). ``RateLimits.STANDARD`` and ``RateLimits.ENTERPRISE`` are the
-    documented presets; :meth:`scaled` matches a ``FakePortal`` started with ``time_scale``.
+    See RU/EN ``limits.md`` and facts §2 (server code). ``RateLimits.STANDARD`` and
+    ``RateLimits.ENTERPRISE`` are the documented presets; :meth:`scaled` matches a
+    ``FakePortal`` started with ``time_scale``.
     """
 
     STANDARD: ClassVar[RateLimits]

@@ -454,8 +454,6 @@ class OperatingBudget:
         out: dict[str, MethodUsage] = {}
         for name, key in self._keys.items():
             live = [e for e in self._live(key, now) if e.seconds > 0]
-            reset = (
-                (min(e.bucket for e in live) + BUCKETS) * self.bucket_length if live else None
-            )
+            reset = (min(e.bucket for e in live) + BUCKETS) * self.bucket_length if live else None
             out[name] = MethodUsage(sum(e.seconds for e in live), reset, key.pending_units)
         return out

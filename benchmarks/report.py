@@ -207,8 +207,9 @@ def _operating_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         detail = f"{refusals} refused calls, {bans} bans, {ours['http_429']} x HTTP 429"
         if job in ("op_long", "op_420_vs_480"):
             eff = ours.get("efficiency") or 0.0
-            out.append(_check("efficiency >= 0.9 of the two-limit minimum", job, eff >= 0.9,
-                              f"{eff:.3f}"))
+            out.append(
+                _check("efficiency >= 0.9 of the two-limit minimum", job, eff >= 0.9, f"{eff:.3f}")
+            )
             out.append(_check("0 x 429, 0 bans", job, refusals == 0 and bans == 0, detail))
         else:
             out.append(_check("at most one ban per key", job, bans <= 1, detail))

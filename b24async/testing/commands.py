@@ -87,7 +87,7 @@ class CommandRunner:
         self._time_scale = time_scale
 
     def _reset_at(self, value: float | None) -> float | None:
-        """Floored (never later than the real reset), as the real portal's ``floor(start) + 600``."""
+        """Floored (never later than the real reset), as the portal's ``floor(start) + 600``."""
         if value is None:
             return None
         if self._time_scale == 1.0:

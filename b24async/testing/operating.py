@@ -161,7 +161,10 @@ class OperatingMeter:
             self._buckets.pop(key, None)
 
     def reset_at(self, key: Hashable, *, first: float) -> float:
-        """``operating_reset_at``: ban end, else oldest bucket's first call (or ``first``) + window."""
+        """``operating_reset_at``: the ban's end, else the oldest bucket's first call + window.
+
+        ``first`` stands in for the first call when no bucket is stored.
+        """
         banned = self.banned_until(key)
         if banned is not None:
             return banned

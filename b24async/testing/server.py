@@ -199,9 +199,7 @@ class RestServer:
         try:
             if route.method == "batch":
                 return await self._batch(credential, params, request_meter)
-            outcome = await self.runner.run(
-                credential, route.method, params, request=request_meter
-            )
+            outcome = await self.runner.run(credential, route.method, params, request=request_meter)
         finally:
             request_meter.close()  # the request's sums are stored once it ends
         if isinstance(outcome, RestError):
@@ -238,9 +236,7 @@ class RestServer:
         run = await run_batch(params, execute)
         for error in run.result["result_error"].values():
             self.stats.batch_errors[error["error"]] += 1
-        block = self.runner.outer_time(
-            credential, request, start=start, processing=run.processing
-        )
+        block = self.runner.outer_time(credential, request, start=start, processing=run.processing)
         return Reply.json({"result": run.result, "time": block})
 
     async def _oauth(self, request: web.Request) -> web.StreamResponse:

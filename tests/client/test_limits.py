@@ -78,9 +78,7 @@ class Clock:
         self.now += max(seconds, 0.0)
 
 
-def report(
-    clock: Clock, *, operating: float, processing: float, skew: float = 0.0
-) -> Timing:
+def report(clock: Clock, *, operating: float, processing: float, skew: float = 0.0) -> Timing:
     """A time block as the portal (its clock ``skew`` s ahead of ours) would send now."""
     now = clock.time() + skew
     return Timing(
@@ -206,8 +204,6 @@ def test_retry_policy() -> None:
     assert 0.5 <= delays[0] <= 1.0 and all(d <= 4.0 for d in delays)
     with pytest.raises(ValueError):
         RetryPolicy(attempts=0)
-
-
 
 
 def test_operating_ban_clears_the_key_on_newer_portals() -> None:

@@ -55,7 +55,7 @@ async def test_coalesced_long_job_never_trips_a_ban() -> None:
 
 async def test_batch_key_banned_by_another_app_holds_only_batches_and_resends() -> None:
     slow = ("user.current", "server.time", "user.get", "im.user.status.get")
-    processing = {"user.update": 0.2} | {m: 25.0 for m in slow}
+    processing = {"user.update": 0.2} | dict.fromkeys(slow, 25.0)
     async with portal(method_processing=processing) as p:
         # Another client on the same webhook spends the batch key: four concurrent batches of
         # 10 x 25 s, each billed 125 s to "batch" (500 s > 420 s; each method's key stays at
@@ -100,9 +100,10 @@ async def test_legacy_portal_is_paced_the_same_way() -> None:
 async def test_limiter_off_or_local_holds_nothing() -> None:
     for limiter in ("off", "local"):
         # A threshold the job would pass 40 times over: no shared sum, so nothing to hold.
-        async with portal(limiter=limiter, operating_budget=10.0) as p, Bitrix24(
-            p.webhook_url, limits=limits(10.0)
-        ) as b24:
+        async with (
+            portal(limiter=limiter, operating_budget=10.0) as p,
+            Bitrix24(p.webhook_url, limits=limits(10.0)) as b24,
+        ):
             await b24.call("user.update", {"ID": 2, "NAME": "x"})  # learn the portal's state
             res = await b24.batch(writes(2000))
             assert res.ok
