@@ -175,7 +175,7 @@ async def test_list_all_with_filter() -> None:
 @pytest.mark.looptime
 async def test_coalesced_held_method_does_not_delay_others() -> None:
     scale = 0.005  # window 3 s, buckets 0.3 s; budget 0.6 s; user.get costs 0.15 s
-    clock = LoopClock()
+    clock = LoopClock(start=1_800_000_000.0)  # buckets are whole (scaled) minutes
     slow_done: list[float] = []
     fast_took: list[float] = []
     async with FakePortal(
@@ -203,6 +203,7 @@ async def test_coalesced_held_method_does_not_delay_others() -> None:
         # of a batch that carries it (at most two user.get commands of 0.15 s ride along).
         assert max(slow_done) > 1.0
         assert max(fast_took) < 0.5
-        assert b24.stats.operating_wait > 0
+        # (The held user.get commands wait in the coalescer's queue, which takes only what the
+        # budget admits; max(slow_done) above shows the hold.)
         assert portal.stats.batch_errors.get("OPERATION_TIME_LIMIT", 0) == 0
         assert portal.stats.by_code.get("OPERATION_TIME_LIMIT", 0) == 0
