@@ -175,13 +175,18 @@ class OperatingBudget:
 
     # -- estimates ----------------------------------------------------------------------------
 
-    def _name(self, name: str) -> str:
+    def key_name(self, name: str) -> str:
+        """The key the portal bills ``name`` to: ``batch/<method>`` is ``<method>`` unless apart.
+
+        A store shared between processes names its entries with this, so a hold published for a
+        command inside a batch holds the same key's direct calls wherever the portal shares it.
+        """
         if name.startswith(_INNER) and not self.apart:
             return name[len(_INNER) :]
         return name
 
     def _key(self, name: str) -> _Key:
-        name = self._name(name)
+        name = self.key_name(name)
         key = self._keys.get(name)
         if key is None:
             key = self._keys[name] = _Key()
@@ -219,7 +224,7 @@ class OperatingBudget:
         for method, count in counts.items():
             seconds = count * self.cost(method)
             total += seconds
-            out[self._name(method)] = (seconds if seconds > self.floor else 0.0, count)
+            out[self.key_name(method)] = (seconds if seconds > self.floor else 0.0, count)
         if batched:
             seconds = BATCH_WEIGHT * total
             out[BATCH_KEY] = (seconds if seconds > self.floor else 0.0, 1)

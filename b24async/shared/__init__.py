@@ -95,6 +95,7 @@ def connect(
         bucket=RedisBucket(link, portal, limits, holds=holds, clock=clock),
         holds=holds,
         link=link,
+        webhook=isinstance(credentials, WebhookCredentials),
         clock=clock,
     )
     refresh = None

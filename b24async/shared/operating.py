@@ -133,6 +133,8 @@ class SharedThrottle(Throttle):
         bucket: the shared request bucket (e.g. :class:`~b24async.shared.bucket.RedisBucket`).
         holds: the shared holds.
         link: the Redis link (checked before the first request).
+        webhook: webhook credentials (their in-batch calls are billed apart; see
+            :class:`~b24async.operating.OperatingBudget`).
         clock: where waits are slept.
     """
 
@@ -144,16 +146,19 @@ class SharedThrottle(Throttle):
         bucket: RequestBucket,
         holds: RedisHolds,
         link: RedisLink,
+        webhook: bool = False,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        super().__init__(limits, max_concurrency=max_concurrency, bucket=bucket, clock=clock)
+        super().__init__(
+            limits, max_concurrency=max_concurrency, bucket=bucket, webhook=webhook, clock=clock
+        )
         self.holds = holds
         self.link = link
         self._clock = clock
         self.shared_wait = 0.0  # seconds spent waiting out holds published by others
 
     def _keys(self, methods: Collection[str]) -> set[str]:
-        keys = set(methods)
+        keys = {self.operating.key_name(m) for m in methods}
         if len(methods) > 1:
             keys.add(_BATCH)  # several commands travel as one batch request
         return keys
@@ -197,14 +202,14 @@ class SharedThrottle(Throttle):
     def hold_remaining(self, method: str) -> float | None:
         """The longer of the local and the shared hold of ``method``."""
         local = super().hold_remaining(method)
-        shared = self.holds.remaining(method)
+        shared = self.holds.remaining(self.operating.key_name(method))
         if local is None:
             return None if shared <= 0 else shared
         return max(local, shared)
 
     def admissible(self, method: str) -> int | None:
         """0 while the key is held anywhere; else what the local budget admits."""
-        if self.holds.remaining(method) > 0:
+        if self.holds.remaining(self.operating.key_name(method)) > 0:
             return 0
         return super().admissible(method)
 
@@ -214,10 +219,10 @@ class SharedThrottle(Throttle):
         if timing is not None:
             held = super().hold_remaining(method)
             if held:
-                self.holds.publish(method, held)
+                self.holds.publish(self.operating.key_name(method), held)
 
     def on_operation_limit(self, method: str) -> float:
         """The portal refused ``method`` (429): hold it here and in every other process."""
         wait = super().on_operation_limit(method)
-        self.holds.publish(method, wait)
+        self.holds.publish(self.operating.key_name(method), wait)
         return wait

@@ -53,3 +53,34 @@ async def test_holds_are_seen_by_every_link_until_they_expire(redis_url: str) ->
         assert 300_000 <= ttl <= 302_000
     finally:
         await client.aclose()
+
+
+async def test_a_hold_inside_a_batch_holds_the_key_the_portal_bills(redis_url: str) -> None:
+    """Facts §2: an app's in-batch calls share its method key; a webhook's are keyed apart."""
+    from b24async.shared.operating import SharedThrottle
+
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+
+        def throttle(account: str, *, webhook: bool) -> SharedThrottle:
+            link = RedisLink(client, owned=False)
+            holds = RedisHolds(link, account, max_age=0)
+            bucket = RedisBucket(link, "b24async:v1:test", SLOW, holds=holds)
+            return SharedThrottle(
+                SLOW, max_concurrency=4, bucket=bucket, holds=holds, link=link, webhook=webhook
+            )
+
+        app_a, app_b = (throttle("b24async:v1:test:app", webhook=False) for _ in range(2))
+        app_a.on_operation_limit("batch/user.update")  # refused inside a batch
+        await app_a.holds._link.drain()
+        await app_b.holds.refresh()
+        assert app_b.hold_remaining("user.update") and app_b.admissible("user.update") == 0
+
+        hook_a, hook_b = (throttle("b24async:v1:test:hook", webhook=True) for _ in range(2))
+        hook_a.on_operation_limit("batch/user.update")
+        await hook_a.holds._link.drain()
+        await hook_b.holds.refresh()
+        assert hook_b.admissible("batch/user.update") == 0
+        assert hook_b.admissible("user.update") != 0  # a direct call is another key
+    finally:
+        await client.aclose()
