@@ -1,17 +1,31 @@
-"""Developer tasks. Every session runs on the interpreter nox itself runs on.
+"""Developer tasks.
 
-CI has one Python (3.11); pinning sessions to a list of versions would make nox fail there
-under ``CI=true``. Running on the current interpreter keeps ``nox -s tests`` true everywhere.
+``nox -s tests`` runs the suite on every supported Python (3.10-3.13) it can find: on ``PATH``,
+or installed by pyenv but not selected (``$(pyenv root)/versions/3.1x.y``). Locally a missing
+version is skipped with a message; under ``CI=true`` nox treats it as an error, so CI proves all
+four. ``nox -s tests-3.12`` (or ``-p 3.12``) runs one. The other sessions run on the interpreter
+nox itself runs on.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
 import nox
 
+# dependency_groups() needs 2025.2.9; download_python, and pbs-installer being optional (so that
+# "auto" cannot fetch an interpreter from the internet behind our back), need 2025.10.16.
+nox.needs_version = ">=2025.10.16"
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint", "typecheck"]
 
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]  # keep in step with the classifiers in pyproject.toml
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 
 
@@ -19,7 +33,58 @@ def _group(name: str) -> list[str]:
     return list(nox.project.dependency_groups(PYPROJECT, name))
 
 
-@nox.session
+def _runs(command: str) -> bool:
+    """Whether ``command`` on PATH starts (a pyenv shim of an unselected version does not)."""
+    found = shutil.which(command)
+    if found is None:
+        return False
+    try:
+        done = subprocess.run([found, "-c", ""], capture_output=True, check=False, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+def _pyenv_root() -> Path | None:
+    if root := os.environ.get("PYENV_ROOT"):
+        return Path(root)
+    if pyenv := shutil.which("pyenv"):
+        done = subprocess.run([pyenv, "root"], capture_output=True, text=True, check=False)
+        if done.returncode == 0 and done.stdout.strip():
+            return Path(done.stdout.strip())
+    default = Path.home() / ".pyenv"
+    return default if default.is_dir() else None
+
+
+def _pyenv_bin(root: Path, minor: str) -> Path | None:
+    """The bin folder of pyenv's newest final release of ``minor`` (3.12 -> versions/3.12.1)."""
+    releases = []
+    for bin_dir in root.glob(f"versions/{minor}.*/bin"):
+        match = re.fullmatch(re.escape(minor) + r"\.(\d+)", bin_dir.parent.name)
+        if match and (bin_dir / f"python{minor}").exists():
+            releases.append((int(match.group(1)), bin_dir))
+    return max(releases)[1] if releases else None
+
+
+def _find_pyenv_pythons(versions: Iterable[str]) -> None:
+    """Make pyenv's installed interpreters findable when PATH does not run them.
+
+    pyenv only exposes the versions that are selected (``pyenv global``); the shims of the others
+    fail. Their bin folders go at the *end* of PATH, so nothing already on PATH is shadowed.
+    """
+    missing = [v for v in versions if not _runs(f"python{v}")]
+    root = _pyenv_root() if missing else None
+    if root is None:
+        return
+    extra = [str(path) for v in missing if (path := _pyenv_bin(root, v)) is not None]
+    if extra:
+        os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), *extra])
+
+
+_find_pyenv_pythons(PYTHONS)
+
+
+@nox.session(python=PYTHONS, download_python="never")
 def tests(session: nox.Session) -> None:
     """Run the test suite against the embedded fake portal (no network)."""
     # The speed extra (orjson) is installed so that both JSON decoders are tested.
