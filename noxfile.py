@@ -9,6 +9,7 @@ nox itself runs on.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -24,6 +25,9 @@ nox.needs_version = ">=2025.10.16"
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint", "typecheck"]
+
+# nox looks for uv even for venv sessions and says so at every session start: not our concern.
+logging.getLogger("nox").addFilter(lambda record: record.getMessage() != "uv binary not found.")
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]  # keep in step with the classifiers in pyproject.toml
 PYPROJECT = nox.project.load_toml("pyproject.toml")

@@ -358,10 +358,32 @@ async def status_set(b24: Bitrix24, args: argparse.Namespace, ctx: Context) -> E
 
 
 async def user_active(b24: Bitrix24, args: argparse.Namespace, ctx: Context) -> ExitCode:
-    """``user fire`` / ``user activate`` / ``user change-status``: ``SetUserActive``."""
-    request = _build(SetUserActive, user_id=args.userid, active=not args.fire)
+    """``user fire`` / ``user activate`` / ``user change-status``: ``SetUserActive``.
+
+    Firing the user the credentials act as is refused unless ``--force``: an admin who does it
+    is locked out (the portal applies it), so ``user.current`` is asked first.
+    """
+    caller: int | None = None
+    if args.fire and not getattr(args, "force", False):
+        caller = await _current_user_id(b24)
+        if caller == args.userid:
+            raise UsageError(
+                f"refusing to fire user {caller}: these credentials act as that user, and an "
+                "admin who deactivates themselves is locked out of the portal (every later "
+                "call with these credentials fails); pass --force to do it anyway"
+            )
+    request = _build(SetUserActive, user_id=args.userid, active=not args.fire, caller_id=caller)
     ctx.out.result({"result": await b24(request)})
     return ExitCode.OK
+
+
+async def _current_user_id(b24: Bitrix24) -> int | None:
+    """The ID of the user the credentials act as (``user.current``), or None if unreadable."""
+    result = (await b24.call("user.current")).result
+    try:
+        return int(result["ID"])
+    except (TypeError, KeyError, ValueError):
+        return None
 
 
 async def user_list(b24: Bitrix24, args: argparse.Namespace, ctx: Context) -> ExitCode:

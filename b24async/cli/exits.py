@@ -43,11 +43,14 @@ class ExitCode(enum.IntEnum):
 
 EXIT_CODES_HELP = """\
 exit status:
-  0  success
-  2  usage error (bad or missing option, no credentials, unreadable file)
-  3  API error: the portal answered with an error code (batch: a command failed)
-  4  network error: no answer, or an answer that is not Bitrix24 JSON
-  5  authentication error: wrong webhook code, invalid or expired token
+    0  success
+    1  an unexpected failure (a bug: please report it)
+    2  usage error (bad or missing option, no credentials, unreadable file)
+    3  API error: the portal answered with an error code (batch: a command failed)
+    4  network error: no answer, or an answer that is not Bitrix24 JSON
+    5  authentication error: wrong webhook code, invalid or expired token
+  130  interrupted (Ctrl-C)
+  141  the reader of stdout went away (b24async ... | head), as with SIGPIPE
 """
 
 

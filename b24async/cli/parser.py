@@ -214,7 +214,9 @@ def build_parser(redact: Redactor | None = None) -> argparse.ArgumentParser:
             user_sub,
             "fire",
             "deactivate (fire) a user: user.update ACTIVE=N; needs an admin webhook",
-            "example:\n  b24async user fire --userid 2258",
+            "example:\n  b24async user fire --userid 2258\n\n"
+            "Firing the user the webhook (or token) acts as is refused without --force: an\n"
+            "admin who does it is locked out of the portal.",
         ),
         mode="fire",
     )
@@ -233,7 +235,9 @@ def build_parser(redact: Redactor | None = None) -> argparse.ArgumentParser:
             "change-status",
             "fire (--fire true, the default) or re-activate (--fire false) a user",
             "example (the Open Integration Package's ChangeUserStatus):\n"
-            "  b24async user change-status --userid 2258 --fire true",
+            "  b24async user change-status --userid 2258 --fire true\n\n"
+            "Firing the user the webhook (or token) acts as is refused without --force: an\n"
+            "admin who does it is locked out of the portal.",
         ),
         mode="choose",
     )
@@ -393,6 +397,13 @@ def _add_user_active(p: argparse.ArgumentParser, *, mode: str) -> None:
         )
     else:
         p.set_defaults(fire=mode == "fire")
+    if mode != "activate":
+        p.add_argument(
+            "--force",
+            action="store_true",
+            help="fire the user even if the credentials act as that user (which locks an "
+            "admin out: every later call fails)",
+        )
     p.set_defaults(handler=commands.user_active)
 
 

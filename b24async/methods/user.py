@@ -18,6 +18,10 @@ def _user_id(value: int) -> int:
     return to_id(value, "user_id")
 
 
+def _caller_id(value: int | None) -> int | None:
+    return None if value is None else to_id(value, "caller_id")
+
+
 @attrs.frozen
 class SetUserActive(Method[bool]):
     """Activate a user, or deactivate ("fire") them: ``user.update`` with ``ACTIVE``.
@@ -27,19 +31,34 @@ class SetUserActive(Method[bool]):
 
     ``active`` must be a real ``bool``: the portal reads any non-empty string other than ``"N"``
     as active, so ``active="false"`` would re-activate the user; it is a ``TypeError`` here.
-    Needs an admin (or invite rights): for one's own profile the portal silently drops
-    ``ACTIVE`` and still returns ``True``. Returns ``True``.
+    Needs an admin (or invite rights). Returns ``True``.
+
+    Deactivating the user the credentials act as is applied when that user is an admin: the
+    webhook (or token) is then locked out and every later call fails. (A non-admin's own
+    ``ACTIVE`` is silently dropped, and ``True`` comes back all the same.) Pass ``caller_id``,
+    the ID of the user whose credentials send the request (a webhook URL's ``/rest/{id}/``, or
+    ``user.current``'s ``ID``), to have that refused with a ``ValueError`` before anything is
+    sent; the CLI always does so unless given ``--force``.
     """
 
     api_method: ClassVar[str] = "user.update"
 
     user_id: int = attrs.field(converter=_user_id)
     active: bool = attrs.field(validator=validate_bool)
+    caller_id: int | None = attrs.field(default=None, kw_only=True, converter=_caller_id)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.active and self.caller_id == self.user_id:
+            raise ValueError(
+                f"refusing to deactivate user {self.user_id}: the credentials act as that user, "
+                "and an admin who deactivates themselves is locked out (every later call "
+                "fails); to do it anyway, leave out caller_id"
+            )
 
     @classmethod
-    def fire(cls, user_id: int) -> SetUserActive:
-        """Deactivate ``user_id`` (``ACTIVE=N``)."""
-        return cls(user_id=user_id, active=False)
+    def fire(cls, user_id: int, *, caller_id: int | None = None) -> SetUserActive:
+        """Deactivate ``user_id`` (``ACTIVE=N``); refused when it is ``caller_id`` (see above)."""
+        return cls(user_id=user_id, active=False, caller_id=caller_id)
 
     @classmethod
     def reactivate(cls, user_id: int) -> SetUserActive:

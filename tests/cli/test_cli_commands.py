@@ -6,9 +6,11 @@ its credentials from the environment or from ``--url``/``--token``, like a user'
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from b24async.cli import ExitCode
 from b24async.testing import FakePortal
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
@@ -264,6 +267,62 @@ def test_user_fire_activate_and_change_status(portal: FakePortal, run_cli: RunCl
     assert ledger_changes(portal, "user:8") == [{"ACTIVE": "N"}, {"ACTIVE": "Y"}]
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("user", "fire", "--userid", "1"),
+        ("user", "change-status", "--userid", "1", "--fire", "true"),
+        ("user", "change-status", "--userid", "1"),
+        ("ChangeUserStatus", "--userid", "1"),
+    ],
+)
+def test_firing_the_webhooks_own_user_is_refused(
+    portal: FakePortal, run_cli: RunCli, args: tuple[str, ...]
+) -> None:
+    proc = run_cli(*args, env=webhook(portal))  # the webhook acts as user 1, an admin
+    assert proc.returncode == 2, proc.stderr
+    assert "refusing to fire user 1" in proc.stderr and "locked out" in proc.stderr
+    assert "--force" in proc.stderr
+    assert not portal.ledger
+    assert portal.state.is_active(1)
+
+
+def test_firing_oneself_with_force_locks_the_admin_out(portal: FakePortal, run_cli: RunCli) -> None:
+    env = webhook(portal)
+    other = run_cli("user", "fire", "--userid", "2", env=env)  # someone else: no --force needed
+    assert other.returncode == 0, other.stderr
+    forced = run_cli("user", "fire", "--userid", "1", "--force", env=env)
+    assert forced.returncode == 0, forced.stderr
+    assert ledger_changes(portal, "user:1") == [{"ACTIVE": "N"}]
+    after = run_cli("call", "user.current", env=env)  # what the guard was for
+    assert after.returncode == 5, after.stderr
+
+
+async def test_firing_the_tokens_own_user_is_refused(
+    tmp_path: Path, cli_env: Callable[[Mapping[str, str] | None], dict[str, str]]
+) -> None:
+    async with FakePortal(users=5) as portal:
+        token = portal.issue_tokens(3).access_token
+        env = cli_env({"B24_URL": portal.url, "B24_TOKEN": token})
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "b24async",
+            "user",
+            "fire",
+            "--userid",
+            "3",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=tmp_path,
+        )
+        _, stderr = await proc.communicate()
+        assert proc.returncode == 2, stderr
+        assert b"refusing to fire user 3" in stderr
+        assert not portal.ledger
+
+
 def test_user_list_typed_rows(portal: FakePortal, run_cli: RunCli) -> None:
     proc = run_cli("user", "list", "--active", "false", "--jsonl", env=webhook(portal))
     assert proc.returncode == 0, proc.stderr
@@ -426,6 +485,9 @@ def test_help_explains_options_env_and_exit_codes(run_cli: RunCli) -> None:
     assert busy.returncode == 0
     for text in ("--users", "--from", "--to", "date part", "--url", "--token", "exit status"):
         assert text in busy.stdout
+    for code in ExitCode:  # every status the CLI can return is explained, as in the README
+        assert re.search(rf"^ +{int(code)}  \S", top.stdout, re.MULTILINE), code
+        assert re.search(rf"^ +{int(code)}  \S", busy.stdout, re.MULTILINE), code
     batch = run_cli("batch", "--help")
     for text in ("JSON Lines", "--halt", "--jsonl", "exit status is 3"):
         assert text in batch.stdout

@@ -101,6 +101,19 @@ def test_fire_is_active_false() -> None:
     assert SetUserActive.fire(2164) == SetUserActive(user_id=2164, active=False)
 
 
+def test_firing_the_caller_is_refused_when_the_caller_is_given() -> None:
+    with pytest.raises(ValueError, match=r"credentials act as that user.*locked out"):
+        SetUserActive.fire(1, caller_id=1)
+    with pytest.raises(ValueError, match="refusing to deactivate user 7"):
+        SetUserActive(user_id=7, active=False, caller_id=7)
+    # Someone else, re-activating oneself, or no caller given: allowed, and the wire is the same.
+    assert SetUserActive.fire(2, caller_id=1).to_params() == {"ID": 2, "ACTIVE": "N"}
+    assert SetUserActive(user_id=1, active=True, caller_id=1).to_params()["ACTIVE"] == "Y"
+    assert SetUserActive.fire(1).to_params() == {"ID": 1, "ACTIVE": "N"}
+    with pytest.raises(TypeError, match="caller_id"):
+        SetUserActive.fire(1, caller_id="1")  # type: ignore[arg-type]
+
+
 def test_aware_datetimes_become_their_own_local_date() -> None:
     late_evening = datetime(2025, 9, 10, 23, 30, tzinfo=MOSCOW)  # 20:30 UTC, still the 10th
     past_midnight = datetime(2025, 9, 17, 0, 30, tzinfo=MOSCOW)  # 16 Sep 21:30 UTC
