@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import importlib
 import sys
-import time
 from types import TracebackType
 from typing import Any, Literal, TextIO
+
+from b24async.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["ProgressBar"]
 
@@ -62,6 +63,8 @@ class ProgressBar:
             draws, ``False`` never does.
         style: ``"auto"`` uses tqdm when installed, else the built-in reporter; ``"tqdm"``
             requires tqdm (``ImportError`` without it); ``"text"`` always uses the built-in one.
+        clock: where elapsed time is read (the rate and tqdm's elapsed time count from when the
+            bar was made, not from the first report).
 
     Use it as a context manager (or call :meth:`close`) so the bar ends with a newline. Totals
     may change between calls (a list that grows while it is read); ``done`` never goes back.
@@ -75,6 +78,7 @@ class ProgressBar:
         file: TextIO | None = None,
         enabled: bool | None = None,
         style: Style = "auto",
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if style not in ("auto", "tqdm", "text"):
             raise ValueError(f"style must be 'auto', 'tqdm' or 'text', got {style!r}")
@@ -89,7 +93,8 @@ class ProgressBar:
         self._closed = False
         self._tqdm: Any | None = None  # created on the first report, when the total is known
         self._tqdm_class: Any | None = None
-        self._started = time.monotonic()
+        self._clock = clock
+        self._started = clock.monotonic()
         self._drawn_at = 0.0
         self._drawn = False
         if not self.enabled:
@@ -118,7 +123,7 @@ class ProgressBar:
         if self._tqdm_class is not None:
             self._tqdm_update(advanced, resized)
             return
-        now = time.monotonic()
+        now = self._clock.monotonic()
         if now - self._drawn_at >= _REDRAW_EVERY or done == total:
             self._drawn_at = now
             self._draw(now)
@@ -126,9 +131,11 @@ class ProgressBar:
     def _tqdm_update(self, advanced: int, resized: bool) -> None:
         assert self._tqdm_class is not None
         if self._tqdm is None:
-            self._tqdm = self._tqdm_class(
+            # Made on the first report, when the total is known; its clock starts when it is
+            # made, so it is moved back to when this bar was: elapsed time and rate then cover
+            # the whole job, not just what came after the first chunk.
+            self._tqdm = bar = self._tqdm_class(
                 total=self.total,
-                initial=self.done,
                 desc=self.description or None,
                 unit=self.unit,
                 file=self._file,
@@ -136,6 +143,11 @@ class ProgressBar:
                 dynamic_ncols=True,
                 leave=True,
             )
+            elapsed = max(self._clock.monotonic() - self._started, 0.0)
+            bar.start_t -= elapsed
+            bar.last_print_t -= elapsed
+            if self.done:
+                bar.update(self.done)
             return
         if resized:
             self._tqdm.total = self.total
@@ -165,7 +177,7 @@ class ProgressBar:
         if self._tqdm is not None:
             self._tqdm.close()
         elif self.style == "text" and self.done:
-            self._draw(time.monotonic())  # the last update may have been skipped by the rate cap
+            self._draw(self._clock.monotonic())  # the last update may have been skipped by the rate cap
         if self._drawn and self._file is not None:
             self._file.write("\n")
             self._file.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import io
+import re
 import sys
 
 import pytest
@@ -23,6 +24,22 @@ class Terminal(io.StringIO):
 
 
 HAS_TQDM = importlib.util.find_spec("tqdm") is not None
+
+
+class StepClock:
+    """A monotonic clock that reads the next of the given times (and then stays at the last)."""
+
+    def __init__(self, *readings: float) -> None:
+        self._readings = list(readings)
+
+    def time(self) -> float:
+        return self.monotonic()
+
+    def monotonic(self) -> float:
+        return self._readings.pop(0) if len(self._readings) > 1 else self._readings[0]
+
+    async def sleep(self, seconds: float) -> None:
+        raise AssertionError("a progress bar never sleeps")
 
 
 def test_silent_when_not_a_terminal() -> None:
@@ -45,6 +62,29 @@ def test_text_reporter_on_a_terminal() -> None:
     assert "\rrows: 3/10 row ( 30%)" in out
     assert "rows: 10/10 row (100%)" in out
     assert out.endswith("\n")
+
+
+def test_text_rate_counts_from_when_the_bar_was_made() -> None:
+    stream = Terminal()
+    # Made at t=100; the first (and only) chunk of 198 finishes at t=101.65.
+    bar = ProgressBar("batch", unit="cmd", file=stream, style="text", clock=StepClock(100, 101.65))
+    bar(198, 198)
+    bar.close()
+    assert "batch: 198/198 cmd (100%) 120.0 cmd/s" in stream.getvalue()
+
+
+@pytest.mark.skipif(not HAS_TQDM, reason="tqdm (the progress extra) is not installed")
+def test_tqdm_elapsed_time_counts_from_when_the_bar_was_made() -> None:
+    stream = Terminal()
+    bar = ProgressBar("batch", unit="cmd", file=stream, clock=StepClock(100, 101.65))
+    bar(198, 198)  # the first report comes when the only chunk is done, 1.65 s after the start
+    bar.close()
+    # tqdm's closing line shows the elapsed time of the whole job: at least 1.65 s, so 00:01,
+    # and a rate of at most 198 / 1.65 = 120 cmd/s (it said 00:00 and 2374 cmd/s before).
+    final = stream.getvalue().rsplit("\r", 1)[-1]
+    assert "198/198 [00:01<00:00" in final, final
+    rate = re.search(r", ([\d.]+) ?cmd/s", final)
+    assert rate and float(rate.group(1)) <= 120.0, final
 
 
 def test_counts_never_go_back_and_totals_may_grow() -> None:
