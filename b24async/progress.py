@@ -177,7 +177,9 @@ class ProgressBar:
         if self._tqdm is not None:
             self._tqdm.close()
         elif self.style == "text" and self.done:
-            self._draw(self._clock.monotonic())  # the last update may have been skipped by the rate cap
+            self._draw(
+                self._clock.monotonic()
+            )  # the last update may have been skipped by the rate cap
         if self._drawn and self._file is not None:
             self._file.write("\n")
             self._file.flush()

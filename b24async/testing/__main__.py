@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import signal
 import sys
 from collections.abc import Sequence
@@ -108,12 +109,17 @@ def _portal(args: argparse.Namespace) -> FakePortal:
     )
 
 
-async def _serve(portal: FakePortal) -> None:
+async def _serve(portal: FakePortal) -> OSError | None:
+    """Serve until SIGINT/SIGTERM; the error when the port cannot be bound (nothing served)."""
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopped.set)
-    async with portal:
+    try:
+        await portal.start()
+    except OSError as error:
+        return error
+    try:
         tokens = portal.issue_tokens(1)
         lines = {
             "B24_WEBHOOK_URL": portal.webhook_url,
@@ -130,6 +136,9 @@ async def _serve(portal: FakePortal) -> None:
         sys.stdout.write("".join(f"{key}={value}\n" for key, value in lines.items()))
         sys.stdout.flush()
         await stopped.wait()
+    finally:
+        await portal.stop()
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,8 +149,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    asyncio.run(_serve(portal))
+    failure = asyncio.run(_serve(portal))
+    if failure is not None:
+        print(f"error: {_bind_failure(args, failure)}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _bind_failure(args: argparse.Namespace, error: OSError) -> str:
+    where = f"{args.host}:{args.port}"
+    if error.errno == errno.EADDRINUSE:
+        return f"port {args.port} is in use on {args.host}; try another --port, or --port 0"
+    if error.errno == errno.EACCES:
+        return f"no permission to bind {where}; try a port above 1023, or --port 0"
+    return f"cannot serve on {where}: {error.strerror or error}"
 
 
 if __name__ == "__main__":

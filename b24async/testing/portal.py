@@ -152,6 +152,7 @@ class FakePortal:
             raise ValueError(f"latency must not be negative, got {latency!r}")
         self._host = _loopback(host)
         self._port = port
+        self._described = f"users={users}, seed={seed}, rate={rate:g}, burst={burst}"
         self.clock: Clock = as_clock(clock)
         if clock_skew or start_time is not None:
             self.clock = _Shifted(self.clock, clock_skew, start_time)
@@ -203,6 +204,11 @@ class FakePortal:
 
     def _now(self) -> float:
         return self.clock.time()
+
+    def __repr__(self) -> str:
+        """Where it serves and how it was built; never a webhook code, token or app secret."""
+        where = self._url or f"not running, binds {self._host}:{self._port}"
+        return f"<FakePortal {where} {self._described}>"
 
     # -- lifecycle --------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -83,3 +84,23 @@ def test_cli_rejects_a_malformed_method_cost() -> None:
     )
     assert result.returncode == 2
     assert "METHOD=SECONDS" in result.stderr
+
+
+def test_cli_says_when_the_port_is_in_use() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "b24async.testing", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=30,
+        )
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == f"error: port {port} is in use on 127.0.0.1; try another --port, or --port 0\n"
+    )
+    assert result.stdout == ""

@@ -109,3 +109,18 @@ async def test_async_context_is_single_use_at_a_time() -> None:
 def test_rejects_bad_settings(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         FakePortal(**kwargs)
+
+
+def test_repr_says_where_it_serves_and_never_a_secret() -> None:
+    portal = FakePortal(users=7, seed=3, rate=5.0, burst=250)
+    assert (
+        repr(portal)
+        == "<FakePortal not running, binds 127.0.0.1:0 users=7, seed=3, rate=5, burst=250>"
+    )
+    with FakePortal.running(users=7, seed=3) as running:
+        text = repr(running)
+        assert text.startswith(f"<FakePortal {running.url} users=7")
+        tokens = running.issue_tokens(1)
+        secrets = (running.webhook_url.split("/")[-2], running.client_secret, tokens.access_token)
+        for secret in (*secrets, tokens.refresh_token):
+            assert secret not in text
