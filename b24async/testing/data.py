@@ -13,6 +13,9 @@ Calendar layout (weeks are counted from the anchor Monday, ``-WEEKS_BEFORE..WEEK
   their calendar time zone, one ``free`` event, and sometimes one all-day event;
 * every user hosts 1-2 meetings per week (when the portal has 2+ users) with 1-4 attendees taken
   from the next ``NEIGHBOURS`` user IDs (wrapping), each with a seeded status ``Y``/``N``/``Q``;
+* user 2's first meeting of every week also invites user 1 (the admin, whose webhook the CLI
+  and the examples use), status ``Q``: so user 1 always has invitations to answer (entry IDs
+  ``meeting_id(2, 0)``, 1848, this week; user 1 hosts ``meeting_id(1, 0)``, 1272);
 * like Bitrix24, a meeting has one entry per participant: the host's entry is the parent
   (``ID == PARENT_ID``, status ``H``), each attendee gets a child entry in their own calendar;
 * users with ``id % 13 == 5`` have one HR absence (2-5 days) around the anchor week.
@@ -32,6 +35,7 @@ import attrs
 
 __all__ = [
     "FIRST_SEEDED_EVENT_ID",
+    "INVITING_HOST",
     "NEIGHBOURS",
     "USER_FIELDS",
     "WEEKS_AFTER",
@@ -48,6 +52,7 @@ __all__ = [
     "hr_absences",
     "make_departments",
     "make_users",
+    "meeting_id",
     "own_events",
     "portal_day_shift",
     "seeded_id_limit",
@@ -62,6 +67,9 @@ WEEKS_AFTER = 4
 """...and end this many weeks after it; outside, calendars hold only API-added events."""
 NEIGHBOURS = 8
 """Attendees of a meeting hosted by user ``h`` come from ``h+1 .. h+NEIGHBOURS`` (wrapping)."""
+
+INVITING_HOST = 2
+"""This user's first meeting of every week invites user 1 too (status ``Q``)."""
 
 FIRST_SEEDED_EVENT_ID = 1000
 """Seeded event IDs start here; each (user, week) owns a block of 64 (see ``_block``)."""
@@ -335,6 +343,15 @@ def _block(user_id: int, week: int) -> int:
     return FIRST_SEEDED_EVENT_ID + ((user_id - 1) * _NWEEKS + week + WEEKS_BEFORE) * _BLOCK
 
 
+def meeting_id(host_id: int, week: int, index: int = 0) -> int:
+    """The (parent) event ID of a seeded meeting: the ``index``-th ``host_id`` hosts in ``week``.
+
+    It does not depend on the seed or the portal's size: ``meeting_id(1, 0)`` is 1272 (user 1
+    hosts it this week), ``meeting_id(2, 0)`` is 1848 (user 2's, which invites user 1).
+    """
+    return _block(host_id, week) + _OWN_SLOTS + index * _MEETING_SLOTS
+
+
 def decode_seeded_event_id(event_id: int, user_count: int) -> tuple[int, int, int] | None:
     """``(user who generated it, week, slot)`` for a seeded event ID, else None."""
     if not FIRST_SEEDED_EVENT_ID <= event_id < seeded_id_limit(user_count):
@@ -565,10 +582,13 @@ def hosted_meetings(
     monday = anchor + dt.timedelta(weeks=week)
     result: list[tuple[Meeting, CalendarEvent]] = []
     for index in range(rng.randint(1, 2)):
-        parent_id = _block(host_id, week) + _OWN_SLOTS + index * _MEETING_SLOTS
+        parent_id = meeting_id(host_id, week, index)
         offsets = sorted(rng.sample(range(1, reach + 1), rng.randint(1, min(4, reach))))
         attendees = tuple((host_id - 1 + d) % user_count + 1 for d in offsets)
         statuses = tuple(rng.choices(("Y", "Q", "N"), weights=(5, 3, 2), k=len(attendees)))
+        if host_id == INVITING_HOST and index == 0 and 1 not in attendees:
+            # Added after the draws, so the rest of the seeded data is what it was.
+            attendees, statuses = (*attendees, 1), (*statuses, "Q")
         meeting = Meeting(
             parent_id=parent_id,
             host_id=host_id,

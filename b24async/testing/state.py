@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from b24async.testing.data import (
+    INVITING_HOST,
     NEIGHBOURS,
     WEEKS_AFTER,
     WEEKS_BEFORE,
@@ -336,8 +337,10 @@ class PortalState:
         events = list(own_events(self.seed, self.anchor, user_id, week))
         events.extend(event for _meeting, event in self._hosted(user_id, week))
         count = self._seeded
-        for distance in range(1, min(count - 1, NEIGHBOURS) + 1):
-            host = (user_id - 1 - distance) % count + 1
+        hosts = {(user_id - 1 - d) % count + 1 for d in range(1, min(count - 1, NEIGHBOURS) + 1)}
+        if user_id == 1 and count >= INVITING_HOST:
+            hosts.add(INVITING_HOST)  # always invites user 1 (see data.py)
+        for host in sorted(hosts):
             for meeting, host_event in self._hosted(host, week):
                 if user_id in meeting.attendee_ids:
                     events.append(_entry_for(host_event, meeting.attendee_ids.index(user_id)))
