@@ -31,7 +31,7 @@ from b24async import (
 )
 from b24async.cli.batchfile import parse_commands
 from b24async.cli.exits import ExitCode, UsageError, error_body
-from b24async.cli.output import Output
+from b24async.cli.output import Output, jsonable
 from b24async.methods import (
     GetAccessibility,
     GetParticipationStatus,
@@ -41,6 +41,7 @@ from b24async.methods import (
     SetUserActive,
     SetUserStatus,
 )
+from b24async.models import BusyInterval
 from b24async.progress import ProgressBar
 
 __all__ = [
@@ -327,8 +328,21 @@ async def busy(b24: Bitrix24, args: argparse.Namespace, ctx: Context) -> ExitCod
             result = await b24(request, progress=bar)
     else:
         result = await b24(request)
-    ctx.out.result({"result": result})
+    ctx.out.result(
+        {"result": {str(user): [_busy_entry(i) for i in busy] for user, busy in result.items()}}
+    )
     return ExitCode.OK
+
+
+def _busy_entry(interval: BusyInterval) -> dict[str, Any]:
+    """An entry as JSON, with ``span``: the half-open time it blocks.
+
+    The portal's ``end`` of an all-day entry is the *start* of its last day (``end == start``
+    for a one-day event); a script reading ``start``/``end`` alone would take that day as free,
+    so ``span.end`` gives the exclusive end (the next midnight) as well.
+    """
+    start, end = interval.span
+    return {**jsonable(interval), "span": {"start": start.isoformat(), "end": end.isoformat()}}
 
 
 async def participation(b24: Bitrix24, args: argparse.Namespace, ctx: Context) -> ExitCode:

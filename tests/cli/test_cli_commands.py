@@ -227,6 +227,42 @@ def test_calendar_busy_takes_opi_datetimes(portal: FakePortal, run_cli: RunCli) 
     assert all(monday <= dt.date.fromisoformat(e["start"][:10]) <= sunday for e in result["2"])
 
 
+def test_calendar_busy_gives_all_day_entries_an_exclusive_end(
+    portal: FakePortal, run_cli: RunCli
+) -> None:
+    monday = portal.state.anchor
+    sunday = monday + dt.timedelta(days=6)
+    owners = [
+        user
+        for user in range(1, 51)
+        if any(e.all_day for e in portal.state.events_of(user, monday, sunday))
+    ]
+    assert owners, "the seeded week has no all-day event"
+    users = ",".join(map(str, owners))
+    proc = run_cli(
+        "calendar",
+        "busy",
+        "--users",
+        users,
+        "--from",
+        str(monday),
+        "--to",
+        str(sunday),
+        env=webhook(portal),
+    )
+    assert proc.returncode == 0, proc.stderr
+    entries = [e for rows in json.loads(proc.stdout)["result"].values() for e in rows]
+    all_day = [e for e in entries if e["all_day"]]
+    assert all_day
+    for entry in all_day:  # the wire's end is the start of the last day; span covers that day
+        start, end = (dt.datetime.fromisoformat(entry[k]) for k in ("start", "end"))
+        span_end = dt.datetime.fromisoformat(entry["span"]["end"])
+        assert span_end == end + dt.timedelta(days=1) > start
+    for entry in entries:
+        if not entry["all_day"]:
+            assert entry["span"] == {"start": entry["start"], "end": entry["end"]}
+
+
 def test_calendar_participation_get_and_set(portal: FakePortal, run_cli: RunCli) -> None:
     hosted, invited = meeting(portal, hosted=True), meeting(portal, hosted=False)
     env = webhook(portal)
