@@ -9,10 +9,11 @@ portal with an admin webhook::
 
 The CSV has a header with ``user_id`` and ``action`` (``fire`` or ``activate``); other columns
 are ignored. The job reads the users first (so that rows already in the wanted state, unknown
-users and your own account are reported instead of sent), sends every change in ``batch``
-requests of 50 (one typed ``SetUserActive`` per row) with a progress bar, then reads the users
-again: ``user.update`` answers ``true`` even when the portal silently ignored ``ACTIVE``, so
-only the second read proves a change. ``--report out.csv`` writes one outcome per row.
+users and firing your own account are reported instead of sent: an admin who fires themselves
+is locked out of the portal), sends every change in ``batch`` requests of 50 (one typed
+``SetUserActive`` per row) with a progress bar, then reads the users again: ``user.update``
+answers ``true`` even when the portal ignored ``ACTIVE`` (a caller without the right to change
+it), so only the second read proves a change. ``--report out.csv`` writes one outcome per row.
 """
 
 from __future__ import annotations
@@ -99,8 +100,8 @@ def plan(rows: list[Row], users: dict[int, User], me: int) -> list[Row]:
             row.fail(f"user {row.user_id} is already on line {seen[row.user_id]}")
         elif user is None:
             row.fail(f"no user {row.user_id} on this portal")
-        elif row.user_id == me:
-            row.fail("that is you: the portal ignores ACTIVE in your own profile")
+        elif row.user_id == me and not row.active:
+            row.fail("that is you: firing the webhook's own user locks an admin out")
         elif user.active == row.active:
             row.outcome = "unchanged"
             row.detail = "already active" if user.active else "already fired"
@@ -110,10 +111,11 @@ def plan(rows: list[Row], users: dict[int, User], me: int) -> list[Row]:
     return todo
 
 
-async def apply(b24: Bitrix24, todo: list[Row]) -> None:
+async def apply(b24: Bitrix24, todo: list[Row], me: int) -> None:
     """Send the changes in bulk, then read the users again to see what really changed."""
     commands = {
-        f"line{row.line}": SetUserActive(user_id=row.user_id, active=row.active)
+        # caller_id: a request that would fire ``me`` is refused before anything is sent.
+        f"line{row.line}": SetUserActive(user_id=row.user_id, active=row.active, caller_id=me)
         for row in todo
         if row.user_id is not None and row.active is not None
     }
@@ -168,7 +170,7 @@ async def run(args: argparse.Namespace) -> int:
             for row in todo:
                 row.outcome, row.detail = "planned", "would be sent (dry run)"
         elif todo:
-            await apply(b24, todo)
+            await apply(b24, todo, me)
         if portal is not None:
             writes = [e for e in portal.ledger if e.method == "user.update"]
             print(f"The fake portal's ledger holds {len(writes)} user.update write(s).")

@@ -59,8 +59,16 @@ async def pick_team(b24: Bitrix24, args: argparse.Namespace) -> list[User]:
     """The people to find a slot for (active users only)."""
     if args.users:
         ids = [int(part) for part in args.users.replace(" ", ",").split(",") if part]
-        request = GetUsers(filter={"@ID": ids}, active=True)
-        return [user async for user in b24.paginate(request)]
+        found = [user async for user in b24.paginate(GetUsers(filter={"@ID": ids}))]
+        # Say who is left out, rather than quietly planning without them.
+        inactive = [u for u in found if not u.active]
+        if inactive:
+            names = ", ".join(f"{full_name(u)} ({u.id})" for u in inactive)
+            print(f"Left out, not active (fired): {names}.")
+        unknown = sorted(set(ids) - {u.id for u in found})
+        if unknown:
+            print(f"Left out, no such user: {', '.join(map(str, unknown))}.")
+        return [u for u in found if u.active]
     department = args.department
     if department is None:
         me = (await b24.call("user.current")).result

@@ -130,8 +130,15 @@ async def use_the_api(app: App, tokens: TokenFile, expire: Callable[[], None] | 
         print(f"5 concurrent calls after that: all answered (status {statuses[0]}).")
         refreshes = b24.stats.token_refreshes
     print(f"Token refreshes: {refreshes}. Token file writes: {tokens.saves}.")
-    if refreshes:
+    if refreshes and expire is None:
         print(f"{tokens.path} now holds the new pair; the next run starts from it.")
+    elif refreshes:
+        # The embedded portal, and every token it issued, ends with this run.
+        print(
+            f"{tokens.path} now holds the new pair. The embedded fake portal ends with this "
+            "run, so the next run installs the app afresh; against your portal, the next run "
+            "starts from the file."
+        )
     return 0
 
 

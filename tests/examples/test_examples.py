@@ -103,6 +103,22 @@ def test_find_meeting_slot_slots_fit_the_working_hours(tmp_path: Path, portal: F
     assert portal.stats.commands["calendar.accessibility.get"] >= 1
 
 
+def test_find_meeting_slot_says_who_it_left_out(tmp_path: Path, portal: FakePortal) -> None:
+    assert not portal.state.is_active(34)  # fired in the seed data
+    proc = run_example(
+        "find_meeting_slot.py",
+        "--users",
+        "1,2,34,4242",
+        cwd=tmp_path,
+        env={"B24_WEBHOOK_URL": portal.webhook_url},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"^Left out, not active \(fired\): .+ \(34\)\.$", proc.stdout, re.MULTILINE)
+    assert "Left out, no such user: 4242." in proc.stdout
+    team = next(line for line in proc.stdout.splitlines() if line.startswith("Team: "))
+    assert "(1)" in team and "(2)" in team and "(34)" not in team
+
+
 # --- bulk_deactivate ----------------------------------------------------------------------------
 
 CSV_ROWS = """\
@@ -141,9 +157,14 @@ def test_bulk_deactivate_reports_changes_and_failures(tmp_path: Path) -> None:
     assert report[6] == ("4242", "failed", "no user 4242 on this portal")
     assert report[7] == ("", "failed", "'abc' is not a user ID")
     assert report[8][1:] == ("failed", "unknown action 'promote' (use fire or activate)")
-    assert report[9][:2] == ("1", "failed") and "that is you" in report[9][2]
+    assert report[9][:2] == ("1", "failed") and "locks an admin out" in report[9][2]
     strict = run_example("bulk_deactivate.py", "leavers.csv", "--strict", cwd=tmp_path)
     assert strict.returncode == 1
+    # Re-activating oneself is harmless: only firing oneself is refused.
+    (tmp_path / "me.csv").write_text("user_id,action\n1,activate\n", encoding="utf-8")
+    me = run_example("bulk_deactivate.py", "me.csv", "--report", "me-report.csv", cwd=tmp_path)
+    assert me.returncode == 0, me.stderr
+    assert read_report(tmp_path / "me-report.csv")[2] == ("1", "unchanged", "already active")
 
 
 def test_bulk_deactivate_against_a_portal_changes_it(tmp_path: Path, portal: FakePortal) -> None:
@@ -231,6 +252,9 @@ def test_oauth_app_refreshes_once_and_persists_the_pair(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Token refreshes: 1. Token file writes: 2." in proc.stdout
     assert "5 concurrent calls after that: all answered" in proc.stdout
+    # The embedded portal ends with the run: it must not promise that the next run resumes.
+    assert "the next run installs the app afresh" in proc.stdout
+    assert "the next run starts from it" not in proc.stdout
     saved = json.loads(tokens.read_text(encoding="utf-8"))
     assert set(saved) == {"access_token", "refresh_token", "expires_at", "saved_at"}
     for secret in (saved["access_token"], saved["refresh_token"]):
@@ -256,6 +280,7 @@ async def test_oauth_app_against_a_portal_saves_a_working_pair(tmp_path: Path) -
         assert proc.returncode == 0, proc.stderr
         assert "embedded" not in proc.stdout
         assert "Token refreshes: 1." in proc.stdout
+        assert "the next run starts from it." in proc.stdout
         saved = json.loads(tokens.read_text(encoding="utf-8"))
         assert saved["access_token"] != issued.access_token
         assert saved["refresh_token"] != issued.refresh_token
