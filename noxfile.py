@@ -92,7 +92,7 @@ _find_pyenv_pythons(PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the test suite against the embedded fake portal (no network)."""
     # The speed extra (orjson) is installed so that both JSON decoders are tested.
-    session.install("-e", ".[progress,redis,speed]", *_group("test"))
+    session.install("-e", ".[progress,redis,speed]", *_group("test"), *_group("package"))
     session.run("pytest", *session.posargs)
 
 
