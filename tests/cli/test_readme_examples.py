@@ -42,7 +42,7 @@ def readme_cli_examples() -> list[str]:
     for row in opi.splitlines():
         if row.startswith("|"):
             lines.extend(re.findall(r"`(b24async [^`]+)`", row))
-    return lines
+    return list(dict.fromkeys(lines))  # each once, in README order
 
 
 def test_the_readme_has_cli_examples() -> None:
