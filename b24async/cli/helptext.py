@@ -44,7 +44,7 @@ examples:
   b24async call user.current
   b24async call user.get --param 'FILTER[ACTIVE]=true' --all --jsonl > users.jsonl
   b24async calendar busy --users 1,2,34 --from 2025-09-10 --to 2025-09-17
-  b24async user fire --userid 2258
+  b24async user fire --userid 7
   b24async batch commands.jsonl > results.json
 
 {ENV_HELP}

@@ -179,7 +179,7 @@ def build_parser(redact: Redactor | None = None) -> argparse.ArgumentParser:
             calendar_sub,
             "participation",
             "your answer to a meeting: Y, N, Q or H (calendar.meeting.status.get)",
-            "example:\n  b24async calendar participation --event 1058",
+            "example:\n  b24async calendar participation --event 1272",
         )
     )
     _add_participation_set(
@@ -187,7 +187,7 @@ def build_parser(redact: Redactor | None = None) -> argparse.ArgumentParser:
             calendar_sub,
             "participation-set",
             "answer a meeting invitation (calendar.meeting.status.set)",
-            "example:\n  b24async calendar participation-set --event 1058 --status Y",
+            "example:\n  b24async calendar participation-set --event 1848 --status Y",
         )
     )
 
@@ -214,7 +214,7 @@ def build_parser(redact: Redactor | None = None) -> argparse.ArgumentParser:
             user_sub,
             "fire",
             "deactivate (fire) a user: user.update ACTIVE=N; needs an admin webhook",
-            "example:\n  b24async user fire --userid 2258\n\n"
+            "example:\n  b24async user fire --userid 7\n\n"
             "Firing the user the webhook (or token) acts as is refused without --force: an\n"
             "admin who does it is locked out of the portal.",
         ),
@@ -225,7 +225,7 @@ def build_parser(redact: Redactor | None = None) -> argparse.ArgumentParser:
             user_sub,
             "activate",
             "re-activate a user: user.update ACTIVE=Y; needs an admin webhook",
-            "example:\n  b24async user activate --userid 2258",
+            "example:\n  b24async user activate --userid 7",
         ),
         mode="activate",
     )
@@ -235,7 +235,7 @@ def build_parser(redact: Redactor | None = None) -> argparse.ArgumentParser:
             "change-status",
             "fire (--fire true, the default) or re-activate (--fire false) a user",
             "example (the Open Integration Package's ChangeUserStatus):\n"
-            "  b24async user change-status --userid 2258 --fire true\n\n"
+            "  b24async user change-status --userid 7 --fire true\n\n"
             "Firing the user the webhook (or token) acts as is refused without --force: an\n"
             "admin who does it is locked out of the portal.",
         ),
