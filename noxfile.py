@@ -119,7 +119,9 @@ def coverage(session: nox.Session) -> None:
     measured from before pytest starts (``pytest --cov`` starts after our pytest plugin has
     imported the package) and in every Python subprocess (``patch = ["subprocess"]``, 7.10+).
     """
-    session.install("-e", ".[progress,speed]", *_group("test"), "coverage>=7.10.3")
+    session.install(
+        "-e", ".[progress,redis,speed]", *_group("test"), *_group("package"), "coverage>=7.10.3"
+    )
     session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
     session.run("coverage", "combine", "--quiet")
