@@ -306,7 +306,7 @@ def test_calendar_cache_embedded_syncs_and_matches_the_portal(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr
     assert "Synced 8 offline events" in proc.stdout
     assert "The cache matches the portal: yes." in proc.stdout
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         rows = conn.execute("SELECT owner FROM entries WHERE name = 'Launch review (room 2)'")
         assert sorted(owner for (owner,) in rows) == [2, 3, 4]  # one copy per attendee
         assert not conn.execute("SELECT 1 FROM entries WHERE name = 'Dentist'").fetchall()
@@ -329,7 +329,7 @@ async def test_calendar_cache_against_a_portal_across_runs(tmp_path: Path) -> No
         second = await _run_in_thread("calendar_cache.py", "--db", str(db), cwd=tmp_path, env=env)
         assert second.returncode == 0, second.stderr
         assert "Synced 1 offline events" in second.stdout
-        with sqlite3.connect(db) as conn:
+        with closing(sqlite3.connect(db)) as conn:
             (name,) = conn.execute("SELECT name FROM entries WHERE id = ?", (entry,)).fetchone()
         assert name == "Between runs"
         assert portal.offline_queue() == []
