@@ -103,7 +103,7 @@ def test_the_readme_pytest_example_passes_without_asyncio_mode_auto(
     (example,) = [
         block
         for block in re.findall(r"```python\n(.*?)```", text, re.DOTALL)
-        if "async def test_" in block
+        if "async def test_fire_is_applied_once" in block  # "Testing with FakePortal"
     ]
     (tmp_path / "test_readme_example.py").write_text(example, encoding="utf-8")
     # An empty config file: pytest-asyncio's default (strict) mode, as in a new project.
