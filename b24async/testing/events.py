@@ -264,8 +264,11 @@ class EventHub:
 
     async def idle(self) -> None:
         """Wait until every delivery started so far has finished."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        # Only the unfinished ones: a finished task leaves the set by a done-callback that runs
+        # on the loop's next turn, and awaiting a gather of finished tasks (Python 3.12+) never
+        # yields to the loop, so waiting on the set itself would spin forever.
+        while pending := [task for task in self._tasks if not task.done()]:
+            await asyncio.wait(pending)
 
     def _send(self, item: _Item) -> None:
         url = item.row.handler
