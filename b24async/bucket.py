@@ -27,6 +27,8 @@ from b24async.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["LeakyBucket", "RequestBucket"]
 
+_MIN_WAIT = 1e-6  # seconds: a shorter wait for a slot is float drift (see LeakyBucket._slot_wait)
+
 
 @runtime_checkable
 class RequestBucket(Protocol):
@@ -121,12 +123,13 @@ class LeakyBucket:
         async with self._lock:
             while True:
                 now = self._update()
-                if self._level + 1 <= self.capacity + 1e-9:
+                wait = self._slot_wait()
+                if wait == 0.0:
                     self._level += 1
                     break
                 if started is None:
                     started = now
-                await self._clock.sleep((self._level + 1 - self.capacity) / self.drain)
+                await self._clock.sleep(wait)
         if started is not None:
             self.waited += self._clock.monotonic() - started
 
@@ -140,11 +143,20 @@ class LeakyBucket:
             self.share = max(self.min_share, self.share * self.decrease)
             self._last_cut = now
 
+    def _slot_wait(self) -> float:
+        """Seconds until the level leaves room for one more request; 0 when it does now.
+
+        A wait under a microsecond is float drift, not a request, and counts as none: sleeping
+        it can livelock a loop whose clock ticks coarser than that (a virtual-time test loop
+        fires such a timer at once without moving its clock, and the level never drains).
+        """
+        wait = (self._level + 1 - self.capacity) / self.drain
+        return wait if wait >= _MIN_WAIT else 0.0
+
     def time_until_free(self) -> float:
         """Seconds until a request could be sent without waiting."""
         self._update()
-        needed = self._level + 1 - self.capacity
-        wait = max(0.0, needed / self.drain)
+        wait = self._slot_wait()
         if self._lock.locked():
             wait = max(wait, 1.0 / self.drain)  # others are already waiting in line
         return wait

@@ -49,7 +49,7 @@ async def test_bucket_keeps_a_safety_margin_and_saturates() -> None:
 @pytest.mark.timeout(30)  # a livelock shows as this timeout: virtual time would stand still
 @pytest.mark.parametrize(("rate", "burst"), [(2.0, 50), (5.0, 250), (100.0, 100), (7.0, 13)])
 async def test_bucket_paces_exactly_on_virtual_time(rate: float, burst: int) -> None:
-    # Float drift leaves aiolimiter's level a hair above a whole slot; unguarded, it then waits
+    # Float drift leaves the level a hair above a whole slot; unguarded, the bucket then waits
     # ~1e-16 s, a timer that fires at once forever on a loop whose time only moves when idle.
     bucket = LeakyBucket(rate=rate, burst=burst)
     loop = asyncio.get_running_loop()
@@ -77,6 +77,19 @@ class Clock:
 
     async def sleep(self, seconds: float) -> None:
         self.now += max(seconds, 0.0)
+
+
+@pytest.mark.parametrize("drift", [1e-12, 1e-10, 1e-7])
+def test_bucket_counts_float_drift_as_no_wait(drift: float) -> None:
+    # A level a hair above "one slot free" must read as free in both entry points: wait_ready
+    # loops on time_until_free() and acquire() on the same rule, so a sub-microsecond wait
+    # would spin a virtual-time loop forever (seen on Python 3.12 under load).
+    bucket = LeakyBucket(rate=2.0, burst=50, clock=Clock())  # frozen: nothing drains
+    bucket._level = bucket.capacity - 1 + drift
+    bucket._at = bucket._clock.monotonic()
+    assert bucket.time_until_free() == 0.0
+    bucket._level = bucket.capacity - 1 + 1e-3  # a real thousandth of a slot still waits
+    assert bucket.time_until_free() == pytest.approx(1e-3 / 2.0, rel=0.01)
 
 
 def report(clock: Clock, *, operating: float, processing: float, skew: float = 0.0) -> Timing:
