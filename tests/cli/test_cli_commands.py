@@ -1,7 +1,9 @@
-"""Every CLI command, run as a subprocess against a fake portal: output, effects, exit status.
+"""Every CLI command against a fake portal: output, effects, exit status.
 
 The portal runs in this process (the ``portal`` fixture: 50 users, seed 0); the CLI gets
-its credentials from the environment or from ``--url``/``--token``, like a user's shell.
+its credentials from the environment or from ``--url``/``--token``, like a user's shell. The
+CLI runs in-process (``main(argv)``, see conftest.py), except in the tests marked
+``cli_subprocess``: one per exit status, through ``python -m b24async`` and real pipes.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def ledger_changes(portal: FakePortal, target: str) -> list[dict[str, Any]]:
 # --- call ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.cli_subprocess  # the real entry point and exit status
 def test_call_prints_the_envelope_compact_when_piped(portal: FakePortal, run_cli: RunCli) -> None:
     proc = run_cli("call", "user.current", env=webhook(portal))
     assert proc.returncode == 0, proc.stderr
@@ -397,6 +400,7 @@ def test_oauth_portal_and_token_from_the_environment(portal: FakePortal, run_cli
 # --- errors -------------------------------------------------------------------------------------
 
 
+@pytest.mark.cli_subprocess  # the real entry point and exit status
 def test_wrong_token_is_an_auth_error_and_never_printed(
     portal: FakePortal, run_cli: RunCli
 ) -> None:
@@ -430,6 +434,7 @@ def test_expired_token_without_refresh_is_an_auth_error(
     assert_no_secret(proc.stdout + proc.stderr, tokens.access_token)
 
 
+@pytest.mark.cli_subprocess  # the real entry point and exit status
 def test_api_error_exit_3_with_the_portal_error_on_stderr(
     portal: FakePortal, run_cli: RunCli
 ) -> None:
@@ -449,6 +454,7 @@ def test_api_error_exit_3_with_the_portal_error_on_stderr(
     assert json.loads(unknown.stderr)["exception"] == "MethodNotFound"
 
 
+@pytest.mark.cli_subprocess  # the real entry point and exit status
 def test_network_error_exit_4(run_cli: RunCli) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
@@ -464,6 +470,7 @@ def test_network_error_exit_4(run_cli: RunCli) -> None:
     assert_no_secret(proc.stdout + proc.stderr, code)
 
 
+@pytest.mark.cli_subprocess  # the real entry point and exit status
 def test_missing_option_is_a_usage_error(portal: FakePortal, run_cli: RunCli) -> None:
     proc = run_cli("calendar", "busy", "--users", "1", "--from", "2025-09-10", env=webhook(portal))
     assert proc.returncode == 2
