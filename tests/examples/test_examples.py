@@ -1,16 +1,21 @@
 """Every example runs as a user would run it, and does what it says.
 
-Each is a subprocess (``python examples/NAME.py``) with no ``B24_*`` variables, so it starts its
-embedded fake portal; some runs point ``B24_WEBHOOK_URL`` (or the OAuth variables) at a portal
-served by the test, to check the "talk to that portal" path and the portal-side effects.
+Each runs as ``python examples/NAME.py`` would run it, with no ``B24_*`` variables, so it starts
+its embedded fake portal; some runs point ``B24_WEBHOOK_URL`` (or the OAuth variables) at a
+portal served by the test, to check the "talk to that portal" path and the portal-side effects.
+Most run in this process (the script as ``__main__``, see :func:`run_example`: an interpreter
+start-up saved per run, and a warning is an error here); the runs with ``process=True`` are
+real subprocesses (one or more per example), for the script's own start and exit status.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
+import runpy
 import sqlite3
 import subprocess
 import sys
@@ -28,8 +33,20 @@ EXAMPLES = REPO / "examples"
 
 
 def run_example(
-    name: str, *args: str, cwd: Path, env: Mapping[str, str] | None = None
+    name: str,
+    *args: str,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    process: bool = False,
 ) -> subprocess.CompletedProcess[str]:
+    """``python examples/NAME ARGS`` in ``cwd``, with no ``B24_*`` variables but ``env``.
+
+    In this process unless ``process``: the script runs as ``__main__`` with the same argv,
+    environment, working directory, ``sys.path[0]`` (the examples folder) and an empty stdin,
+    its text output captured from non-terminal streams, its exit status from ``SystemExit``.
+    """
+    if not process:
+        return _run_in_process(name, args, cwd, env)
     environment = {k: v for k, v in os.environ.items() if not k.startswith("B24_")}
     environment["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(REPO), environment.get("PYTHONPATH")) if p
@@ -44,6 +61,36 @@ def run_example(
         env=environment,
         cwd=cwd,
         timeout=120,
+    )
+
+
+def _run_in_process(
+    name: str, args: tuple[str, ...], cwd: Path, env: Mapping[str, str] | None
+) -> subprocess.CompletedProcess[str]:
+    script = str(EXAMPLES / name)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in [v for v in os.environ if v.startswith("B24_")]:
+            patch.delenv(variable)
+        for variable, value in (env or {}).items():
+            patch.setenv(variable, value)
+        patch.chdir(cwd)
+        patch.syspath_prepend(str(EXAMPLES))  # what python puts first: the script's folder
+        patch.setattr(sys, "argv", [script, *args])
+        patch.setattr(sys, "stdin", io.StringIO(""))
+        patch.setattr(sys, "stdout", stdout)
+        patch.setattr(sys, "stderr", stderr)
+        try:
+            runpy.run_path(script, run_name="__main__")
+            code = 0
+        except SystemExit as exit_:
+            if exit_.code is None or isinstance(exit_.code, int):
+                code = exit_.code or 0
+            else:  # sys.exit("message"): printed to stderr, status 1
+                print(exit_.code, file=stderr)
+                code = 1
+    return subprocess.CompletedProcess(
+        [sys.executable, script, *args], code, stdout.getvalue(), stderr.getvalue()
     )
 
 
@@ -71,7 +118,7 @@ SLOT = re.compile(r"^  \w{3} \d{2} \w{3}  (\d{2}:\d{2})-(\d{2}:\d{2})  \(.+ free
 
 
 def test_find_meeting_slot_runs_as_is(tmp_path: Path) -> None:
-    proc = run_example("find_meeting_slot.py", cwd=tmp_path)
+    proc = run_example("find_meeting_slot.py", cwd=tmp_path, process=True)
     assert proc.returncode == 0, proc.stderr
     assert "embedded fake portal" in proc.stdout
     assert "Team: " in proc.stdout
@@ -158,7 +205,9 @@ def test_bulk_deactivate_reports_changes_and_failures(tmp_path: Path) -> None:
     assert report[7] == ("", "failed", "'abc' is not a user ID")
     assert report[8][1:] == ("failed", "unknown action 'promote' (use fire or activate)")
     assert report[9][:2] == ("1", "failed") and "locks an admin out" in report[9][2]
-    strict = run_example("bulk_deactivate.py", "leavers.csv", "--strict", cwd=tmp_path)
+    strict = run_example(
+        "bulk_deactivate.py", "leavers.csv", "--strict", cwd=tmp_path, process=True
+    )
     assert strict.returncode == 1
     # Re-activating oneself is harmless: only firing oneself is refused.
     (tmp_path / "me.csv").write_text("user_id,action\n1,activate\n", encoding="utf-8")
@@ -238,7 +287,9 @@ def test_sync_users_resumes_without_duplicates(tmp_path: Path) -> None:
 
 
 def test_sync_users_from_a_given_portal(tmp_path: Path, portal: FakePortal) -> None:
-    proc = run_example("sync_users.py", cwd=tmp_path, env={"B24_WEBHOOK_URL": portal.webhook_url})
+    proc = run_example(
+        "sync_users.py", cwd=tmp_path, env={"B24_WEBHOOK_URL": portal.webhook_url}, process=True
+    )
     assert proc.returncode == 0, proc.stderr
     assert stored_ids(tmp_path / "users.sqlite") == list(range(1, 51))  # default --db
 
@@ -248,7 +299,7 @@ def test_sync_users_from_a_given_portal(tmp_path: Path, portal: FakePortal) -> N
 
 def test_oauth_app_refreshes_once_and_persists_the_pair(tmp_path: Path) -> None:
     tokens = tmp_path / "tokens.json"
-    proc = run_example("oauth_app.py", "--tokens", str(tokens), cwd=tmp_path)
+    proc = run_example("oauth_app.py", "--tokens", str(tokens), cwd=tmp_path, process=True)
     assert proc.returncode == 0, proc.stderr
     assert "Token refreshes: 1. Token file writes: 2." in proc.stdout
     assert "5 concurrent calls after that: all answered" in proc.stdout
@@ -302,7 +353,7 @@ async def test_oauth_app_against_a_portal_saves_a_working_pair(tmp_path: Path) -
 
 def test_calendar_cache_embedded_syncs_and_matches_the_portal(tmp_path: Path) -> None:
     db = tmp_path / "cache.sqlite"
-    proc = run_example("calendar_cache.py", "--db", str(db), cwd=tmp_path)
+    proc = run_example("calendar_cache.py", "--db", str(db), cwd=tmp_path, process=True)
     assert proc.returncode == 0, proc.stderr
     assert "Synced 8 offline events" in proc.stdout
     assert "The cache matches the portal: yes." in proc.stdout
