@@ -15,7 +15,7 @@ import io
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -65,22 +65,24 @@ def _run_in_a_subprocess(
     )
 
 
-def _run_in_process(
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    args: tuple[str, ...],
-    env: Mapping[str, str] | None,
-    input: str | None,
+def run_in_process(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """``b24async ARGS`` as ``main(args)`` in this process (or a thread of it: the portal may be
+    serving from the test's event loop), in the world described at the top of this module."""
     stdout, stderr = io.StringIO(), io.StringIO()
-    with monkeypatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch:
         for name in [name for name in os.environ if name.startswith("B24_")]:
             patch.delenv(name)
         if "COLUMNS" not in os.environ:
             patch.setenv("COLUMNS", "80")
         for name, value in (env or {}).items():
             patch.setenv(name, value)
-        patch.chdir(tmp_path)
+        patch.chdir(cwd)
         patch.setattr(sys, "stdin", io.StringIO("" if input is None else input))
         patch.setattr(sys, "stdout", stdout)
         patch.setattr(sys, "stderr", stderr)
@@ -91,9 +93,7 @@ def _run_in_process(
 
 
 @pytest.fixture
-def run_cli(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> RunCli:
+def run_cli(request: pytest.FixtureRequest, tmp_path: Path) -> RunCli:
     """``run_cli(*args, env={...}, input="...")`` -> the finished command (text output)."""
     in_a_subprocess = request.node.get_closest_marker("cli_subprocess") is not None
 
@@ -102,7 +102,7 @@ def run_cli(
     ) -> subprocess.CompletedProcess[str]:
         if in_a_subprocess:
             return _run_in_a_subprocess(tmp_path, args, env, input)
-        return _run_in_process(monkeypatch, tmp_path, args, env, input)
+        return run_in_process(args, cwd=tmp_path, env=env, input=input)
 
     return run
 

@@ -3,7 +3,8 @@
 The portal runs in this process (the ``portal`` fixture: 50 users, seed 0); the CLI gets
 its credentials from the environment or from ``--url``/``--token``, like a user's shell. The
 CLI runs in-process (``main(argv)``, see conftest.py), except in the tests marked
-``cli_subprocess``: one per exit status, through ``python -m b24async`` and real pipes.
+``cli_subprocess``: success, a usage error and an API error (exit 0, 2, 3) through ``python -m
+b24async`` and real pipes; the other statuses take the API error's path out of ``main``.
 """
 
 from __future__ import annotations
@@ -400,7 +401,6 @@ def test_oauth_portal_and_token_from_the_environment(portal: FakePortal, run_cli
 # --- errors -------------------------------------------------------------------------------------
 
 
-@pytest.mark.cli_subprocess  # the real entry point and exit status
 def test_wrong_token_is_an_auth_error_and_never_printed(
     portal: FakePortal, run_cli: RunCli
 ) -> None:
@@ -454,7 +454,6 @@ def test_api_error_exit_3_with_the_portal_error_on_stderr(
     assert json.loads(unknown.stderr)["exception"] == "MethodNotFound"
 
 
-@pytest.mark.cli_subprocess  # the real entry point and exit status
 def test_network_error_exit_4(run_cli: RunCli) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))

@@ -1,4 +1,8 @@
-"""``b24async events listen`` and ``b24async events drain``, run as a user runs them."""
+"""``b24async events listen`` and ``b24async events drain``, run as a user runs them.
+
+``listen`` is a server stopped by its ``--count``: a real subprocess. ``drain`` runs in-process
+(``main(argv)`` in a thread, while the portal serves from the test's event loop).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,12 @@ import asyncio
 import json
 import socket
 import sys
+from pathlib import Path
 
 from b24async import Bitrix24
 from b24async.methods import BindEvent
 from b24async.testing import FakePortal
-from tests.cli.conftest import clean_env
+from tests.cli.conftest import clean_env, run_in_process
 from tests.events.conftest import FAST
 from tests.events.helpers import add_entry
 
@@ -54,7 +59,7 @@ async def test_listen_prints_verified_events_without_secrets(portal: FakePortal)
     assert tokens.access_token not in out.decode()
 
 
-async def test_drain_prints_the_queue_and_clears_it(portal: FakePortal) -> None:
+async def test_drain_prints_the_queue_and_clears_it(portal: FakePortal, tmp_path: Path) -> None:
     tokens = portal.issue_tokens(1)
     async with (
         Bitrix24(portal.url, token=tokens.access_token, limits=FAST) as app,
@@ -63,25 +68,20 @@ async def test_drain_prints_the_queue_and_clears_it(portal: FakePortal) -> None:
         assert await app(BindEvent("ONCALENDARENTRYADD", offline=True))
         entries = [await add_entry(hook) for _ in range(3)]
     fresh = portal.issue_tokens(1)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "b24async", "events", "drain", "--url", portal.url,
-        "--token", fresh.access_token,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=clean_env(),
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, err.decode()
-    lines = [json.loads(line) for line in out.decode().splitlines()]
+    args = ("events", "drain", "--url", portal.url, "--token", fresh.access_token)
+    done = await asyncio.to_thread(run_in_process, args, cwd=tmp_path)  # the portal is here
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [line["data"]["id"] for line in lines] == entries
     assert all(line["event"] == "ONCALENDARENTRYADD" for line in lines)
     assert portal.offline_queue() == []
 
 
-async def test_drain_with_a_webhook_says_events_need_an_app(portal: FakePortal) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "b24async", "events", "drain", "--url", portal.webhook_url,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=clean_env(),
-    )  # fmt: skip
-    _out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 3
-    assert b"WRONG_AUTH_TYPE" in err and b"OAuth application" in err
-    assert portal.webhook_url.split("/rest/")[1].encode() not in err
+async def test_drain_with_a_webhook_says_events_need_an_app(
+    portal: FakePortal, tmp_path: Path
+) -> None:
+    args = ("events", "drain", "--url", portal.webhook_url)
+    done = await asyncio.to_thread(run_in_process, args, cwd=tmp_path)
+    assert done.returncode == 3
+    assert "WRONG_AUTH_TYPE" in done.stderr and "OAuth application" in done.stderr
+    assert portal.webhook_url.split("/rest/")[1] not in done.stderr

@@ -1,4 +1,7 @@
-"""``python -m b24async.testing`` serves a portal and prints how to reach it."""
+"""``python -m b24async.testing`` serves a portal and prints how to reach it.
+
+Serving runs the real command in a subprocess (until SIGTERM); the refusals call its ``main``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,10 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 import b24async.testing
+from b24async.testing.__main__ import main
 
 ROOT = Path(b24async.testing.__file__).resolve().parents[2]
 
@@ -62,28 +68,25 @@ def test_cli_serves_until_terminated() -> None:
         assert process.returncode == 0, errors
 
 
-def test_cli_refuses_non_loopback_hosts() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "b24async.testing", "--host", "0.0.0.0"],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=30,
-    )
-    assert result.returncode == 2
-    assert "loopback" in result.stderr
+def _run_in_process(*args: str) -> int:
+    """``main(args)`` of ``python -m b24async.testing``: its exit status (argparse's too)."""
+    try:
+        return main(list(args))
+    except SystemExit as exit_:  # argparse's usage errors
+        return exit_.code if isinstance(exit_.code, int) else -1
 
 
-def test_cli_rejects_a_malformed_method_cost() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "b24async.testing", "--method-processing", "user.get"],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=30,
-    )
-    assert result.returncode == 2
-    assert "METHOD=SECONDS" in result.stderr
+# Refusals happen before any portal starts: in-process (no interpreter start-up per check).
+
+
+def test_cli_refuses_non_loopback_hosts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run_in_process("--host", "0.0.0.0") == 2
+    assert "loopback" in capsys.readouterr().err
+
+
+def test_cli_rejects_a_malformed_method_cost(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run_in_process("--method-processing", "user.get") == 2
+    assert "METHOD=SECONDS" in capsys.readouterr().err
 
 
 def test_cli_says_when_the_port_is_in_use() -> None:
