@@ -90,10 +90,13 @@ _find_pyenv_pythons(PYTHONS)
 
 @nox.session(python=PYTHONS, download_python="never")
 def tests(session: nox.Session) -> None:
-    """Run the test suite against the embedded fake portal (no network)."""
+    """Run the test suite against the embedded fake portal (no network), on every core.
+
+    ``-- -n0`` runs it in one process (``--pdb``, ``-s``); other arguments go to pytest.
+    """
     # The speed extra (orjson) is installed so that both JSON decoders are tested.
     session.install("-e", ".[progress,redis,speed]", *_group("test"), *_group("package"))
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-n", "auto", "--dist", "worksteal", *session.posargs)
 
 
 @nox.session
