@@ -8,10 +8,10 @@ work-around below (tests/test_virtual_time.py checks it on every version).
 
 from __future__ import annotations
 
-import asyncio
 import importlib.metadata
 import importlib.util
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -40,6 +40,8 @@ LOOPTIME_ROUNDS_TIMERS_DOWN = _looptime_rounds_timers_down()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if LOOPTIME_ROUNDS_TIMERS_DOWN:
+        config.pluginmanager.register(_StepAtLeastATick(), "looptime-step-at-least-a-tick")
     if not HAVE_LOOPTIME:  # looptime registers its marker itself
         config.addinivalue_line("markers", "looptime: run on virtual time (looptime plugin)")
 
@@ -59,7 +61,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Iterator[None]:
-    """Keep looptime away from plain (sync) tests; on looptime < 0.9, no spin on sub-tick timers.
+    """Keep looptime away from plain (sync) tests.
 
     looptime 0.9 asks the event-loop policy of every test for its loop; in a sync test none is
     set, and on Python < 3.14 the policy then creates one that nobody closes (a
@@ -72,8 +74,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Iterator[None]:
     if "event_loop_policy" not in funcargs:
         return (yield)
     if pyfuncitem.get_closest_marker("asyncio"):
-        if LOOPTIME_ROUNDS_TIMERS_DOWN and pyfuncitem.get_closest_marker("looptime"):
-            _timers_due_within_a_tick(funcargs["event_loop_policy"].get_event_loop())
         return (yield)
     policy = funcargs.pop("event_loop_policy")
     try:
@@ -82,15 +82,42 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Iterator[None]:
         funcargs["event_loop_policy"] = policy
 
 
-def _timers_due_within_a_tick(loop: asyncio.AbstractEventLoop) -> None:
-    """The looptime < 0.9 work-around (Python 3.10): a timer less than a tick ahead is due now.
+class _StepAtLeastATick:
+    """Registered on looptime < 0.9 only (see :meth:`pytest_pyfunc_call`)."""
 
-    asyncio runs every timer due before ``loop.time() + loop._clock_resolution`` (the clock's
-    resolution, 1 ns for ``time.monotonic``). A virtual loop's clock moves in looptime ticks, so
-    its resolution is one tick: the timer that looptime stopped short of runs at once instead of
-    spinning. looptime 0.9 fixes the same spin by stepping one tick further; either way the timer
-    fires within a microsecond of virtual time of its due time.
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Iterator[None]:
+        return (yield from _step_at_least_a_tick(pyfuncitem))
+
+
+def _step_at_least_a_tick(pyfuncitem: pytest.Function) -> Iterator[None]:
+    """The looptime < 0.9 work-around (Python 3.10): a sub-tick timeout steps one whole tick.
+
+    Innermost (``trylast``): looptime's own wrapper has already put its select() on the loop's
+    selector. asyncio asks it to wait ``when - loop.time()``; less than a tick rounds to no step
+    at all, so the timeout is raised to one tick and the loop's time passes the timer. That is
+    looptime 0.9's own fix: the timer fires at most one tick (1 µs) late, never early.
     """
-    resolution = getattr(loop, "_clock_resolution", None)
-    if isinstance(resolution, float) and resolution < LOOPTIME_TICK:
-        loop._clock_resolution = LOOPTIME_TICK  # type: ignore[attr-defined]
+    funcargs = pyfuncitem.funcargs
+    if (
+        not LOOPTIME_ROUNDS_TIMERS_DOWN
+        or pyfuncitem.get_closest_marker("looptime") is None
+        or "event_loop_policy" not in funcargs
+    ):
+        return (yield)
+    loop = funcargs["event_loop_policy"].get_event_loop()
+    selector = getattr(loop, "_selector", None)  # asyncio's; looptime replaced its select
+    if selector is None:
+        return (yield)
+    select = selector.select
+
+    def select_at_least_a_tick(timeout: float | None = None) -> Any:
+        if timeout is not None and 0 < timeout < LOOPTIME_TICK:
+            timeout = LOOPTIME_TICK
+        return select(timeout)
+
+    selector.select = select_at_least_a_tick
+    try:
+        return (yield)
+    finally:
+        selector.select = select
