@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -101,6 +102,42 @@ async def _run(args: argparse.Namespace, out: Output, env: Mapping[str, str]) ->
         return code
 
 
+async def _interruptible(args: argparse.Namespace, out: Output, env: Mapping[str, str]) -> ExitCode:
+    """Run the command; Ctrl-C cancels it (so it can keep its account), then is re-raised.
+
+    Python 3.11's ``asyncio.run`` cancels the main task on SIGINT; 3.10's raises
+    ``KeyboardInterrupt`` wherever the loop happens to be (inside aiohttp's cleanup, say), where
+    it can be lost. One handler here makes Ctrl-C mean the same on every version.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    interrupted = False
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        interrupted = True
+        if task is not None:
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+        installed = True
+    except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+        installed = False
+    try:
+        code = await _run(args, out, env)
+    except asyncio.CancelledError:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+    if interrupted:  # the command finished its own way after the cancellation
+        raise KeyboardInterrupt
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     arguments = list(sys.argv[1:] if argv is None else argv)
@@ -116,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Output(sys.stdout, sys.stderr, pretty=getattr(args, "pretty", None), redact=redact)
     try:
         with _logging(args, redact):
-            return int(asyncio.run(_run(args, out, env)))
+            return int(asyncio.run(_interruptible(args, out, env)))
     except UsageError as error:
         out.message(f"b24async: error: {error}")
         return ExitCode.USAGE
