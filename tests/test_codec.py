@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import b24async.methods
@@ -252,6 +252,10 @@ def test_iso_spellings_are_normalized_for_python_3_10(
     moment: datetime, sep: str, digits: int, offset_style: str
 ) -> None:
     # On 3.11+ fromisoformat reads these itself; 3.10 reads them after _normalize_iso.
+    # ISO-8601 offsets are whole minutes (historic zones such as 1972 Monrovia, -00:44:30, are
+    # not: the portal never sends them and the codec does not read them).
+    offset_seconds = moment.utcoffset()
+    assume(offset_seconds is not None and offset_seconds.total_seconds() % 60 == 0)
     if offset_style in ("Z", "z"):
         moment = moment.astimezone(timezone.utc)
         offset = offset_style
