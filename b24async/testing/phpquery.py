@@ -282,9 +282,13 @@ def php_json_shape(value: Any) -> Any:
 
     A mapping whose keys are exactly 0..n-1 in order (as ints or strings) becomes a list, so an
     empty mapping becomes ``[]``; other mappings stay objects. Applied to every reply body.
+    Flat objects (``str`` keys, scalar values) come back as the same ``dict``, not a copy:
+    the result is for printing, not for changing.
     """
     if type(value) in _SCALARS:  # most values of a reply: no ABC checks, no recursion
         return value
+    if type(value) is dict and _flat_object(value):
+        return value  # already printed as it is: no copy (tens of thousands per big reply)
     if isinstance(value, Mapping):
         if all(str(key) == str(position) for position, key in enumerate(value)):
             return [php_json_shape(item) for item in value.values()]
@@ -300,3 +304,18 @@ def php_json_shape(value: Any) -> Any:
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+_STR = frozenset({str})
+
+
+def _flat_object(value: dict[Any, Any]) -> bool:
+    """A non-empty dict with ``str`` keys, scalar values and a first key other than ``"0"``.
+
+    ``json.dumps`` prints it exactly as :func:`php_json_shape` would print its shaped copy: not
+    a list (the first key is not ``"0"``), every key already a ``str``, nothing to recurse into.
+    """
+    return (
+        bool(value)
+        and next(iter(value)) != "0"
+        and _SCALARS.issuperset(map(type, value.values()))  # C loops: no per-item bytecode
+        and _STR.issuperset(map(type, value))
+    )
