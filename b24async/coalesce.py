@@ -63,6 +63,8 @@ logger = logging.getLogger("b24async")
 T = TypeVar("T")
 
 _MAX_WIRE = 50
+#: A lone read of at least this many commands goes as two concurrent requests (see _spread).
+SPREAD_MIN = 40
 
 
 @attrs.define(eq=False)
@@ -234,10 +236,27 @@ class Coalescer:
             if not wires:
                 await self._sleep_until_release()
                 continue
-            task = asyncio.create_task(self._send(wires))
-            self._senders.add(task)
-            task.add_done_callback(self._senders.discard)
+            for group in self._spread(wires):
+                task = asyncio.create_task(self._send(group))
+                self._senders.add(task)
+                task.add_done_callback(self._senders.discard)
             await asyncio.sleep(0)  # let the sender take its slot before we look again
+
+    def _spread(self, wires: list[_Wire]) -> list[list[_Wire]]:
+        """One request, or two halves of a large read on an idle client.
+
+        A big answer costs the portal time to build and us time to decode, in turn. When
+        nothing else is in flight or queued and the read has at least :data:`SPREAD_MIN`
+        commands, two concurrent requests overlap the portal's work on one half with ours on
+        the other (and each answer is half the size in memory). A fan-in that fills a whole
+        batch and more never spreads: its requests stay the fewest possible.
+        """
+        if len(wires) < SPREAD_MIN or self._senders or self._queue:
+            return [wires]
+        if any(not self._engine.retry.idempotent(wire.method) for wire in wires):
+            return [wires]  # writes keep one request: one outcome to account for
+        half = (len(wires) + 1) // 2
+        return [wires[:half], wires[half:]]
 
     async def _sleep_until_release(self) -> None:
         throttle = self._engine.throttle

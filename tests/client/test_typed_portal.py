@@ -149,3 +149,29 @@ async def test_progress_of_a_large_availability_query() -> None:
     assert len(seen) == 10  # one report per 50-user command
     assert seen[-1] == (500, 500)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+async def test_a_lone_large_read_goes_as_two_concurrent_requests() -> None:
+    """40+ commands on an idle client: two halves, same typed answer as one request."""
+    users = range(1, 201)
+    async with FakePortal(users=200, anchor=ANCHOR) as portal:
+        async with Bitrix24(portal.webhook_url, users_per_command=5) as b24:
+            spread = await b24(GetAccessibility(users=users, start=WEEK[0], end=WEEK[1]))
+        assert portal.stats.requests == 2 and portal.stats.batches == 2  # 40 commands, halved
+        async with Bitrix24(portal.webhook_url) as b24:
+            whole = await b24(GetAccessibility(users=users, start=WEEK[0], end=WEEK[1]))
+        assert portal.stats.requests == 3  # 4 commands: one request
+    assert spread == whole and sum(len(v) for v in whole.values()) > 0
+
+
+async def test_a_fan_in_does_not_spread() -> None:
+    """400 single-user calls at 5 users a command: 80 commands in the fewest requests (2)."""
+    async with (
+        FakePortal(users=400, anchor=ANCHOR) as portal,
+        Bitrix24(portal.webhook_url, users_per_command=5) as b24,
+    ):
+        answers = await asyncio.gather(
+            *(b24(GetAccessibility(users=[u], start=WEEK[0], end=WEEK[1])) for u in range(1, 401))
+        )
+        assert [set(a) for a in answers] == [{u} for u in range(1, 401)]
+        assert portal.stats.requests == 2
