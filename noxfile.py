@@ -90,16 +90,14 @@ _find_pyenv_pythons(PYTHONS)
 
 @nox.session(python=PYTHONS, download_python="never")
 def tests(session: nox.Session) -> None:
-    """Run the test suite against the embedded fake portal (no network).
+    """Run the test suite against the embedded fake portal (no network), on every core.
 
-    One process by default: the few tests that pace real processes against each other (Redis
-    sharing, contention) are steadier without a second worker competing for the two cores CI
-    has. ``-- -n auto`` spreads the suite over every core (pytest-xdist) when the machine is
-    free; other arguments go to pytest.
+    pytest-xdist spreads the tests over the machine's cores (``-n auto``); ``-- -n0`` runs them
+    in one process (for ``--pdb`` or ``-s``). Other arguments go to pytest.
     """
     # The speed extra (orjson) is installed so that both JSON decoders are tested.
     session.install("-e", ".[progress,redis,speed]", *_group("test"), *_group("package"))
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-n", "auto", "--dist", "worksteal", *session.posargs)
 
 
 @nox.session

@@ -155,9 +155,10 @@ async def test_a_503_marks_the_shared_bucket_full_for_all(redis_url: str) -> Non
         assert bucket.time_until_free() == 0.0  # second has not heard of it yet
         reply = await second._shared.throttle.bucket._step("take")  # type: ignore[attr-defined]
     assert reply is not None
-    # Full: the next slot comes one drain interval from now (a little less by now).
+    # Full: the next slot waits, at most one drain interval from the 503 (how much less depends
+    # on how long the steps above took, which this test does not time).
     interval_us = 1_000_000 / RATE
-    assert 0.5 * interval_us < reply[0] <= interval_us
+    assert 0 < reply[0] <= interval_us
 
 
 async def test_redis_killed_and_restarted_mid_job(

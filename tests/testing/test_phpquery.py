@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from b24async.testing.phpquery import (
@@ -89,6 +89,7 @@ _values = st.recursive(
 )
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow])  # generation is slow on a loaded machine
 @given(st.dictionaries(_keys, _values, max_size=4))
 def test_build_then_parse_round_trips(params: dict[str, Any]) -> None:
     assert parse_qs_php(build_query_php(params)) == params
