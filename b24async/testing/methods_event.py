@@ -86,10 +86,8 @@ def _event_type(upper: Mapping[str, Any]) -> bool:
     return kind == "offline"
 
 
-def event_bind(state: PortalState, params: Mapping[str, Any], ctx: CallContext) -> MethodResult:
-    """``event.bind``: checks in the server's order (§1.2); the result is ``true``."""
-    hub = _hub(state, ctx)
-    upper = upper_keys(params)
+def _target(upper: Mapping[str, Any]) -> tuple[str, bool, str]:
+    """``EVENT``, ``EVENT_TYPE`` and ``HANDLER`` of a bind or unbind, checked in that order."""
     name = php_str(upper.get("EVENT")).upper()
     if not name:
         raise _argument("EVENT")
@@ -97,6 +95,14 @@ def event_bind(state: PortalState, params: Mapping[str, Any], ctx: CallContext) 
     handler = "" if offline else php_str(upper.get("HANDLER"))
     if not offline and not handler:
         raise _argument("HANDLER")
+    return name, offline, handler
+
+
+def event_bind(state: PortalState, params: Mapping[str, Any], ctx: CallContext) -> MethodResult:
+    """``event.bind``: checks in the server's order (§1.2); the result is ``true``."""
+    hub = _hub(state, ctx)
+    upper = upper_keys(params)
+    name, offline, handler = _target(upper)
     admin = state.is_admin(ctx.user_id)
     user_id = php_intval(upper.get("AUTH_TYPE", 0))
     if offline:
@@ -137,13 +143,7 @@ def event_unbind(state: PortalState, params: Mapping[str, Any], ctx: CallContext
     """``event.unbind``: ``{"count": n}``, 0 when nothing matched (not an error; §1.3)."""
     hub = _hub(state, ctx)
     upper = upper_keys(params)
-    name = php_str(upper.get("EVENT")).upper()
-    if not name:
-        raise _argument("EVENT")
-    offline = _event_type(upper)
-    handler = "" if offline else php_str(upper.get("HANDLER"))
-    if not offline and not handler:
-        raise _argument("HANDLER")
+    name, offline, handler = _target(upper)
     admin = state.is_admin(ctx.user_id)
     if offline and not admin:
         raise MethodFailure(
