@@ -70,6 +70,15 @@ class Cache:
     def commit(self) -> None:
         self.db.commit()
 
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Cache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def of(self, owner: int) -> list[tuple[int, str]]:
         rows = self.db.execute("SELECT id, name FROM entries WHERE owner = ? ORDER BY id", (owner,))
         return [(int(entry_id), str(name)) for entry_id, name in rows]
@@ -151,41 +160,43 @@ async def demo(db: Path) -> int:
             Bitrix24(portal.webhook_url) as other,
         ):
             await subscribe(b24)
-            cache = Cache(db)
-            print(f"Loaded {await load(b24, cache, users)} entries of users 1-5.")
-            # Another integration changes calendars (a webhook, so the portal queues it).
-            day = (_MONDAY + dt.timedelta(days=8)).isoformat()  # next Tuesday
-            base = {"type": "user", "from": f"{day}T10:00:00", "to": f"{day}T11:00:00"}
-            meeting = (
+            with Cache(db) as cache:
+                print(f"Loaded {await load(b24, cache, users)} entries of users 1-5.")
+                # Another integration changes calendars (a webhook, so the portal queues it).
+                day = (_MONDAY + dt.timedelta(days=8)).isoformat()  # next Tuesday
+                base = {"type": "user", "from": f"{day}T10:00:00", "to": f"{day}T11:00:00"}
+                meeting = (
+                    await other.call(
+                        "calendar.event.add",
+                        {
+                            **base,
+                            "ownerId": 2,
+                            "name": "Launch review",
+                            "is_meeting": "Y",
+                            "attendees": [3, 4],
+                        },
+                    )
+                ).result
+                dentist = (
+                    await other.call(
+                        "calendar.event.add", {**base, "ownerId": 5, "name": "Dentist"}
+                    )
+                ).result
                 await other.call(
-                    "calendar.event.add",
-                    {
-                        **base,
-                        "ownerId": 2,
-                        "name": "Launch review",
-                        "is_meeting": "Y",
-                        "attendees": [3, 4],
-                    },
+                    "calendar.event.update",
+                    {"id": meeting, "ownerId": 2, "type": "user", "name": "Launch review (room 2)"},
                 )
-            ).result
-            dentist = (
-                await other.call("calendar.event.add", {**base, "ownerId": 5, "name": "Dentist"})
-            ).result
-            await other.call(
-                "calendar.event.update",
-                {"id": meeting, "ownerId": 2, "type": "user", "name": "Launch review (room 2)"},
-            )
-            await other.call("calendar.event.delete", {"id": dentist})
-            print("Another integration booked a meeting for users 2-4, renamed it, and "
-                  "booked and cancelled an entry of user 5.")  # fmt: skip
-            applied = await sync(b24, cache, follow=False)
-            print(f"Synced {applied} offline events; the queue is empty again.")
-            for owner in (2, 3, 4, 5):
-                names = [name for _id, name in cache.of(owner) if "Launch review" in name]
-                print(f"  user {owner}: {names or 'no meeting'}")
-            ok = await matches_portal(b24, cache, users)
-            print(f"The cache matches the portal: {'yes' if ok else 'NO'}.")
-            return 0 if ok else 1
+                await other.call("calendar.event.delete", {"id": dentist})
+                print("Another integration booked a meeting for users 2-4, renamed it, and "
+                      "booked and cancelled an entry of user 5.")  # fmt: skip
+                applied = await sync(b24, cache, follow=False)
+                print(f"Synced {applied} offline events; the queue is empty again.")
+                for owner in (2, 3, 4, 5):
+                    names = [name for _id, name in cache.of(owner) if "Launch review" in name]
+                    print(f"  user {owner}: {names or 'no meeting'}")
+                ok = await matches_portal(b24, cache, users)
+                print(f"The cache matches the portal: {'yes' if ok else 'NO'}.")
+                return 0 if ok else 1
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -194,11 +205,11 @@ async def run(args: argparse.Namespace) -> int:
         return await demo(args.db)
     async with Bitrix24(url, token=token) as b24:
         await subscribe(b24)
-        cache = Cache(args.db)
-        if args.users:
-            print(f"Loaded {await load(b24, cache, args.users)} entries.")
-        applied = await sync(b24, cache, follow=args.follow)
-        print(f"Synced {applied} offline events into {args.db}.")
+        with Cache(args.db) as cache:
+            if args.users:
+                print(f"Loaded {await load(b24, cache, args.users)} entries.")
+            applied = await sync(b24, cache, follow=args.follow)
+            print(f"Synced {applied} offline events into {args.db}.")
     return 0
 
 

@@ -105,6 +105,13 @@ def save(db: sqlite3.Connection, users: list[User], now: str) -> None:
 
 async def sync(args: argparse.Namespace) -> int:
     db = open_db(args.db)
+    try:
+        return await sync_into(db, args)
+    finally:
+        db.close()  # on every path: an error or Ctrl-C included
+
+
+async def sync_into(db: sqlite3.Connection, args: argparse.Namespace) -> int:
     count_before = db.execute("SELECT COUNT(*) FROM users").fetchone()[0]
     cursor = int(get_state(db, "cursor") or 0)
     if cursor:
@@ -135,7 +142,6 @@ async def sync(args: argparse.Namespace) -> int:
             set_state(db, "cursor", None)  # the pass is complete: the next run starts afresh
             set_state(db, "last_complete", now)
     total, active = db.execute("SELECT COUNT(*), SUM(active) FROM users").fetchone()
-    db.close()
     elapsed = time.monotonic() - started
     print(
         f"Synced {seen} users in {elapsed:.1f} s with {requests} HTTP requests: "
