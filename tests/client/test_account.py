@@ -8,12 +8,11 @@ import importlib.util
 import json
 import pickle
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
+from support import calendar_add, redirecting_server
 
 from b24async import (
     BatchAccount,
@@ -40,22 +39,9 @@ FAST = RateLimits(rate=100.0, burst=100)
 RETRY = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.02)
 
 
-def event(i: int) -> tuple[str, dict[str, Any]]:
-    return (
-        "calendar.event.add",
-        {
-            "type": "user",
-            "ownerId": 1,
-            "name": f"evt-{i}",
-            "from": "2026-01-05 10:00:00",
-            "to": "2026-01-05 11:00:00",
-        },
-    )
-
-
 async def mixed(b24: Bitrix24, coalesce: bool) -> list[Any]:
     """Two reads and a write in one request: a batch(), or three concurrent coalesced calls."""
-    commands = [("user.get", {"ID": 1}), ("user.get", {"ID": 2}), event(0)]
+    commands = [("user.get", {"ID": 1}), ("user.get", {"ID": 2}), calendar_add(0)]
     if coalesce:
         calls = [b24.call(method, params) for method, params in commands]
         answers = await asyncio.gather(*calls, return_exceptions=True)
@@ -65,26 +51,6 @@ async def mixed(b24: Bitrix24, coalesce: bool) -> list[Any]:
 
 
 # -- one rule: only transient failures are re-sent ---------------------------------------------
-
-
-@asynccontextmanager
-async def redirecting_server(location: Callable[[str], str], hits: list[str]) -> AsyncIterator[str]:
-    """A local server that answers every request with a 302 to ``location(path)``."""
-
-    async def moved(request: web.Request) -> web.Response:
-        hits.append(request.path)
-        raise web.HTTPFound(location(request.path))
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", moved)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
 
 
 @pytest.mark.parametrize("coalesce", [True, False])

@@ -11,12 +11,12 @@ import json
 import logging
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from aiohttp import web
+from support import redirecting_server
 
 from b24async import (
     AiohttpTransport,
@@ -125,25 +125,6 @@ async def test_on_token_refresh_error_reaches_the_waiting_callers(
     warned = [r for r in caplog.records if "on_token_refresh raised" in r.getMessage()]
     assert len(warned) == 1 and warned[0].levelno == logging.WARNING
     assert tokens.refresh_token not in caplog.text
-
-
-@asynccontextmanager
-async def redirecting_server(location: Callable[[str], str]) -> AsyncIterator[str]:
-    """A local server that answers every request with a 302 to ``location(path)``."""
-
-    async def moved(request: web.Request) -> web.Response:
-        raise web.HTTPFound(location(request.path))
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", moved)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
 
 
 @pytest.mark.parametrize("coalesce", [True, False])

@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from support import calendar_add
 
 from b24async import (
     BatchAccount,
@@ -29,25 +30,12 @@ FAST = RateLimits(rate=100.0, burst=100)
 RETRY = RetryPolicy(attempts=4, backoff=0.01, max_backoff=0.02)
 
 
-def event(i: int) -> tuple[str, dict[str, Any]]:
-    return (
-        "calendar.event.add",
-        {
-            "type": "user",
-            "ownerId": 1,
-            "name": f"evt-{i}",
-            "from": "2026-01-05 10:00:00",
-            "to": "2026-01-05 11:00:00",
-        },
-    )
-
-
 def mixed_job() -> dict[str, tuple[str, dict[str, Any]]]:
     """400 commands, every request of 50 mixed: 2 reads, 1 add, 1 update in turn."""
     commands: dict[str, tuple[str, dict[str, Any]]] = {}
     for i in range(100):
         commands[f"r{2 * i}"] = ("user.get", {"ID": i % 40 + 1})
-        commands[f"a{i}"] = event(i)
+        commands[f"a{i}"] = calendar_add(i)
         commands[f"r{2 * i + 1}"] = ("user.get", {"ID": (i + 7) % 40 + 1})
         commands[f"u{i}"] = ("user.update", {"ID": i % 40 + 2, "WORK_POSITION": f"p{i}"})
     return commands
@@ -101,7 +89,7 @@ async def test_a_failed_request_affects_only_its_own_commands() -> None:
     faults = Faults(at={0: FaultKind.DROP}, after_execution=False)  # refused before running
     async with FakePortal(faults=faults, rate=FAST.rate, burst=FAST.burst) as portal:
         async with Bitrix24(portal.webhook_url, limits=FAST, retry=RetryPolicy.never()) as b24:
-            res = await b24.batch([event(i) for i in range(60)], halt=False)
+            res = await b24.batch([calendar_add(i) for i in range(60)], halt=False)
         ledger = portal.ledger
     # 60 adds: two requests. The dropped one's 50 (or 10) are unknown; the other's succeeded.
     unknown = set(res.may_have_applied)
@@ -230,7 +218,7 @@ async def test_a_read_that_refers_to_an_unknown_write_is_not_resent() -> None:
     ):
         res = await b24.batch(
             {
-                "add": event(1),
+                "add": calendar_add(1),
                 "get": ("calendar.event.get", {"type": "user", "ownerId": 1, "id": "$result[add]"}),
                 "me": ("user.get", {"ID": 1}),
             }
