@@ -2,8 +2,8 @@
 
 The portal counts requests per portal and source IP in a leaky bucket (``burst`` slots draining
 ``rate`` per second; facts §2) and refuses a request that would overflow it with HTTP 503. The
-client keeps its own bucket of the same shape (a little smaller, for network jitter) and sends
-only when it has room, so alone on a portal it never meets a 503.
+client keeps its own bucket of the same shape, a safety margin smaller (see
+:class:`LeakyBucket`), and sends only when it has room, so alone on a portal it never meets a 503.
 
 Beside other clients the portal's bucket fills faster than ours. After a 503 the bucket is
 marked full, and our drain rate is lowered multiplicatively (AIMD): the share of the portal's
@@ -20,12 +20,15 @@ aiolimiter's public API offers (they meant reaching into its private attributes)
 from __future__ import annotations
 
 import asyncio
-import math
 from typing import Protocol, runtime_checkable
 
 from b24async.clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["LeakyBucket", "RequestBucket"]
+__all__ = ["DEFAULT_JITTER", "LeakyBucket", "RequestBucket"]
+
+#: Seconds of bunching between our count of a request and the portal's that the default safety
+#: margin absorbs (``rate * DEFAULT_JITTER`` slots). See :class:`LeakyBucket`.
+DEFAULT_JITTER = 0.25
 
 _MIN_WAIT = 1e-6  # seconds: a shorter wait for a slot is float drift (see LeakyBucket._slot_wait)
 
@@ -49,18 +52,33 @@ class RequestBucket(Protocol):
 
 
 class LeakyBucket:
-    """A leaky bucket of ``burst`` slots draining at ``rate`` per second, with a safety margin.
+    """A leaky bucket of ``burst`` slots draining at ``rate`` per second, less a safety margin.
 
-    Requests sent exactly at the drain rate reach the portal bunched by network jitter and
-    overflow its bucket; so the client's bucket is ``margin`` slots smaller than the portal's.
-    The default margin absorbs a quarter second of bunching (at least 2 slots, at most half the
-    bucket): 2 slots on standard and Enterprise plans. The drain rate itself is kept while the
-    portal refuses nothing; after refusals it follows the module's AIMD rule.
+    We count a request when it takes its slot; the portal counts it when it arrives (its bucket
+    is checked before anything else runs). Only the *spread* of the delay between the two
+    matters, not its size: if every request arrived ``d`` seconds after its count, the portal
+    would see our schedule shifted by ``d`` and its level would never exceed ours. When the
+    delays of requests sent close together differ by up to ``jitter`` seconds (network jitter,
+    a new connection's TCP/TLS handshake, event-loop lag between taking the slot and writing
+    the request, the portal's front-end queue), earlier requests arrive late and later ones
+    early, and the portal's level runs up to ``rate * jitter`` slots above ours, never more.
+    So the bucket keeps ``margin = rate * jitter`` slots free (fractional slots are fine; the
+    default ``jitter`` is :data:`DEFAULT_JITTER`, 0.25 s: half a slot on standard plans, 1.25
+    slots on Enterprise), capped at half the bucket.
+
+    The trade-off: the margin never slows the steady rate, but a job that fills the bucket
+    starts its steady pace ``margin / rate`` = ``jitter`` seconds later than the portal would
+    allow (once per time the bucket fills). A spread larger than ``jitter`` costs a 503 instead:
+    the refused request did not run and is sent again, but our share of the rate is cut (AIMD)
+    and takes a while to recover. Pass a larger ``jitter`` (``RateLimits(jitter=...)``) or
+    ``margin`` where requests bunch more: far from the portal over a slow link, a busy event
+    loop, several hosts sharing one bucket.
 
     Args:
         rate: the portal's drain, requests per second.
         burst: the portal's bucket size.
-        margin: slots kept free for jitter (default: see above).
+        margin: slots kept free (may be fractional); overrides ``jitter``.
+        jitter: seconds of bunching the margin absorbs, when ``margin`` is not given.
         decrease: factor applied to our share of the drain rate after a 503 (0 < f < 1).
         recovery: share of the drain rate regained per second without a refusal.
         min_share: the lowest share of the drain rate we fall to.
@@ -72,14 +90,22 @@ class LeakyBucket:
         rate: float,
         burst: int,
         *,
-        margin: int | None = None,
+        margin: float | None = None,
+        jitter: float = DEFAULT_JITTER,
         decrease: float = 0.85,
         recovery: float = 0.01,
         min_share: float = 0.1,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        if not rate > 0:
+            raise ValueError(f"rate must be > 0, got {rate!r}")
+        if not jitter >= 0:
+            raise ValueError(f"jitter must be >= 0 seconds, got {jitter!r}")
         if margin is None:
-            margin = min(burst // 2, max(2, math.ceil(rate * 0.25)))
+            # At most half the bucket, and always room for one request.
+            margin = min(rate * jitter, burst / 2, max(0.0, burst - 1.0))
+        if not margin >= 0:
+            raise ValueError(f"margin must be >= 0 slots, got {margin!r}")
         capacity = burst - margin
         if capacity < 1:
             raise ValueError(f"burst {burst} leaves no room after a safety margin of {margin}")
@@ -89,7 +115,8 @@ class LeakyBucket:
             raise ValueError(f"min_share must be in (0, 1], got {min_share!r}")
         self.rate = rate
         self.burst = burst
-        self.capacity = capacity
+        self.margin = float(margin)
+        self.capacity = float(capacity)
         self.decrease = decrease
         self.recovery = recovery
         self.min_share = min_share
@@ -137,7 +164,7 @@ class LeakyBucket:
         """The portal refused a request: our bucket is full, and we drain slower for a while."""
         self.saturations += 1
         now = self._update()
-        self._level = float(self.capacity)
+        self._level = self.capacity
         interval = 1.0 / self.drain
         if self._last_cut is None or now - self._last_cut >= interval:
             self.share = max(self.min_share, self.share * self.decrease)
@@ -162,4 +189,7 @@ class LeakyBucket:
         return wait
 
     def __repr__(self) -> str:
-        return f"LeakyBucket(rate={self.rate}, burst={self.burst}, capacity={self.capacity})"
+        return (
+            f"LeakyBucket(rate={self.rate}, burst={self.burst}, margin={self.margin:g}, "
+            f"capacity={self.capacity:g})"
+        )

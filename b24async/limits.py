@@ -6,12 +6,19 @@ from typing import Any, ClassVar
 
 import attrs
 
+from b24async.bucket import DEFAULT_JITTER
+
 __all__ = ["RateLimits"]
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if not value > 0:
         raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+def _not_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value >= 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
 
 
 @attrs.frozen
@@ -27,6 +34,11 @@ class RateLimits:
         operating_window: the window of the operating budget, seconds (600: ten 1-minute buckets).
         operating_floor: a key's per-request sum is billed only above this (0.1 s).
         operating_ban: how long newer portals ban a key after a refusal (300 s).
+        jitter: not a portal limit but the client's allowance for it: the seconds by which
+            requests may bunch between the client's count and the portal's (network jitter,
+            a new connection's handshake, event-loop lag; 0.25 s). The client's request
+            bucket keeps ``rate * jitter`` slots free, which delays a job that fills the
+            bucket by ``jitter`` seconds once (see :class:`~b24async.bucket.LeakyBucket`).
 
     See RU/EN ``limits.md`` and facts §2 (server code). ``RateLimits.STANDARD`` and
     ``RateLimits.ENTERPRISE`` are the documented presets; :meth:`scaled` matches a
@@ -42,6 +54,7 @@ class RateLimits:
     operating_window: float = attrs.field(default=600.0, validator=_positive)
     operating_floor: float = attrs.field(default=0.1, validator=_positive)
     operating_ban: float = attrs.field(default=300.0, validator=_positive)
+    jitter: float = attrs.field(default=DEFAULT_JITTER, validator=_not_negative)
 
     def scaled(self, time_scale: float) -> RateLimits:
         """Shrink the operating times by ``time_scale`` (the request bucket is unchanged)."""

@@ -78,7 +78,7 @@ def shared_throttle(
         return throttle
     bucket = share.buckets.get((origin, limits))
     if bucket is None:
-        bucket = LeakyBucket(limits.rate, limits.burst, clock=clock)
+        bucket = LeakyBucket(limits.rate, limits.burst, jitter=limits.jitter, clock=clock)
         other = [k for k in share.buckets if k[0] == origin and k[1] != limits]
         if other and origin not in share.warned:
             share.warned.add(origin)

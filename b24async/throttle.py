@@ -76,9 +76,9 @@ class Throttle:
     Args:
         limits: the portal's limits (``RateLimits.STANDARD`` by default).
         max_concurrency: the most HTTP requests in flight at once.
-        bucket: the request bucket; defaults to an in-process :class:`LeakyBucket` with a safety
-            margin. Pass a shared implementation of :class:`RequestBucket` when several
-            processes or hosts call the same portal.
+        bucket: the request bucket; defaults to an in-process :class:`LeakyBucket` whose safety
+            margin absorbs ``limits.jitter`` seconds of bunching. Pass a shared implementation
+            of :class:`RequestBucket` when several processes or hosts call the same portal.
         webhook: the client calls through a webhook, whose batch commands the portal bills
             apart from its direct calls (see :class:`~b24async.operating.OperatingBudget`).
         clock: where the throttle reads the time and sleeps (given to the default bucket and
@@ -99,7 +99,9 @@ class Throttle:
         self.limits = limits
         self.max_concurrency = max_concurrency
         self.clock = clock
-        self.bucket: RequestBucket = bucket or LeakyBucket(limits.rate, limits.burst, clock=clock)
+        self.bucket: RequestBucket = bucket or LeakyBucket(
+            limits.rate, limits.burst, jitter=limits.jitter, clock=clock
+        )
         self.operating = OperatingBudget(
             limits.operating_budget,
             limits.operating_window,

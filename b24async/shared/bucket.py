@@ -32,14 +32,19 @@ _MICRO = 1_000_000
 class RedisBucket:
     """A :class:`~b24async.bucket.RequestBucket` kept in Redis, shared per portal host.
 
-    It has the local bucket's size (the portal's burst less the same safety margin) and drain
-    rate. While Redis is unreachable it throttles on a local :class:`LeakyBucket` whose rate
+    It has the local bucket's size (the portal's burst less the same safety margin,
+    ``rate * limits.jitter`` slots) and drain rate. Here the margin also absorbs the skew
+    between processes: each sends its reserved slot after Redis' reply reaches it and its event
+    loop gets to it, and each host has its own path to the portal. Hosts whose sends may drift
+    apart by more than ``limits.jitter`` (0.25 s by default) should pass a larger one.
+
+    While Redis is unreachable it throttles on a local :class:`LeakyBucket` whose rate
     and size are the shared ones divided among the processes last seen sharing it.
 
     Args:
         link: the Redis connection.
         key: the bucket's key prefix (one per portal host).
-        limits: the client's limits (``rate`` and ``burst`` are used).
+        limits: the client's limits (``rate``, ``burst`` and ``jitter`` are used).
         holds: operating holds to bring up to date with each reservation (no extra round trip).
         clock: where local time is read and how waits are slept.
     """
@@ -58,14 +63,15 @@ class RedisBucket:
         self._clock = clock
         self.rate = limits.rate
         self.burst = limits.burst
-        self._local = LeakyBucket(limits.rate, limits.burst)
+        self.jitter = limits.jitter
+        self._local = LeakyBucket(limits.rate, limits.burst, jitter=limits.jitter)
         self.capacity = self._local.capacity
         self._interval_us = round(_MICRO / limits.rate)
         self._keys = [f"{key}:bucket", f"{key}:peers"]
         if holds is not None:
             self._keys.append(holds.key)
         self._process = uuid.uuid4().hex
-        self._limits_text = f"rate={limits.rate:g} burst={limits.burst}"
+        self._limits_text = f"rate={limits.rate:g} burst={limits.burst} jitter={limits.jitter:g}"
         self._script: AsyncScript = link.client.register_script(BUCKET)
         self._peers = 1
         self._fallback_peers = 1  # the local bucket is sized for this many processes
@@ -80,7 +86,7 @@ class RedisBucket:
         self._last_send_at = 0.0  # local time the last reserved shared slot comes
 
     async def _step(self, mode: str, extra: int = 0) -> list[int] | None:
-        args: list[str | int] = [
+        args: list[str | int | float] = [
             self._interval_us, self.capacity, mode, self._process, self._limits_text, extra
         ]  # fmt: skip
         reply = await self._link.run(lambda _client: self._script(keys=self._keys, args=args))
@@ -130,7 +136,9 @@ class RedisBucket:
                 # Every process falls back at once: each takes its share of the bucket.
                 self._fallback_peers = self._peers
                 self._local = LeakyBucket(
-                    self.rate / self._peers, max(2, self.burst // self._peers)
+                    self.rate / self._peers,
+                    max(2, self.burst // self._peers),
+                    jitter=self.jitter,
                 )
             # The shared bucket may have been full: start from full, once the slots already
             # reserved there (requests still waiting for their moment) have gone.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 
 import pytest
@@ -30,10 +31,16 @@ def test_presets_and_scaling() -> None:
 
 @pytest.mark.looptime
 async def test_bucket_keeps_a_safety_margin_and_saturates() -> None:
-    assert LeakyBucket(rate=2.0, burst=50).capacity == 48
-    assert LeakyBucket(rate=5.0, burst=250).capacity == 248
+    # The margin is a quarter second of the drain: rate * 0.25 slots, fractional slots allowed.
+    assert LeakyBucket(rate=2.0, burst=50).capacity == 49.5
+    assert LeakyBucket(rate=5.0, burst=250).capacity == 248.75
+    assert LeakyBucket(rate=2.0, burst=50, jitter=1.0).capacity == 48
+    assert LeakyBucket(rate=2.0, burst=50, margin=2).capacity == 48  # margin wins over jitter
+    assert LeakyBucket(rate=2.0, burst=50, jitter=0).capacity == 50
+    assert LeakyBucket(rate=2.0, burst=1).capacity == 1  # always room for one request
+    assert LeakyBucket(rate=1000.0, burst=10).capacity == 5  # at most half the bucket
     bucket = LeakyBucket(rate=100.0, burst=50)
-    assert bucket.capacity == 25  # a quarter second of jitter at 100/s
+    assert bucket.capacity == 25  # a quarter second of jitter at 100/s (= half the bucket)
     for _ in range(25):
         await bucket.acquire()
     assert bucket.time_until_free() == pytest.approx(0.01)  # full: one slot drains in 1/100 s
@@ -55,11 +62,26 @@ async def test_bucket_paces_exactly_on_virtual_time(rate: float, burst: int) -> 
     loop = asyncio.get_running_loop()
     began = loop.time()
     extra = 3 * burst
-    for _ in range(bucket.capacity + extra):
+    at_once = math.floor(bucket.capacity)
+    for _ in range(at_once + extra):
         await bucket.acquire()
-    # The first ``capacity`` go at once, then one per 1/rate seconds.
-    assert loop.time() - began == pytest.approx(extra / rate, abs=1e-3)
-    assert bucket.waited == pytest.approx(extra / rate, abs=1e-3)
+    # The whole slots of ``capacity`` go at once; then one per 1/rate seconds, less what the
+    # fractional slot had already drained: the k-th request goes at (k - capacity) / rate.
+    expected = (at_once + extra - bucket.capacity) / rate
+    assert loop.time() - began == pytest.approx(expected, abs=1e-3)
+    assert bucket.waited == pytest.approx(expected, abs=1e-3)
+
+
+def test_bucket_rejects_a_margin_that_leaves_no_room() -> None:
+    with pytest.raises(ValueError, match="no room"):
+        LeakyBucket(rate=2.0, burst=3, margin=2.5)
+    with pytest.raises(ValueError, match="margin"):
+        LeakyBucket(rate=2.0, burst=50, margin=-1)
+    with pytest.raises(ValueError, match="jitter"):
+        LeakyBucket(rate=2.0, burst=50, jitter=-0.1)
+    with pytest.raises(ValueError, match="jitter"):
+        RateLimits(jitter=-0.1)
+    assert RateLimits().jitter == 0.25
 
 
 class Clock:

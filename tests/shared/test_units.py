@@ -12,7 +12,8 @@ require_redis_py()
 import redis.asyncio as aioredis  # noqa: E402 - after the check above
 
 # A drain of one slot per 100 s: the microseconds that pass between two steps are negligible.
-SLOW = RateLimits(rate=0.01, burst=8)
+# A jitter of 200 s is a margin of 2 slots at this drain.
+SLOW = RateLimits(rate=0.01, burst=8, jitter=200.0)
 INTERVAL_US = 100_000_000
 
 
@@ -23,7 +24,7 @@ async def test_reservations_queue_each_request_one_interval_after_the_last(
     try:
         links = [RedisLink(client, owned=False) for _ in range(2)]
         buckets = [RedisBucket(link, "b24async:v1:test", SLOW) for link in links]
-        assert buckets[0].capacity == 6  # burst 8 less the local bucket's safety margin (2)
+        assert buckets[0].capacity == 6  # burst 8 less the safety margin (2 slots)
         waits = []
         for index in range(9):  # two "processes" taking turns
             reply = await buckets[index % 2]._step("take")
@@ -35,6 +36,26 @@ async def test_reservations_queue_each_request_one_interval_after_the_last(
     # Then one slot per interval, each reservation one interval after the previous one.
     for k, wait in enumerate(waits[6:], start=1):
         assert (k - 0.01) * INTERVAL_US < wait <= k * INTERVAL_US
+
+
+async def test_a_fractional_margin_is_kept_by_the_shared_bucket_too(redis_url: str) -> None:
+    # The default margin is rate * 0.25 s, rarely a whole number of slots: half a slot here.
+    half = RateLimits(rate=0.01, burst=8, jitter=50.0)
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        bucket = RedisBucket(RedisLink(client, owned=False), "b24async:v1:test:half", half)
+        assert bucket.capacity == 7.5
+        waits = []
+        for _ in range(9):
+            reply = await bucket._step("take")
+            assert reply is not None
+            waits.append(reply[0])
+    finally:
+        await client.aclose()
+    assert waits[:7] == [0] * 7  # the whole slots go at once
+    # The k-th request waits (k - 7.5) intervals, as in the local LeakyBucket.
+    for k, wait in zip((8, 9), waits[7:], strict=True):
+        assert (k - 7.5 - 0.01) * INTERVAL_US < wait <= (k - 7.5) * INTERVAL_US
 
 
 async def test_holds_are_seen_by_every_link_until_they_expire(redis_url: str) -> None:
