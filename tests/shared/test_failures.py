@@ -218,7 +218,8 @@ async def test_redis_killed_and_restarted_mid_job(
 
 
 async def test_a_request_queued_for_the_bucket_does_not_follow_a_new_hold(redis_url: str) -> None:
-    slow = RateLimits(rate=1.0, burst=4)  # two slots, then one per second
+    # A margin of 2 slots (2 s of jitter at 1/s): two slots, then one per second.
+    slow = RateLimits(rate=1.0, burst=4, jitter=2.0)
     async with (
         FakePortal(users=5, rate=1.0, burst=4) as portal,
         Bitrix24(portal.webhook_url, shared=redis_url, limits=slow, coalesce=False) as queued,
