@@ -20,10 +20,19 @@ from typing import Any
 import attrs
 
 from b24async.testing.commands import CommandDone, Outcome
+from b24async.testing.jsontext import json_text, splice
+from b24async.testing.methods_common import MethodResult
 from b24async.testing.phpquery import parse_qs_php, php_bool, php_key, php_numeric_string
 from b24async.testing.replies import BATCH_LENGTH_EXCEEDED, BATCH_METHOD_NOT_ALLOWED
 
-__all__ = ["MAX_COMMANDS", "BatchRun", "run_batch", "split_command", "substitute"]
+__all__ = [
+    "MAX_COMMANDS",
+    "BatchRun",
+    "result_text",
+    "run_batch",
+    "split_command",
+    "substitute",
+]
 
 MAX_COMMANDS = 50
 NOT_IN_BATCH = frozenset({"batch", "upload", "download"})
@@ -35,12 +44,38 @@ _PATH_PART = re.compile(r"\[([^\]]+)\]")
 Execute = Callable[[str, dict[str, Any]], Awaitable[Outcome]]
 
 
+def result_text(done: MethodResult) -> str:
+    """A command's ``result`` printed: the handler's own printing when it has one."""
+    return done.printed if done.printed is not None else json_text(done.result)
+
+
 @attrs.frozen
 class BatchRun:
     """The ``result`` value of a batch reply plus the processing time its commands spent."""
 
     result: dict[str, Any]
     processing: float
+    printed: dict[str, str] = attrs.field(factory=dict, eq=False, repr=False)
+    """Per command key, ``result["result"][key]`` as the handler printed it (if it did)."""
+
+    def text(self) -> str:
+        """``result`` printed as :func:`~b24async.testing.jsontext.json_text` prints it.
+
+        Each command's result is printed alone (or taken as its handler printed it) and the
+        parts are spliced: no second walk over a big answer.
+        """
+        parts = []
+        for name, value in self.result.items():
+            if name == "result":
+                printed = self.printed
+                members = (
+                    (key, printed[key] if key in printed else json_text(item))
+                    for key, item in value.items()
+                )
+                parts.append((name, splice(members)))
+            else:
+                parts.append((name, json_text(value)))
+        return splice(parts)
 
 
 def split_command(call: str) -> tuple[str, str]:
@@ -127,6 +162,7 @@ async def run_batch(params: Mapping[str, Any], execute: Execute) -> BatchRun:
         "error": {},
     }
     processing = 0.0
+    printed: dict[str, str] = {}
     for position, (key, call) in enumerate(_entries(upper.get("CMD"))):
         outcome: Outcome
         if position < MAX_COMMANDS:
@@ -143,6 +179,8 @@ async def run_batch(params: Mapping[str, Any], execute: Execute) -> BatchRun:
             outcome = BATCH_LENGTH_EXCEEDED
         if isinstance(outcome, CommandDone):
             maps["result"][key] = outcome.result.result
+            if outcome.result.printed is not None:
+                printed[key] = outcome.result.printed
             if outcome.result.next is not None:
                 maps["next"][key] = outcome.result.next
             if outcome.result.total is not None:
@@ -160,4 +198,4 @@ async def run_batch(params: Mapping[str, Any], execute: Execute) -> BatchRun:
         "result_next": maps["next"],
         "result_time": maps["time"],
     }
-    return BatchRun(result, processing)
+    return BatchRun(result, processing, printed)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from b24async.testing.jsontext import PrintedMap, json_text
 from b24async.testing.data import (
     CalendarEvent,
     HrAbsence,
@@ -131,23 +132,34 @@ class _ViewerOffsets:
         )
 
 
-def _accessibility_entry(event: CalendarEvent, offsets: tuple[int, int]) -> dict[str, Any]:
-    return {
-        "ID": str(event.id),
-        "NAME": event.name,
-        "DATE_FROM": event.date_from,
-        "DATE_TO": event.date_to,
-        "DATE_FROM_TS_UTC": str(event.start_ts),
-        "DATE_TO_TS_UTC": str(event.end_ts),
-        "~USER_OFFSET_FROM": offsets[0],
-        "~USER_OFFSET_TO": offsets[1],
-        "DT_SKIP_TIME": "Y" if event.all_day else "N",
-        "TZ_FROM": event.tz_from,
-        "TZ_TO": event.tz_to,
-        "ACCESSIBILITY": event.accessibility,
-        "IMPORTANCE": event.importance,
-        "EVENT_TYPE": event.event_type,
-    }
+def _entry_parts(event: CalendarEvent) -> tuple[str, str]:
+    """An entry's printed ``calendar.accessibility.get`` object, split around the viewer offsets.
+
+    ``prefix + offset_from + ",\"~USER_OFFSET_TO\":" + offset_to + suffix`` prints exactly
+    what ``json_text`` prints for the entry's dict (keys in CORE's order); only the two
+    offsets depend on who asks.
+    """
+    head = json_text(
+        {
+            "ID": str(event.id),
+            "NAME": event.name,
+            "DATE_FROM": event.date_from,
+            "DATE_TO": event.date_to,
+            "DATE_FROM_TS_UTC": str(event.start_ts),
+            "DATE_TO_TS_UTC": str(event.end_ts),
+        }
+    )
+    tail = json_text(
+        {
+            "DT_SKIP_TIME": "Y" if event.all_day else "N",
+            "TZ_FROM": event.tz_from,
+            "TZ_TO": event.tz_to,
+            "ACCESSIBILITY": event.accessibility,
+            "IMPORTANCE": event.importance,
+            "EVENT_TYPE": event.event_type,
+        }
+    )
+    return head[:-1] + ',"~USER_OFFSET_FROM":', "," + tail[1:]
 
 
 def _hr_entry(absence: HrAbsence, zone: ZoneInfo) -> dict[str, Any]:
@@ -181,23 +193,64 @@ def calendar_accessibility_get(
         return MethodResult(result=[])
     first = _param_day(params["from"], state.timezone)
     last = _param_day(params["to"], state.timezone)
-    window = _Window.of_days(first, last, state.timezone)
-    offsets = _ViewerOffsets(state, ctx.user_id)
-    result: dict[str, list[dict[str, Any]]] = {}
+    viewer_zone = user_timezone(state.seed, ctx.user_id)
+    reader: _EntriesPrinter | None = None
+    cache = state.printed
+    texts: dict[str, str] = {}
     for user_id in user_ids:
-        entries = []
-        for event in state.events_of(user_id, first, last):
+        # One user's entries print the same for any viewer in the same zone, until the state
+        # changes (which empties the cache): printed once, spliced into every answer after.
+        key = ("calendar.accessibility.get", user_id, first, last, viewer_zone)
+        text = cache.get(key)
+        if text is None:
+            if reader is None:
+                reader = _EntriesPrinter(state, first, last, _ViewerOffsets(state, ctx.user_id))
+            text = reader.entries(user_id)
+            cache.put(key, text)
+        texts[str(user_id)] = text
+    result = PrintedMap(texts)
+    return MethodResult(result=result, printed=result.text)
+
+
+class _EntriesPrinter:
+    """Prints users' ``calendar.accessibility.get`` entries for one window and one viewer."""
+
+    def __init__(
+        self,
+        state: PortalState,
+        first: dt.date | None,
+        last: dt.date | None,
+        offsets: _ViewerOffsets,
+    ) -> None:
+        self._state = state
+        self._first, self._last = first, last
+        self._window = _Window.of_days(first, last, state.timezone)
+        self._offsets = offsets
+
+    def entries(self, user_id: int) -> str:
+        """The user's entries printed as a JSON list (``[]`` when idle)."""
+        state, window, offsets = self._state, self._window, self._offsets
+        cache = state.printed
+        printed = []
+        for event in state.events_of(user_id, self._first, self._last):
             if event.accessibility == "free" or not window.overlaps(event):
                 continue
             meeting = event.meeting
             if meeting is not None and state.meeting_status(meeting, user_id) in ("N", "Q"):
                 continue
-            entries.append(_accessibility_entry(event, offsets.of(event)))
+            parts_key = ("calendar.accessibility.get", "entry", event.id)
+            parts = cache.get(parts_key)
+            if parts is None:
+                head, tail = _entry_parts(event)
+                parts = head + "\0" + tail  # the NUL never occurs in printed JSON
+                cache.put(parts_key, parts)
+            head, _, tail = parts.partition("\0")
+            offset_from, offset_to = offsets.of(event)
+            printed.append(f'{head}{offset_from},"~USER_OFFSET_TO":{offset_to}{tail}')
         for absence in state.hr_absences_of(user_id):
             if window.days(_epoch_day(absence.first_day), _epoch_day(absence.last_day)):
-                entries.append(_hr_entry(absence, state.timezone))
-        result[str(user_id)] = entries
-    return MethodResult(result=result)
+                printed.append(json_text(_hr_entry(absence, state.timezone)))
+        return "[" + ",".join(printed) + "]"
 
 
 def calendar_meeting_status_get(

@@ -7,14 +7,13 @@ Errors carry only ``{"error", "error_description"}``; successful calls and every
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 from aiohttp import web
 
-from b24async.testing.phpquery import php_json_shape
+from b24async.testing.jsontext import json_text
 
 __all__ = [
     "BATCH_LENGTH_EXCEEDED",
@@ -75,8 +74,7 @@ HTML_502_BODY = (
 
 def encode_json(payload: Any) -> bytes:
     """Encode a reply body as the portal does: PHP array shapes, compact separators."""
-    text = json.dumps(php_json_shape(payload), separators=(",", ":"), allow_nan=False)
-    return text.encode("utf-8")
+    return json_text(payload).encode("utf-8")
 
 
 @attrs.frozen
@@ -92,6 +90,11 @@ class Reply:
     def json(cls, payload: Mapping[str, Any], *, status: int = 200) -> Reply:
         """A JSON success reply."""
         return cls(status, encode_json(payload))
+
+    @classmethod
+    def printed(cls, text: str, *, status: int = 200) -> Reply:
+        """A JSON success reply already printed (:mod:`b24async.testing.jsontext`)."""
+        return cls(status, text.encode("utf-8"))
 
     @classmethod
     def error(cls, error: RestError) -> Reply:

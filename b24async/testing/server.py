@@ -23,11 +23,12 @@ import attrs
 from aiohttp import BodyPartReader, web
 
 from b24async.clock import Clock
-from b24async.testing.batch import run_batch
+from b24async.testing.batch import result_text, run_batch
 from b24async.testing.bucket import LeakyBucket
 from b24async.testing.commands import CommandRunner, Outcome
 from b24async.testing.credentials import Credential, Webhooks, oauth_credential
 from b24async.testing.faults import FaultKind, FaultPlan, Faults
+from b24async.testing.jsontext import json_text, splice
 from b24async.testing.methods import lookup
 from b24async.testing.oauth import TokenStore
 from b24async.testing.operating import RequestMeter
@@ -204,13 +205,15 @@ class RestServer:
             request_meter.close()  # the request's sums are stored once it ends
         if isinstance(outcome, RestError):
             return Reply.error(outcome)
-        body: dict[str, Any] = {"result": outcome.result.result}
-        if outcome.result.next is not None:
-            body["next"] = outcome.result.next
-        if outcome.result.total is not None:
-            body["total"] = outcome.result.total
-        body["time"] = outcome.time
-        return Reply.json(body)
+        # Printed part by part: {"result", "next", "total", "time"}, as one json_encode prints it.
+        done = outcome.result
+        body = [("result", result_text(done))]
+        if done.next is not None:
+            body.append(("next", json_text(done.next)))
+        if done.total is not None:
+            body.append(("total", json_text(done.total)))
+        body.append(("time", json_text(outcome.time)))
+        return Reply.printed(splice(body))
 
     def _authenticate(
         self, route: Route, params: dict[str, Any], request: web.Request
@@ -237,7 +240,7 @@ class RestServer:
         for error in run.result["result_error"].values():
             self.stats.batch_errors[error["error"]] += 1
         block = self.runner.outer_time(credential, request, start=start, processing=run.processing)
-        return Reply.json({"result": run.result, "time": block})
+        return Reply.printed(splice((("result", run.text()), ("time", json_text(block)))))
 
     async def _oauth(self, request: web.Request) -> web.StreamResponse:
         self.stats.refreshes += 1

@@ -39,7 +39,7 @@ from b24async.testing.data import (
 if TYPE_CHECKING:
     from b24async.testing.events import EventHub
 
-__all__ = ["PORTAL_TIMEZONE", "LedgerEntry", "MeetingView", "PortalState"]
+__all__ = ["PORTAL_TIMEZONE", "LedgerEntry", "MeetingView", "PortalState", "PrintedCache"]
 
 PORTAL_TIMEZONE = "Europe/Moscow"
 """The portal's own time zone: ``server.time``, user dates and date-only params use it."""
@@ -47,6 +47,7 @@ PORTAL_TIMEZONE = "Europe/Moscow"
 ADMIN_ID = 1
 """The portal admin: may edit any user and add events to any calendar."""
 _WEEK_CACHE_LIMIT = 60_000  # (user, week) entries, ~10 events each; cleared when full
+_PRINTED_LIMIT = 64 * 1024 * 1024  # characters of printed answers kept; cleared when over
 # Seeded messenger statuses by ``id % 6``; None means "never set" (im.user.status.get: false).
 _IM_PATTERN = (None, "online", "online", "dnd", "away", "break")
 
@@ -77,6 +78,42 @@ class MeetingView:
     start_ts: int
 
 
+class PrintedCache:
+    """Printed JSON parts of answers (``key -> text``), bounded by their total length.
+
+    Handlers own the keys (they start with the method's name). The state empties the cache on
+    every change, so a part is only ever reused for the state it was printed from.
+    """
+
+    __slots__ = ("_chars", "_texts")
+
+    def __init__(self) -> None:
+        """An empty cache."""
+        self._texts: dict[Hashable, str] = {}
+        self._chars = 0
+
+    def get(self, key: Hashable) -> str | None:
+        """The text stored under ``key``, or None."""
+        return self._texts.get(key)
+
+    def put(self, key: Hashable, text: str) -> None:
+        """Store ``text``; when the cache is over its size, everything older goes first."""
+        self._chars += len(text)
+        if self._chars > _PRINTED_LIMIT:
+            self.clear()
+            self._chars = len(text)
+        self._texts[key] = text
+
+    def clear(self) -> None:
+        """Drop every text."""
+        self._texts.clear()
+        self._chars = 0
+
+    def __len__(self) -> int:
+        """How many texts are stored."""
+        return len(self._texts)
+
+
 class PortalState:
     """Everything the fake portal knows; mutated only by handlers (and tests)."""
 
@@ -100,6 +137,10 @@ class PortalState:
         self.users_version = 0
         self.user_query_cache: dict[Hashable, Any] = {}
         """Handler-owned cache of user queries; emptied whenever a user changes."""
+        self.version = 0
+        """Bumped by every change of the state (users, calendars, meetings, statuses)."""
+        self.printed = PrintedCache()
+        """Handler-owned cache of printed answer parts; emptied by every change."""
         self._im_statuses: dict[int, str] = {}
         self._meeting_statuses: dict[tuple[int, int], str] = {}
         self._week_cache: dict[tuple[int, int], tuple[CalendarEvent, ...]] = {}
@@ -148,6 +189,11 @@ class PortalState:
         self.ledger.append(entry)
         return entry
 
+    def changed(self) -> None:
+        """Note a change of the state: every cached answer is dropped (called by each mutator)."""
+        self.version += 1
+        self.printed.clear()
+
     def is_admin(self, user_id: int) -> bool:
         """Whether the user is the portal admin (user 1)."""
         return user_id == ADMIN_ID and self.user_exists(user_id)
@@ -177,6 +223,7 @@ class PortalState:
         record.update(fields)
         self.users_version += 1
         self.user_query_cache.clear()
+        self.changed()
 
     def add_user(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Register a new user (ID = the next one) from ``user.get``-shaped ``fields``."""
@@ -186,6 +233,7 @@ class PortalState:
         self.user_ids.append(len(self._users))
         self.users_version += 1
         self.user_query_cache.clear()
+        self.changed()
         return record
 
     # -- messenger status -------------------------------------------------------------------
@@ -199,6 +247,7 @@ class PortalState:
     def set_im_status(self, user_id: int, status: str) -> None:
         """Store the user's messenger status."""
         self._im_statuses[user_id] = status
+        self.changed()
 
     # -- calendars --------------------------------------------------------------------------
 
@@ -263,11 +312,13 @@ class PortalState:
     def set_meeting_status(self, meeting: Meeting, user_id: int, status: str) -> None:
         """Store an attendee's new status."""
         self._meeting_statuses[(meeting.parent_id, user_id)] = status
+        self.changed()
 
     def allocate_event_ids(self, count: int) -> int:
         """Reserve ``count`` consecutive new event IDs and return the first."""
         first = self._next_event_id
         self._next_event_id += count
+        self.changed()
         return first
 
     def store_events(self, events: Iterable[CalendarEvent]) -> None:
@@ -277,6 +328,7 @@ class PortalState:
             owned = self._added_by_owner.setdefault(event.owner_id, [])
             owned.append(event)
             owned.sort(key=lambda item: (item.start_ts, item.id))
+        self.changed()
 
     def replace_event(self, event: CalendarEvent) -> None:
         """Store a changed entry (``calendar.event.update``) in place of the one with its ID."""
@@ -291,6 +343,7 @@ class PortalState:
             owned[:] = [event for event in owned if event.id != event_id]
         else:
             self._hidden.add(event_id)
+        self.changed()
 
     def hr_absences_of(self, user_id: int) -> tuple[HrAbsence, ...]:
         """The user's HR absences (users with ``id % 13 == 5`` have one)."""

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from b24async.testing.jsontext import json_text
 from b24async.testing.methods import (
     METHODS,
     CallContext,
@@ -45,7 +46,9 @@ def call(
     spec = lookup(method)
     assert spec is not None, method
     result = spec.handler(state, params or {}, CallContext(user_id=user, now=NOW, start=start))
-    json.dumps(result.result)  # every result must be JSON-ready
+    printed = json_text(result.result)  # every result must print as JSON, as the reply does
+    if result.printed is not None:  # a handler that prints its own result prints the same
+        assert result.printed == printed
     return result
 
 
