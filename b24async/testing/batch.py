@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from b24async.testing.commands import CommandDone, Outcome
-from b24async.testing.jsontext import json_text, splice
+from b24async.testing.jsontext import Pieces, json_bytes, splice
 from b24async.testing.methods_common import MethodResult
 from b24async.testing.phpquery import parse_qs_php, php_bool, php_key, php_numeric_string
 from b24async.testing.replies import BATCH_LENGTH_EXCEEDED, BATCH_METHOD_NOT_ALLOWED
@@ -28,7 +28,7 @@ from b24async.testing.replies import BATCH_LENGTH_EXCEEDED, BATCH_METHOD_NOT_ALL
 __all__ = [
     "MAX_COMMANDS",
     "BatchRun",
-    "result_text",
+    "result_pieces",
     "run_batch",
     "split_command",
     "substitute",
@@ -44,9 +44,9 @@ _PATH_PART = re.compile(r"\[([^\]]+)\]")
 Execute = Callable[[str, dict[str, Any]], Awaitable[Outcome]]
 
 
-def result_text(done: MethodResult) -> str:
+def result_pieces(done: MethodResult) -> Pieces:
     """A command's ``result`` printed: the handler's own printing when it has one."""
-    return done.printed if done.printed is not None else json_text(done.result)
+    return done.printed if done.printed is not None else [json_bytes(done.result)]
 
 
 @attrs.frozen
@@ -55,26 +55,26 @@ class BatchRun:
 
     result: dict[str, Any]
     processing: float
-    printed: dict[str, str] = attrs.field(factory=dict, eq=False, repr=False)
+    printed: dict[str, Pieces] = attrs.field(factory=dict, eq=False, repr=False)
     """Per command key, ``result["result"][key]`` as the handler printed it (if it did)."""
 
-    def text(self) -> str:
+    def pieces(self) -> Pieces:
         """``result`` printed as :func:`~b24async.testing.jsontext.json_text` prints it.
 
         Each command's result is printed alone (or taken as its handler printed it) and the
-        parts are spliced: no second walk over a big answer.
+        parts are spliced: no second walk over a big answer, no copy until the final join.
         """
-        parts = []
+        parts: list[tuple[str, Pieces]] = []
         for name, value in self.result.items():
             if name == "result":
                 printed = self.printed
                 members = (
-                    (key, printed[key] if key in printed else json_text(item))
+                    (key, printed[key] if key in printed else [json_bytes(item)])
                     for key, item in value.items()
                 )
                 parts.append((name, splice(members)))
             else:
-                parts.append((name, json_text(value)))
+                parts.append((name, [json_bytes(value)]))
         return splice(parts)
 
 
@@ -162,7 +162,7 @@ async def run_batch(params: Mapping[str, Any], execute: Execute) -> BatchRun:
         "error": {},
     }
     processing = 0.0
-    printed: dict[str, str] = {}
+    printed: dict[str, Pieces] = {}
     for position, (key, call) in enumerate(_entries(upper.get("CMD"))):
         outcome: Outcome
         if position < MAX_COMMANDS:

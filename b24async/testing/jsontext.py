@@ -14,14 +14,17 @@ server time is modelled by ``processing`` seconds per command), so it is kept lo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from b24async.testing.phpquery import php_json_shape
 
-__all__ = ["PrintedMap", "json_text", "splice"]
+__all__ = ["Pieces", "PrintedMap", "json_bytes", "json_text", "splice"]
 
-_dumps_key = json.JSONEncoder().encode  # ensure_ascii, as json.dumps prints object keys
+Pieces = list[bytes]
+"""Printed JSON in pieces: their concatenation is the text (joined once, into the reply body)."""
+
+_quote_key = json.JSONEncoder().encode  # ensure_ascii, as json.dumps prints object keys
 
 
 def json_text(value: Any) -> str:
@@ -29,30 +32,48 @@ def json_text(value: Any) -> str:
     return json.dumps(php_json_shape(value), separators=(",", ":"), allow_nan=False)
 
 
-def splice(members: Iterable[tuple[Any, str]]) -> str:
-    """The printed PHP array whose members are ``(key, printed value)`` pairs, in order.
+def json_bytes(value: Any) -> bytes:
+    """:func:`json_text` as UTF-8 (ASCII, in fact) bytes."""
+    return json_text(value).encode("utf-8")
+
+
+def splice(members: Iterable[tuple[Any, Sequence[bytes]]]) -> Pieces:
+    """The printed PHP array whose members are ``(key, printed value in pieces)``, in order.
 
     Keys 0..n-1 in order (as ints or strings; none at all included) print as a JSON list,
     anything else as an object with string keys, exactly as :func:`json_text` prints the
-    array itself.
+    array itself. The members' pieces are not copied: only the final join copies bytes.
     """
-    pairs = [(key if type(key) is str else str(key), text) for key, text in members]
-    if all(key == str(position) for position, (key, _text) in enumerate(pairs)):
-        return "[" + ",".join(text for _key, text in pairs) + "]"
-    return "{" + ",".join(f"{_dumps_key(key)}:{text}" for key, text in pairs) + "}"
+    pairs = [(key if type(key) is str else str(key), pieces) for key, pieces in members]
+    out: Pieces = []
+    if all(key == str(position) for position, (key, _pieces) in enumerate(pairs)):
+        out.append(b"[")
+        for position, (_key, pieces) in enumerate(pairs):
+            if position:
+                out.append(b",")
+            out.extend(pieces)
+        out.append(b"]")
+        return out
+    separator = b"{"
+    for key, pieces in pairs:
+        out.append(separator + _quote_key(key).encode("utf-8") + b":")
+        out.extend(pieces)
+        separator = b","
+    out.append(b"}")
+    return out
 
 
 class PrintedMap(Mapping[str, Any]):
     """A handler's map result kept as its members' printed JSON; values decoded on first use.
 
-    The reply splices :attr:`text`; only a ``batch`` reference (``$result[cmd][key]...``) or a
-    test reading the result decodes a member. Each member must print back to its own text
+    The reply splices :attr:`pieces`; only a ``batch`` reference (``$result[cmd][key]...``) or
+    a test reading the result decodes a member. Each member must print back to its own text
     (JSON objects, lists, strings, ints and booleans do; the handler guarantees it).
     """
 
     __slots__ = ("_decoded", "_texts")
 
-    def __init__(self, texts: Mapping[str, str]) -> None:
+    def __init__(self, texts: Mapping[str, bytes]) -> None:
         """Wrap ``{key: printed member}`` (copied; the keys' order is the reply's)."""
         self._texts = dict(texts)
         self._decoded: dict[str, Any] = {}
@@ -78,6 +99,6 @@ class PrintedMap(Mapping[str, Any]):
         return repr(dict(self.items()))
 
     @property
-    def text(self) -> str:
+    def pieces(self) -> Pieces:
         """The whole map printed, as :func:`json_text` would print ``dict(self)``."""
-        return splice(self._texts.items())
+        return splice((key, (text,)) for key, text in self._texts.items())

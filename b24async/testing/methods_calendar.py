@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from json.encoder import encode_basestring_ascii
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -49,6 +50,8 @@ _DAY = 86400
 _UNBOUNDED = 2**62
 _ACCESSIBILITY = ("busy", "absent", "quest", "free")
 _IMPORTANCE = ("high", "normal", "low")
+# json.dumps's own string printer (ASCII escapes): an entry prints as its dict would.
+_quote = encode_basestring_ascii
 
 
 def _missing(param: str, method: str) -> MethodFailure:
@@ -116,50 +119,41 @@ class _ViewerOffsets:
         self._zone = ZoneInfo(user_timezone(state.seed, viewer_id))
         self._hours: dict[int, int] = {}  # zones switch offsets on the hour
 
-    def _viewer(self, timestamp: int) -> int:
+    def viewer(self, timestamp: int) -> int:
+        """The viewing user's zone offset at ``timestamp``."""
         hour = timestamp // 3600
-        if hour not in self._hours:
-            self._hours[hour] = _zone_offset(self._zone, hour * 3600)
-        return self._hours[hour]
+        offset = self._hours.get(hour)
+        if offset is None:
+            offset = self._hours[hour] = _zone_offset(self._zone, hour * 3600)
+        return offset
 
     def of(self, event: CalendarEvent) -> tuple[int, int]:
         """The pair for one entry; all-day entries have 0 and 0."""
         if event.all_day:
             return 0, 0
         return (
-            event.offset_from - self._viewer(event.start_ts),
-            event.offset_to - self._viewer(event.end_ts),
+            event.offset_from - self.viewer(event.start_ts),
+            event.offset_to - self.viewer(event.end_ts),
         )
 
 
-def _entry_parts(event: CalendarEvent) -> tuple[str, str]:
-    """An entry's printed ``calendar.accessibility.get`` object, split around the viewer offsets.
+def _print_entry(event: CalendarEvent, offset_from: int, offset_to: int) -> str:
+    """An entry's ``calendar.accessibility.get`` object, printed as ``json_text`` prints it.
 
-    ``prefix + offset_from + ",\"~USER_OFFSET_TO\":" + offset_to + suffix`` prints exactly
-    what ``json_text`` prints for the entry's dict (keys in CORE's order); only the two
-    offsets depend on who asks.
+    Keys in CORE's order; strings go through the encoder's own escaping (ASCII, as
+    ``json.dumps``), numbers print as Python's ``int``/``str`` do in JSON.
     """
-    head = json_text(
-        {
-            "ID": str(event.id),
-            "NAME": event.name,
-            "DATE_FROM": event.date_from,
-            "DATE_TO": event.date_to,
-            "DATE_FROM_TS_UTC": str(event.start_ts),
-            "DATE_TO_TS_UTC": str(event.end_ts),
-        }
+    event_type = "null" if event.event_type is None else _quote(event.event_type)
+    return (
+        f'{{"ID":"{event.id}","NAME":{_quote(event.name)},'
+        f'"DATE_FROM":{_quote(event.date_from)},"DATE_TO":{_quote(event.date_to)},'
+        f'"DATE_FROM_TS_UTC":"{event.start_ts}","DATE_TO_TS_UTC":"{event.end_ts}",'
+        f'"~USER_OFFSET_FROM":{offset_from},"~USER_OFFSET_TO":{offset_to},'
+        f'"DT_SKIP_TIME":"{"Y" if event.all_day else "N"}",'
+        f'"TZ_FROM":{_quote(event.tz_from)},"TZ_TO":{_quote(event.tz_to)},'
+        f'"ACCESSIBILITY":{_quote(event.accessibility)},'
+        f'"IMPORTANCE":{_quote(event.importance)},"EVENT_TYPE":{event_type}}}'
     )
-    tail = json_text(
-        {
-            "DT_SKIP_TIME": "Y" if event.all_day else "N",
-            "TZ_FROM": event.tz_from,
-            "TZ_TO": event.tz_to,
-            "ACCESSIBILITY": event.accessibility,
-            "IMPORTANCE": event.importance,
-            "EVENT_TYPE": event.event_type,
-        }
-    )
-    return head[:-1] + ',"~USER_OFFSET_FROM":', "," + tail[1:]
 
 
 def _hr_entry(absence: HrAbsence, zone: ZoneInfo) -> dict[str, Any]:
@@ -196,7 +190,7 @@ def calendar_accessibility_get(
     viewer_zone = user_timezone(state.seed, ctx.user_id)
     reader: _EntriesPrinter | None = None
     cache = state.printed
-    texts: dict[str, str] = {}
+    texts: dict[str, bytes] = {}
     for user_id in user_ids:
         # One user's entries print the same for any viewer in the same zone, until the state
         # changes (which empties the cache): printed once, spliced into every answer after.
@@ -209,7 +203,7 @@ def calendar_accessibility_get(
             cache.put(key, text)
         texts[str(user_id)] = text
     result = PrintedMap(texts)
-    return MethodResult(result=result, printed=result.text)
+    return MethodResult(result=result, printed=result.pieces)
 
 
 class _EntriesPrinter:
@@ -227,30 +221,34 @@ class _EntriesPrinter:
         self._window = _Window.of_days(first, last, state.timezone)
         self._offsets = offsets
 
-    def entries(self, user_id: int) -> str:
+    def entries(self, user_id: int) -> bytes:
         """The user's entries printed as a JSON list (``[]`` when idle)."""
         state, window, offsets = self._state, self._window, self._offsets
-        cache = state.printed
+        first_ts, last_ts = window.first_ts, window.last_ts
+        first_day, last_day = window.first_day, window.last_day
         printed = []
+        # _Window.overlaps and _ViewerOffsets.of, inlined: this loop runs once per entry.
         for event in state.events_of(user_id, self._first, self._last):
-            if event.accessibility == "free" or not window.overlaps(event):
+            if event.accessibility == "free":
                 continue
+            start, end = event.start_ts, event.end_ts
+            if event.all_day:
+                if not (start // _DAY <= last_day and end // _DAY >= first_day):
+                    continue
+                offset_from = offset_to = 0
+            else:
+                if not (start <= last_ts and max(end, start + 1) > first_ts):
+                    continue
+                offset_from = event.offset_from - offsets.viewer(start)
+                offset_to = event.offset_to - offsets.viewer(end)
             meeting = event.meeting
             if meeting is not None and state.meeting_status(meeting, user_id) in ("N", "Q"):
                 continue
-            parts_key = ("calendar.accessibility.get", "entry", event.id)
-            parts = cache.get(parts_key)
-            if parts is None:
-                head, tail = _entry_parts(event)
-                parts = head + "\0" + tail  # the NUL never occurs in printed JSON
-                cache.put(parts_key, parts)
-            head, _, tail = parts.partition("\0")
-            offset_from, offset_to = offsets.of(event)
-            printed.append(f'{head}{offset_from},"~USER_OFFSET_TO":{offset_to}{tail}')
+            printed.append(_print_entry(event, offset_from, offset_to))
         for absence in state.hr_absences_of(user_id):
             if window.days(_epoch_day(absence.first_day), _epoch_day(absence.last_day)):
                 printed.append(json_text(_hr_entry(absence, state.timezone)))
-        return "[" + ",".join(printed) + "]"
+        return ("[" + ",".join(printed) + "]").encode("utf-8")
 
 
 def calendar_meeting_status_get(

@@ -71,9 +71,9 @@ class MethodResult:
     result: Any
     total: int | None = None
     next: int | None = None
-    printed: str | None = attrs.field(default=None, kw_only=True, eq=False, repr=False)
-    """``result`` as the reply prints it (:func:`~b24async.testing.jsontext.json_text`), when
-    the handler has it at hand (cached); None: the reply prints ``result`` itself."""
+    printed: list[bytes] | None = attrs.field(default=None, kw_only=True, eq=False, repr=False)
+    """``result`` as the reply prints it (:func:`~b24async.testing.jsontext.json_text`), in
+    pieces, when the handler has it at hand (cached); None: the reply prints ``result``."""
 
 
 Handler = Callable[["PortalState", Mapping[str, Any], CallContext], MethodResult]

@@ -92,9 +92,9 @@ class Reply:
         return cls(status, encode_json(payload))
 
     @classmethod
-    def printed(cls, text: str, *, status: int = 200) -> Reply:
-        """A JSON success reply already printed (:mod:`b24async.testing.jsontext`)."""
-        return cls(status, text.encode("utf-8"))
+    def printed(cls, pieces: list[bytes], *, status: int = 200) -> Reply:
+        """A JSON success reply already printed in pieces (:mod:`b24async.testing.jsontext`)."""
+        return cls(status, b"".join(pieces))
 
     @classmethod
     def error(cls, error: RestError) -> Reply:

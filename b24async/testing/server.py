@@ -23,12 +23,12 @@ import attrs
 from aiohttp import BodyPartReader, web
 
 from b24async.clock import Clock
-from b24async.testing.batch import result_text, run_batch
+from b24async.testing.batch import result_pieces, run_batch
 from b24async.testing.bucket import LeakyBucket
 from b24async.testing.commands import CommandRunner, Outcome
 from b24async.testing.credentials import Credential, Webhooks, oauth_credential
 from b24async.testing.faults import FaultKind, FaultPlan, Faults
-from b24async.testing.jsontext import json_text, splice
+from b24async.testing.jsontext import json_bytes, splice
 from b24async.testing.methods import lookup
 from b24async.testing.oauth import TokenStore
 from b24async.testing.operating import RequestMeter
@@ -207,12 +207,12 @@ class RestServer:
             return Reply.error(outcome)
         # Printed part by part: {"result", "next", "total", "time"}, as one json_encode prints it.
         done = outcome.result
-        body = [("result", result_text(done))]
+        body = [("result", result_pieces(done))]
         if done.next is not None:
-            body.append(("next", json_text(done.next)))
+            body.append(("next", [json_bytes(done.next)]))
         if done.total is not None:
-            body.append(("total", json_text(done.total)))
-        body.append(("time", json_text(outcome.time)))
+            body.append(("total", [json_bytes(done.total)]))
+        body.append(("time", [json_bytes(outcome.time)]))
         return Reply.printed(splice(body))
 
     def _authenticate(
@@ -240,7 +240,7 @@ class RestServer:
         for error in run.result["result_error"].values():
             self.stats.batch_errors[error["error"]] += 1
         block = self.runner.outer_time(credential, request, start=start, processing=run.processing)
-        return Reply.printed(splice((("result", run.text()), ("time", json_text(block)))))
+        return Reply.printed(splice((("result", run.pieces()), ("time", [json_bytes(block)]))))
 
     async def _oauth(self, request: web.Request) -> web.StreamResponse:
         self.stats.refreshes += 1

@@ -47,7 +47,7 @@ PORTAL_TIMEZONE = "Europe/Moscow"
 ADMIN_ID = 1
 """The portal admin: may edit any user and add events to any calendar."""
 _WEEK_CACHE_LIMIT = 60_000  # (user, week) entries, ~10 events each; cleared when full
-_PRINTED_LIMIT = 64 * 1024 * 1024  # characters of printed answers kept; cleared when over
+_PRINTED_LIMIT = 64 * 1024 * 1024  # bytes of printed answers kept; cleared when over
 # Seeded messenger statuses by ``id % 6``; None means "never set" (im.user.status.get: false).
 _IM_PATTERN = (None, "online", "online", "dnd", "away", "break")
 
@@ -79,7 +79,7 @@ class MeetingView:
 
 
 class PrintedCache:
-    """Printed JSON parts of answers (``key -> text``), bounded by their total length.
+    """Printed JSON parts of answers (``key -> bytes``), bounded by their total size.
 
     Handlers own the keys (they start with the method's name). The state empties the cache on
     every change, so a part is only ever reused for the state it was printed from.
@@ -89,14 +89,14 @@ class PrintedCache:
 
     def __init__(self) -> None:
         """An empty cache."""
-        self._texts: dict[Hashable, str] = {}
+        self._texts: dict[Hashable, bytes] = {}
         self._chars = 0
 
-    def get(self, key: Hashable) -> str | None:
+    def get(self, key: Hashable) -> bytes | None:
         """The text stored under ``key``, or None."""
         return self._texts.get(key)
 
-    def put(self, key: Hashable, text: str) -> None:
+    def put(self, key: Hashable, text: bytes) -> None:
         """Store ``text``; when the cache is over its size, everything older goes first."""
         self._chars += len(text)
         if self._chars > _PRINTED_LIMIT:

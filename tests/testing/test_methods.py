@@ -48,7 +48,7 @@ def call(
     result = spec.handler(state, params or {}, CallContext(user_id=user, now=NOW, start=start))
     printed = json_text(result.result)  # every result must print as JSON, as the reply does
     if result.printed is not None:  # a handler that prints its own result prints the same
-        assert result.printed == printed
+        assert b"".join(result.printed).decode("utf-8") == printed
     return result
 
 
