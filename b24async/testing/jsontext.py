@@ -42,7 +42,8 @@ def splice(members: Iterable[tuple[Any, Sequence[bytes]]]) -> Pieces:
 
     Keys 0..n-1 in order (as ints or strings; none at all included) print as a JSON list,
     anything else as an object with string keys, exactly as :func:`json_text` prints the
-    array itself. The members' pieces are not copied: only the final join copies bytes.
+    array itself. The keys must be distinct as strings (a PHP array has ``1`` and ``"1"`` as
+    one key). The members' pieces are not copied: only the final join copies bytes.
     """
     pairs = [(key if type(key) is str else str(key), pieces) for key, pieces in members]
     out: Pieces = []

@@ -2,24 +2,19 @@
 
 :func:`~b24async.testing.phpquery.php_json_shape` returns flat objects (``str`` keys, scalar
 values, not list-like) as they are instead of copying them; ``json.dumps`` must print exactly
-what it printed for the copy. ``reference`` is the shaping as it was written before.
+what it printed for the copy. ``reference`` is the shaping as it was written before (also the
+reference of ``test_printed_answers.py``, which compares whole replies byte for byte).
 """
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import json
 from collections.abc import Mapping
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from b24async import Bitrix24
-from b24async.methods import GetAccessibility
-from b24async.testing import FakePortal, replies
 from b24async.testing.phpquery import php_json_shape
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -45,38 +40,6 @@ def reference(value: Any) -> Any:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), allow_nan=False)
-
-
-def test_a_big_batch_answer_is_printed_byte_for_byte_as_before(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Every reply of a 300-user, four-week availability read (a batch of 6 commands)."""
-    compared: list[int] = []
-
-    def checking(payload: Any) -> Any:
-        shaped = php_json_shape(payload)
-        expected = dumps(reference(payload))
-        assert dumps(shaped) == expected
-        compared.append(len(expected))
-        return shaped
-
-    monkeypatch.setattr(replies, "php_json_shape", checking)
-
-    async def read() -> int:
-        monday = dt.date.today() - dt.timedelta(days=dt.date.today().weekday())
-        request = GetAccessibility(
-            users=range(1, 301), start=monday, end=monday + dt.timedelta(days=27)
-        )
-        async with (
-            FakePortal(users=300, latency=0, processing=0) as portal,
-            Bitrix24(portal.webhook_url) as b24,
-        ):
-            availability = await b24(request)
-            return sum(len(entries) for entries in availability.values())
-
-    intervals = asyncio.run(read())
-    assert intervals > 5_000
-    assert max(compared) > 1_000_000  # the batch answer itself went through the check
 
 
 _keys = st.one_of(
