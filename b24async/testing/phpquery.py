@@ -282,8 +282,8 @@ def php_json_shape(value: Any) -> Any:
 
     A mapping whose keys are exactly 0..n-1 in order (as ints or strings) becomes a list, so an
     empty mapping becomes ``[]``; other mappings stay objects. Applied to every reply body.
-    Flat objects (``str`` keys, scalar values) come back as the same ``dict``, not a copy:
-    the result is for printing, not for changing.
+    Flat objects (``str`` keys, scalar values or lists of scalars) come back as the same
+    ``dict``, not a copy: the result is for printing, not for changing.
     """
     if type(value) in _SCALARS:  # most values of a reply: no ABC checks, no recursion
         return value
@@ -304,18 +304,22 @@ def php_json_shape(value: Any) -> Any:
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+_SCALARS_OR_LIST = _SCALARS | {list}
 _STR = frozenset({str})
 
 
 def _flat_object(value: dict[Any, Any]) -> bool:
-    """A non-empty dict with ``str`` keys, scalar values and a first key other than ``"0"``.
+    """A non-empty dict, ``str`` keys, the first not ``"0"``, values scalars or lists of scalars.
 
     ``json.dumps`` prints it exactly as :func:`php_json_shape` would print its shaped copy: not
-    a list (the first key is not ``"0"``), every key already a ``str``, nothing to recurse into.
+    a list (the first key is not ``"0"``), every key already a ``str``, and a list of scalars
+    shapes to an equal list (a ``user.get`` row's ``UF_DEPARTMENT``).
     """
-    return (
-        bool(value)
-        and next(iter(value)) != "0"
-        and _SCALARS.issuperset(map(type, value.values()))  # C loops: no per-item bytecode
-        and _STR.issuperset(map(type, value))
+    if not value or next(iter(value)) == "0" or not _STR.issuperset(map(type, value)):
+        return False
+    kinds = set(map(type, value.values()))  # C loops: no per-item bytecode
+    if _SCALARS.issuperset(kinds):
+        return True
+    return _SCALARS_OR_LIST.issuperset(kinds) and all(
+        _SCALARS.issuperset(map(type, item)) for item in value.values() if type(item) is list
     )
