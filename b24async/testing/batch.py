@@ -115,6 +115,8 @@ def _resolve(maps: Mapping[str, Any], name: str, path: list[str]) -> Any:
 
 
 def _substitute_value(query: str, maps: Mapping[str, Any]) -> Any:
+    if "$" not in query:
+        return query  # no reference can match (most values)
     replaced: Any = query
     for match in _REFERENCE.finditer(query):
         path = _PATH_PART.findall(match.group(2))

@@ -8,6 +8,7 @@ otherwise as an object, so an empty map comes out as ``[]``. These rules live he
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -81,8 +82,16 @@ class _PhpArray:
         return created
 
 
-def _split_name(name: str) -> tuple[str, list[str | None], bool] | None:
-    """Split ``a[b][]`` into ``("a", ["b", None], False)`` following php_register_variable_ex.
+_Split = tuple[str, tuple[str | None, ...], bool] | None
+
+
+def _split_name(name: str) -> _Split:
+    """:func:`_parse_name`, remembered for short names (batch commands repeat ``users[7]``)."""
+    return _parse_name_cached(name) if len(name) <= 64 else _parse_name(name)
+
+
+def _parse_name(name: str) -> _Split:
+    """Split ``a[b][]`` into ``("a", ("b", None), False)`` following php_register_variable_ex.
 
     The flag is True when the name nests deeper than PHP allows: PHP then deletes the variable.
     """
@@ -97,7 +106,7 @@ def _split_name(name: str) -> tuple[str, list[str | None], bool] | None:
         pos = bracket
         while True:
             if len(indices) + 1 > MAX_NESTING:
-                return base, indices, True
+                return base, tuple(indices), True
             start = pos + 1
             probe = start + 1 if name[start : start + 1] == " " else start
             if name[probe : probe + 1] == "]":
@@ -118,7 +127,10 @@ def _split_name(name: str) -> tuple[str, list[str | None], bool] | None:
             pos = close + 1
             if name[pos : pos + 1] != "[":
                 break  # anything after the last "]" is ignored
-    return base, indices, False
+    return base, tuple(indices), False
+
+
+_parse_name_cached = functools.lru_cache(maxsize=4096)(_parse_name)
 
 
 def _register(root: _PhpArray, name: str, value: str) -> None:
@@ -152,6 +164,8 @@ def _finish(value: Any) -> Any:
 
 def _url_decode(text: str) -> str:
     # php_url_decode: "+" is a space, bad %-escapes stay as they are; bytes are read as UTF-8.
+    if text.isascii() and "%" not in text and "+" not in text:
+        return text  # nothing to decode (most names and values of a batch command)
     return unquote_to_bytes(text.replace("+", " ")).decode("utf-8", "replace")
 
 
