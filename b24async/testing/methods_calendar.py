@@ -116,11 +116,11 @@ class _ViewerOffsets:
     """``~USER_OFFSET_*``: an entry's zone offset minus the viewing user's, as CORE computes it."""
 
     def __init__(self, state: PortalState, viewer_id: int) -> None:
-        self._zone = ZoneInfo(user_timezone(state.seed, viewer_id))
+        self.zone_name = user_timezone(state.seed, viewer_id)
+        self._zone = ZoneInfo(self.zone_name)
         self._hours: dict[int, int] = {}  # zones switch offsets on the hour
 
-    def viewer(self, timestamp: int) -> int:
-        """The viewing user's zone offset at ``timestamp``."""
+    def _viewer(self, timestamp: int) -> int:
         hour = timestamp // 3600
         offset = self._hours.get(hour)
         if offset is None:
@@ -132,28 +132,33 @@ class _ViewerOffsets:
         if event.all_day:
             return 0, 0
         return (
-            event.offset_from - self.viewer(event.start_ts),
-            event.offset_to - self.viewer(event.end_ts),
+            event.offset_from - self._viewer(event.start_ts),
+            event.offset_to - self._viewer(event.end_ts),
         )
 
 
-def _print_entry(event: CalendarEvent, offset_from: int, offset_to: int) -> str:
-    """An entry's ``calendar.accessibility.get`` object, printed as ``json_text`` prints it.
+def _entry_parts(event: CalendarEvent) -> tuple[str, str]:
+    """An entry's printed ``calendar.accessibility.get`` object around the viewer offsets.
 
-    Keys in CORE's order; strings go through the encoder's own escaping (ASCII, as
-    ``json.dumps``), numbers print as Python's ``int``/``str`` do in JSON.
+    ``head + offset_from + ",\"~USER_OFFSET_TO\":" + offset_to + tail`` is exactly what
+    ``json_text`` prints for the entry's dict (keys in CORE's order): strings through the
+    encoder's own escaping (ASCII, as ``json.dumps``), numbers as JSON prints ``int``/``str``.
+    Only the two offsets depend on who asks.
     """
     event_type = "null" if event.event_type is None else _quote(event.event_type)
-    return (
+    head = (
         f'{{"ID":"{event.id}","NAME":{_quote(event.name)},'
         f'"DATE_FROM":{_quote(event.date_from)},"DATE_TO":{_quote(event.date_to)},'
         f'"DATE_FROM_TS_UTC":"{event.start_ts}","DATE_TO_TS_UTC":"{event.end_ts}",'
-        f'"~USER_OFFSET_FROM":{offset_from},"~USER_OFFSET_TO":{offset_to},'
-        f'"DT_SKIP_TIME":"{"Y" if event.all_day else "N"}",'
+        '"~USER_OFFSET_FROM":'
+    )
+    tail = (
+        f',"DT_SKIP_TIME":"{"Y" if event.all_day else "N"}",'
         f'"TZ_FROM":{_quote(event.tz_from)},"TZ_TO":{_quote(event.tz_to)},'
         f'"ACCESSIBILITY":{_quote(event.accessibility)},'
         f'"IMPORTANCE":{_quote(event.importance)},"EVENT_TYPE":{event_type}}}'
     )
+    return head, tail
 
 
 def _hr_entry(absence: HrAbsence, zone: ZoneInfo) -> dict[str, Any]:
@@ -220,14 +225,17 @@ class _EntriesPrinter:
         self._first, self._last = first, last
         self._window = _Window.of_days(first, last, state.timezone)
         self._offsets = offsets
+        # Entry ID -> printed entry, for this viewer's zone (the offsets depend on it).
+        self._printed_entries = state.printed.entries(offsets.zone_name)
 
     def entries(self, user_id: int) -> bytes:
         """The user's entries printed as a JSON list (``[]`` when idle)."""
-        state, window, offsets = self._state, self._window, self._offsets
+        state, window = self._state, self._window
         first_ts, last_ts = window.first_ts, window.last_ts
         first_day, last_day = window.first_day, window.last_day
+        printed_entries = self._printed_entries
         printed = []
-        # _Window.overlaps and _ViewerOffsets.of, inlined: this loop runs once per entry.
+        # _Window.overlaps, inlined: this loop runs once per entry of every user asked.
         for event in state.events_of(user_id, self._first, self._last):
             if event.accessibility == "free":
                 continue
@@ -235,20 +243,24 @@ class _EntriesPrinter:
             if event.all_day:
                 if not (start // _DAY <= last_day and end // _DAY >= first_day):
                     continue
-                offset_from = offset_to = 0
-            else:
-                if not (start <= last_ts and max(end, start + 1) > first_ts):
-                    continue
-                offset_from = event.offset_from - offsets.viewer(start)
-                offset_to = event.offset_to - offsets.viewer(end)
+            elif not (start <= last_ts and max(end, start + 1) > first_ts):
+                continue
             meeting = event.meeting
             if meeting is not None and state.meeting_status(meeting, user_id) in ("N", "Q"):
                 continue
-            printed.append(_print_entry(event, offset_from, offset_to))
+            text = printed_entries.get(event.id)
+            if text is None:
+                text = printed_entries[event.id] = self._print(event)
+            printed.append(text)
         for absence in state.hr_absences_of(user_id):
             if window.days(_epoch_day(absence.first_day), _epoch_day(absence.last_day)):
                 printed.append(json_text(_hr_entry(absence, state.timezone)))
         return ("[" + ",".join(printed) + "]").encode("utf-8")
+
+    def _print(self, event: CalendarEvent) -> str:
+        offset_from, offset_to = self._offsets.of(event)
+        head, tail = _entry_parts(event)
+        return f'{head}{offset_from},"~USER_OFFSET_TO":{offset_to}{tail}'
 
 
 def calendar_meeting_status_get(

@@ -48,6 +48,7 @@ ADMIN_ID = 1
 """The portal admin: may edit any user and add events to any calendar."""
 _WEEK_CACHE_LIMIT = 60_000  # (user, week) entries, ~10 events each; cleared when full
 _PRINTED_LIMIT = 64 * 1024 * 1024  # bytes of printed answers kept; cleared when over
+_ENTRIES_LIMIT = 300_000  # printed calendar entries (~400 bytes each) kept
 # Seeded messenger statuses by ``id % 6``; None means "never set" (im.user.status.get: false).
 _IM_PATTERN = (None, "online", "online", "dnd", "away", "break")
 
@@ -85,12 +86,13 @@ class PrintedCache:
     every change, so a part is only ever reused for the state it was printed from.
     """
 
-    __slots__ = ("_chars", "_texts")
+    __slots__ = ("_chars", "_entries", "_texts")
 
     def __init__(self) -> None:
         """An empty cache."""
         self._texts: dict[Hashable, bytes] = {}
         self._chars = 0
+        self._entries: dict[str, dict[int, str]] = {}
 
     def get(self, key: Hashable) -> bytes | None:
         """The text stored under ``key``, or None."""
@@ -104,10 +106,20 @@ class PrintedCache:
             self._chars = len(text)
         self._texts[key] = text
 
+    def entries(self, zone: str) -> dict[int, str]:
+        """Calendar entry ID -> the entry printed for viewers in ``zone`` (the handler fills it).
+
+        Handed out per call; past ~300,000 entries in all, everything is dropped first.
+        """
+        if sum(map(len, self._entries.values())) > _ENTRIES_LIMIT:
+            self.clear()
+        return self._entries.setdefault(zone, {})
+
     def clear(self) -> None:
         """Drop every text."""
         self._texts.clear()
         self._chars = 0
+        self._entries.clear()
 
     def __len__(self) -> int:
         """How many texts are stored."""
