@@ -26,6 +26,7 @@ were printed before, for another window):
   5,000-user fan-in);
 * ``user_get``: one batch of 50 ``user.get`` pages (``start`` = 0, 50, ...) of a 50,000-user
   portal, as ``list_all`` reads it;
+* ``user_update``: one batch of 50 ``user.update`` writes (the bulk-write job's request);
 * ``direct_availability``: one direct ``calendar.accessibility.get`` of 500 users, 7 days.
 """
 
@@ -76,6 +77,16 @@ def _user_pages(first_start: int) -> Any:
     return {"halt": 0, "cmd": cmd}
 
 
+def _user_updates(round_: int) -> Any:
+    """50 writes (``bulk_write``'s commands): users ``2 + 50 * round ..``, ``ACTIVE=N``."""
+    first = 2 + 50 * round_
+    cmd = {
+        f"u{user}": "user.update?" + _query({"ID": user, "ACTIVE": "N"})
+        for user in range(first, first + 50)
+    }
+    return {"halt": 0, "cmd": cmd}
+
+
 class Case:
     """One request, asked ``rounds`` times; ``fresh`` makes each round's request new (cold)."""
 
@@ -102,6 +113,7 @@ def _cases() -> list[Case]:
         Case("fan_in_cold", 5000, "batch", lambda r: _availability_batch(2500, 50, 7, r), cold=True),
         Case("fan_in_warm", 5000, "batch", lambda r: _availability_batch(2500, 50, 7, 0), cold=False),
         Case("user_get", 50000, "batch", lambda r: _user_pages(10000), cold=False),
+        Case("user_update", 3000, "batch", _user_updates, cold=True),
         Case(
             "direct_availability",
             500,
