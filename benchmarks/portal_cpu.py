@@ -99,19 +99,12 @@ class Case:
 def _cases() -> list[Case]:
     # Cold rounds shift the window by one day each (the calendars are generated up front for
     # days -28..+35, so only the answer is new); warm rounds repeat the window of round 0.
+    batch = _availability_batch
     return [
-        Case(
-            "availability_cold",
-            2000,
-            "batch",
-            lambda r: _availability_batch(2000, 50, 28, r - 7),
-            cold=True,
-        ),
-        Case(
-            "availability_warm", 2000, "batch", lambda r: _availability_batch(2000, 50, 28, 0), cold=False
-        ),
-        Case("fan_in_cold", 5000, "batch", lambda r: _availability_batch(2500, 50, 7, r), cold=True),
-        Case("fan_in_warm", 5000, "batch", lambda r: _availability_batch(2500, 50, 7, 0), cold=False),
+        Case("availability_cold", 2000, "batch", lambda r: batch(2000, 50, 28, r - 7), cold=True),
+        Case("availability_warm", 2000, "batch", lambda r: batch(2000, 50, 28, 0), cold=False),
+        Case("fan_in_cold", 5000, "batch", lambda r: batch(2500, 50, 7, r), cold=True),
+        Case("fan_in_warm", 5000, "batch", lambda r: batch(2500, 50, 7, 0), cold=False),
         Case("user_get", 50000, "batch", lambda r: _user_pages(10000), cold=False),
         Case("user_update", 3000, "batch", _user_updates, cold=True),
         Case(

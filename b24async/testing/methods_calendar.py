@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
-from b24async.testing.jsontext import PrintedMap, json_text
 from b24async.testing.data import (
     CalendarEvent,
     HrAbsence,
@@ -26,6 +25,7 @@ from b24async.testing.data import (
     user_section_id,
     user_timezone,
 )
+from b24async.testing.jsontext import PrintedMap, json_text
 from b24async.testing.methods_common import (
     CallContext,
     MethodFailure,

@@ -267,7 +267,7 @@ def test_answers_match_the_reference_after_every_kind_of_write() -> None:
 def test_a_cache_that_survives_a_write_fails_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
     """The check above can fail: a portal that keeps printed answers across writes is caught."""
     monkeypatch.setattr(PrintedCache, "clear", lambda self: None)
-    with pytest.raises(AssertionError, match="^(batch|listed|direct)"):
+    with pytest.raises(AssertionError, match=r"^(batch|listed|direct)"):
         asyncio.run(scenario(emptied=False))
 
 
@@ -281,9 +281,7 @@ def test_a_big_batch_answer_is_printed_byte_for_byte_as_before() -> None:
         ):
             cmd = {f"c{low}": _command(list(range(low, low + 50))) for low in range(1, 301, 50)}
             for _round in range(2):
-                async with session.post(
-                    portal.webhook_url + "batch", json={"cmd": cmd}
-                ) as reply:
+                async with session.post(portal.webhook_url + "batch", json={"cmd": cmd}) as reply:
                     actual = await reply.read()
                 assert len(actual) > 1_000_000
                 assert actual == batch_reference(portal.state, cmd, actual)
