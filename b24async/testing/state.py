@@ -3,9 +3,10 @@
 :class:`PortalState` is plain in-memory state plus the indexes the handlers need to stay fast on
 a 50,000-user portal: users kept in ID order (keyset paging is a bisect), calendar weeks
 generated lazily per ``(user, week)`` and cached, and the handlers' printed answer parts
-(:class:`PrintedCache`), which every change of the state drops (:meth:`PortalState.changed`). The HTTP layer never touches it except through
-the handlers in ``methods.py`` and the few helpers of the seam (``record``, ``is_admin``,
-``user_exists``); tests may read it directly (``meetings_of``, ``hr_absences_of``, ``ledger``).
+(:class:`PrintedCache`), which every change of the state drops (:meth:`PortalState.changed`).
+The HTTP layer never touches it except through the handlers in ``methods.py`` and the few
+helpers of the seam (``record``, ``is_admin``, ``user_exists``); tests may read it directly
+(``meetings_of``, ``hr_absences_of``, ``ledger``).
 """
 
 from __future__ import annotations
