@@ -15,8 +15,8 @@ from typing import Any
 
 import attrs
 
+from b24async.testing.methods_accessibility import calendar_accessibility_get
 from b24async.testing.methods_calendar import (
-    calendar_accessibility_get,
     calendar_event_add,
     calendar_event_get,
     calendar_meeting_status_get,

@@ -24,13 +24,8 @@ from hypothesis import strategies as st
 from b24async.testing import FakePortal
 from b24async.testing.data import CalendarEvent, meeting_id
 from b24async.testing.jsontext import PrintedMap, json_bytes, json_text, splice
-from b24async.testing.methods_calendar import (
-    _epoch_day,
-    _hr_entry,
-    _param_day,
-    _ViewerOffsets,
-    _Window,
-)
+from b24async.testing.methods_accessibility import _hr_entry
+from b24async.testing.methods_calendar import _epoch_day, _param_day, _ViewerOffsets, _Window
 from b24async.testing.methods_common import CallContext, list_values, php_intval
 from b24async.testing.methods_user import user_get
 from b24async.testing.phpquery import build_query_php, parse_qs_php
