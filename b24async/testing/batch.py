@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from b24async.testing.commands import CommandDone, Outcome
-from b24async.testing.jsontext import Pieces, json_bytes, splice
+from b24async.testing.jsontext import Pieces, PrintedMap, json_bytes, splice
 from b24async.testing.methods_common import MethodResult
 from b24async.testing.phpquery import parse_qs_php, php_bool, php_key, php_numeric_string
 from b24async.testing.replies import BATCH_LENGTH_EXCEEDED, BATCH_METHOD_NOT_ALLOWED
@@ -111,6 +111,19 @@ def _resolve(maps: Mapping[str, Any], name: str, path: list[str]) -> Any:
         if not found:
             break  # a missing key stops the walk: the last value reached is used
         value = inner
+    return _plain(value)
+
+
+def _plain(value: Any) -> Any:
+    """A command result kept printed (:class:`PrintedMap`) as the ``dict`` it stands for.
+
+    A reference inserts what it reaches raw: a whole result, or the map of all results when
+    its first key is missing. The next handler gets dicts, as when results were plain.
+    """
+    if isinstance(value, PrintedMap):
+        return dict(value)
+    if type(value) is dict and any(isinstance(item, PrintedMap) for item in value.values()):
+        return {key: _plain(item) for key, item in value.items()}
     return value
 
 

@@ -10,6 +10,7 @@ import pytest
 from b24async.testing import FakePortal
 from b24async.testing.batch import run_batch, split_command, substitute
 from b24async.testing.commands import CommandDone, Outcome
+from b24async.testing.jsontext import PrintedMap, json_bytes
 from b24async.testing.methods import MethodResult
 from b24async.testing.phpquery import build_query_php
 from b24async.testing.replies import RestError, encode_json
@@ -218,3 +219,29 @@ async def test_writes_inside_batch_reach_the_ledger(session: aiohttp.ClientSessi
         assert [(entry.method, entry.target) for entry in portal.ledger] == [
             ("user.update", "user:4")
         ]
+
+
+async def test_references_into_printed_results_insert_plain_values() -> None:
+    """A result kept printed (``calendar.accessibility.get``) is read like the dict it stands for."""
+    plain = {"5": [{"ID": "31", "FROM_HR": True}], "6": []}
+    printed = PrintedMap({key: json_bytes(value) for key, value in plain.items()})
+    calls: list[dict[str, Any]] = []
+
+    async def execute(method: str, arguments: dict[str, Any]) -> Outcome:
+        calls.append(arguments)
+        if method == "acc":
+            return CommandDone(MethodResult(printed, printed=printed.pieces), {}, 0.0)
+        return CommandDone(MethodResult(True), {}, 0.0)
+
+    cmd = {
+        "a": "acc",
+        "id": "echo?X=$result[a][5][0][ID]&H=$result[a][5][0][FROM_HR]",
+        "whole": "echo?X=$result[a]",
+        "all": "echo?X=$result[zz]",  # a missing first key: the map of every result so far
+    }
+    run = await run_batch({"cmd": cmd}, execute)
+    assert calls[1] == {"X": "31", "H": True}
+    assert type(calls[2]["X"]) is dict and calls[2]["X"] == plain
+    everything = calls[3]["X"]
+    assert type(everything["a"]) is dict and everything["a"] == plain
+    assert encode_json(run.result) == b"".join(run.pieces())
