@@ -222,7 +222,7 @@ async def test_writes_inside_batch_reach_the_ledger(session: aiohttp.ClientSessi
 
 
 async def test_references_into_printed_results_insert_plain_values() -> None:
-    """A result kept printed (``calendar.accessibility.get``) is read like the dict it stands for."""
+    """A result kept printed (calendar.accessibility.get) reads as the dict it stands for."""
     plain = {"5": [{"ID": "31", "FROM_HR": True}], "6": []}
     printed = PrintedMap({key: json_bytes(value) for key, value in plain.items()})
     calls: list[dict[str, Any]] = []
