@@ -108,13 +108,19 @@ def _param_day(value: Any, zone: ZoneInfo) -> dt.date | None:
     return None if parsed is None else parsed.local_date(zone)
 
 
+_HOUR_OFFSETS: dict[str, dict[int, int]] = {}  # zone name -> {unix hour: UTC offset, s}
+
+
 class _ViewerOffsets:
     """``~USER_OFFSET_*``: an entry's zone offset minus the viewing user's, as CORE computes it."""
 
     def __init__(self, state: PortalState, viewer_id: int) -> None:
         self.zone_name = user_timezone(state.seed, viewer_id)
         self._zone = ZoneInfo(self.zone_name)
-        self._hours: dict[int, int] = {}  # zones switch offsets on the hour
+        # Zones switch offsets on the hour; a zone's offsets never change: shared by all calls.
+        self._hours = _HOUR_OFFSETS.setdefault(self.zone_name, {})
+        if len(self._hours) > 200_000:
+            self._hours.clear()
 
     def _viewer(self, timestamp: int) -> int:
         hour = timestamp // 3600
