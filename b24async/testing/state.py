@@ -50,7 +50,7 @@ ADMIN_ID = 1
 """The portal admin: may edit any user and add events to any calendar."""
 _WEEK_CACHE_LIMIT = 60_000  # (user, week) entries, ~10 events each; cleared when full
 _PRINTED_LIMIT = 64 * 1024 * 1024  # bytes of printed answers kept; cleared when over
-_ENTRIES_LIMIT = 300_000  # printed calendar entries (~400 bytes each) kept
+_ENTRIES_LIMIT = 200_000  # printed calendar entries (~400 bytes each) kept
 # Seeded messenger statuses by ``id % 6``; None means "never set" (im.user.status.get: false).
 _IM_PATTERN = (None, "online", "online", "dnd", "away", "break")
 
@@ -111,7 +111,7 @@ class PrintedCache:
     def entries(self, zone: str) -> dict[int, str]:
         """Calendar entry ID -> the entry printed for viewers in ``zone`` (the handler fills it).
 
-        Handed out per call; past ~300,000 entries in all, everything is dropped first.
+        Handed out per call; past 200,000 entries in all, everything is dropped first.
         """
         if sum(map(len, self._entries.values())) > _ENTRIES_LIMIT:
             self.clear()
