@@ -204,7 +204,10 @@ class PortalState:
         return entry
 
     def changed(self) -> None:
-        """Note a change of the state: every cached answer is dropped (called by each mutator)."""
+        """Note a change of the state: every cached answer is dropped.
+
+        Every method that changes what a handler can answer calls it (a new one must too).
+        """
         self.version += 1
         self.printed.clear()
 
