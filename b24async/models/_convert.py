@@ -67,10 +67,14 @@ class FrozenMap(Mapping[K, V]):
     like ``dict``. Values are kept as received: nested lists and dicts are not deep-frozen.
     """
 
-    __slots__ = ("_data",)
+    # Two forms, one type: ``_values is None`` -> ``_data`` is the dict itself; otherwise
+    # ``_data`` maps each key to its position in the ``_values`` tuple and is shared by every map
+    # of one wire shape (see :meth:`compact`), so a map costs two slots and one tuple.
+    __slots__ = ("_data", "_values")
 
     def __init__(self, data: Mapping[K, V] | Iterable[tuple[K, V]] = ()) -> None:
-        self._data: dict[K, V] = dict(data)
+        self._data: dict[K, Any] = dict(data)
+        self._values: tuple[V, ...] | None = None
 
     @classmethod
     def adopt(cls, data: dict[K, V]) -> FrozenMap[K, V]:
@@ -80,10 +84,26 @@ class FrozenMap(Mapping[K, V]):
         """
         frozen: FrozenMap[K, V] = cls.__new__(cls)
         frozen._data = data
+        frozen._values = None
+        return frozen
+
+    @classmethod
+    def compact(cls, index: dict[K, int], values: tuple[V, ...]) -> FrozenMap[K, V]:
+        """The map ``{key: values[index[key]]}`` in ``index``'s order, without building a dict.
+
+        ``index`` maps each key to its position (0..n-1, in order) and is not copied: decoders
+        share one per wire shape. Equal to (and indistinguishable from) the dict-built map.
+        """
+        frozen: FrozenMap[K, V] = cls.__new__(cls)
+        frozen._data = index
+        frozen._values = values
         return frozen
 
     def __getitem__(self, key: K) -> V:
-        return self._data[key]
+        values = self._values
+        if values is None:
+            return self._data[key]  # type: ignore[no-any-return]
+        return values[self._data[key]]
 
     def __iter__(self) -> Iterator[K]:
         return iter(self._data)
@@ -91,8 +111,30 @@ class FrozenMap(Mapping[K, V]):
     def __len__(self) -> int:
         return len(self._data)
 
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrozenMap):
+            if self._values is not None and self._data is other._data:
+                return self._values == other._values  # one shape: compare the values only
+            return self._as_dict() == other._as_dict()
+        if isinstance(other, Mapping):
+            return self._as_dict() == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
     def __repr__(self) -> str:
-        return f"FrozenMap({self._data!r})"
+        return f"FrozenMap({self._as_dict()!r})"
+
+    def __reduce__(self) -> tuple[type[FrozenMap[K, V]], tuple[dict[K, V]]]:
+        return (type(self), (self._as_dict(),))
+
+    def __setstate__(self, state: tuple[None, dict[str, Any]]) -> None:
+        # Pickles made before the compact form hold the slot state ``(None, {"_data": ...})``.
+        self._data, self._values = dict(state[1]["_data"]), None
+
+    def _as_dict(self) -> dict[K, V]:
+        values = self._values
+        return self._data if values is None else dict(zip(self._data, values))
 
 
 def freeze(value: Mapping[str, Any]) -> FrozenMap[str, Any]:

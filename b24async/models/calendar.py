@@ -9,8 +9,6 @@ wire value in ``extra`` under its wire key (``extra["ACCESSIBILITY"] == "tentati
 from __future__ import annotations
 
 import contextlib
-import operator
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from enum import Enum
@@ -124,7 +122,7 @@ class BusyInterval:
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any]) -> BusyInterval:
         """Build from one wire entry: a calendar event or an HR absence (``FROM_HR: true``)."""
-        return _decode_entry(raw) if cls is BusyInterval else cls._from_wire_checked(raw)
+        return _wire.decode_entry(raw) if cls is BusyInterval else cls._from_wire_checked(raw)
 
     @classmethod
     def _from_wire_checked(cls, raw: Mapping[str, Any]) -> BusyInterval:
@@ -195,141 +193,6 @@ class BusyInterval:
         return s < e and s < end and start < e
 
 
-# --- the hot path: one calendar.accessibility.get answer holds ~27 entries per user and month ---
-#
-# A portal's answer has one shape for events (CORE ``calendar_event.php``): string IDs and unix
-# timestamps as digit strings, ``DT_SKIP_TIME`` "Y"/"N", known enum values. Such an entry is
-# built by :func:`_decode_entry` with direct lookups and without attrs' ``__init__`` (the field
-# values are already checked there); anything else (HR absences, empty or odd values, unknown
-# enum values) goes to :meth:`BusyInterval._from_wire_checked`, the general reader. Both give
-# equal objects (``tests/models/test_calendar_fast.py`` compares them on whole answers).
-
-_BIG_USERS = 100  # answers for this many users (~2,700 entries a month) pause the cyclic GC
-_ACCESSIBILITY_BY_WIRE = {m.value: m for m in Accessibility if m is not Accessibility.UNKNOWN}
-_IMPORTANCE_BY_WIRE = {m.value: m for m in Importance if m is not Importance.UNKNOWN}
-_SKIP_TIME = {"Y": True, "N": False}
-# The wire keys the fast path turns into attributes; every other key stays in ``extra``.
-_FAST_KEYS = frozenset(
-    {
-        "ID",
-        "NAME",
-        "TZ_FROM",
-        "TZ_TO",
-        "EVENT_TYPE",
-        "FROM_HR",
-        "DT_SKIP_TIME",
-        "DATE_FROM_TS_UTC",
-        "DATE_TO_TS_UTC",
-        "ACCESSIBILITY",
-        "IMPORTANCE",
-    }
-)
-_FIELDS = (
-    "id",
-    "start",
-    "end",
-    "name",
-    "tz_from",
-    "tz_to",
-    "all_day",
-    "accessibility",
-    "importance",
-    "event_type",
-    "from_hr",
-    "extra",
-)
-if tuple(f.name for f in attrs.fields(BusyInterval)) != _FIELDS:  # pragma: no cover
-    raise AssertionError("BusyInterval's fields changed: update _decode_entry")
-# Slot descriptors: setting them skips attrs' frozen ``__setattr__`` guard and validators.
-(
-    _set_id,
-    _set_start,
-    _set_end,
-    _set_name,
-    _set_tz_from,
-    _set_tz_to,
-    _set_all_day,
-    _set_accessibility,
-    _set_importance,
-    _set_event_type,
-    _set_from_hr,
-    _set_extra,
-) = (getattr(BusyInterval, name).__set__ for name in _FIELDS)
-_new = object.__new__
-_intern = sys.intern
-
-
-# Instants by their wire spelling: entries start and end on a few hundred distinct instants
-# (working hours), so sharing one immutable datetime per value saves ~100 bytes per entry.
-_INSTANTS: dict[str, datetime] = {}
-_INSTANTS_MAX = 1 << 16  # bounded: cleared when full (a cache, never a leak)
-
-
-def _instant(value: str, field: str) -> datetime:
-    moment = _INSTANTS.get(value)
-    if moment is None:
-        if len(_INSTANTS) >= _INSTANTS_MAX:
-            _INSTANTS.clear()
-        moment = _INSTANTS[value] = cv.from_timestamp(value, field)
-    return moment
-
-
-def _decode_entry(raw: Any) -> BusyInterval:
-    """One wire entry as a :class:`BusyInterval` (see above).
-
-    Equal instants share one ``datetime`` and repeated strings (zones, event types, display
-    dates in ``extra``) are interned, so entries share most of their values and the typed result
-    is several times smaller than the JSON it came from.
-    """
-    if type(raw) is not dict or "FROM_HR" in raw:
-        return BusyInterval._from_wire_checked(raw)
-    get = raw.get
-    ident, start, end = get("ID"), get("DATE_FROM_TS_UTC"), get("DATE_TO_TS_UTC")
-    skip, access, importance = get("DT_SKIP_TIME"), get("ACCESSIBILITY"), get("IMPORTANCE")
-    name, tz_from, tz_to, event_type = get("NAME"), get("TZ_FROM"), get("TZ_TO"), get("EVENT_TYPE")
-    if not (
-        type(ident) is str
-        and ident.isascii()
-        and ident.isdigit()
-        and type(start) is str
-        and start.isascii()
-        and start.isdigit()
-        and type(end) is str
-        and end.isascii()
-        and end.isdigit()
-        and type(skip) is str
-        and skip in _SKIP_TIME
-        and type(access) is str
-        and access in _ACCESSIBILITY_BY_WIRE
-        and type(importance) is str
-        and importance in _IMPORTANCE_BY_WIRE
-        and (name is None or type(name) is str)
-        and (tz_from is None or type(tz_from) is str)
-        and (tz_to is None or type(tz_to) is str)
-        and (event_type is None or type(event_type) is str)
-    ):
-        return BusyInterval._from_wire_checked(raw)
-    extra = {
-        key: _intern(value) if type(value) is str else value
-        for key, value in raw.items()
-        if key not in _FAST_KEYS
-    }
-    entry = _new(BusyInterval)
-    _set_id(entry, int(ident))
-    _set_start(entry, _instant(start, "DATE_FROM_TS_UTC"))
-    _set_end(entry, _instant(end, "DATE_TO_TS_UTC"))
-    _set_name(entry, _intern(name) if name else None)
-    _set_tz_from(entry, _intern(tz_from) if tz_from else None)
-    _set_tz_to(entry, _intern(tz_to) if tz_to else None)
-    _set_all_day(entry, _SKIP_TIME[skip])
-    _set_accessibility(entry, _ACCESSIBILITY_BY_WIRE[access])
-    _set_importance(entry, _IMPORTANCE_BY_WIRE[importance])
-    _set_event_type(entry, _intern(event_type) if event_type else None)
-    _set_from_hr(entry, False)
-    _set_extra(entry, cv.FrozenMap.adopt(extra))
-    return entry
-
-
 def _is_bare_date(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip()) and ":" not in value
 
@@ -341,25 +204,13 @@ def _first_present(raw: Mapping[str, Any], keys: tuple[str, str], ident: int) ->
     raise ValueError(f"busy interval {ident}: none of {', '.join(keys)} is set")
 
 
-_sort_key = operator.attrgetter("start", "end", "id")
-
-
-def _ordered(items: Iterable[BusyInterval]) -> tuple[BusyInterval, ...]:
-    """By start, end and ID, each entry once (the same event seen by two merged parts)."""
-    entries = list(items)
-    if len(entries) > 1:
-        # Exact duplicates share an ID: when every ID is distinct there is nothing to drop
-        # (hashing an entry costs more than collecting its ID).
-        if len({entry.id for entry in entries}) < len(entries):
-            entries = list(dict.fromkeys(entries))
-        entries.sort(key=_sort_key)
-    return tuple(entries)
+_BIG_USERS = 100  # answers for this many users (~2,700 entries a month) pause the cyclic GC
 
 
 def _freeze_by_user(
     value: Mapping[int, Iterable[BusyInterval]],
 ) -> dict[int, tuple[BusyInterval, ...]]:
-    return {cv.as_int(user, "user id"): _ordered(items) for user, items in value.items()}
+    return {cv.as_int(user, "user id"): _wire.ordered(items) for user, items in value.items()}
 
 
 def _check_window(start: datetime, end: datetime) -> None:
@@ -390,12 +241,13 @@ class Availability(Mapping[int, tuple[BusyInterval, ...]]):
         """
         by_user: dict[int, list[BusyInterval]] = {user: [] for user in users}
         raw_users = cv.as_map(raw, "calendar.accessibility.get result")
+        decode, ordered = _wire.decode_entry, _wire.ordered
         with jsonio.gc_paused() if len(raw_users) >= _BIG_USERS else contextlib.nullcontext():
             for key, items in raw_users.items():
                 user = cv.as_int(key, "user id")
                 entries = cv.as_list(items, f"user {user}")
-                by_user.setdefault(user, []).extend([_decode_entry(e) for e in entries])
-            return cls._adopt({user: _ordered(items) for user, items in by_user.items()})
+                by_user.setdefault(user, []).extend(map(decode, entries))
+            return cls._adopt({user: ordered(items) for user, items in by_user.items()})
 
     @classmethod
     def _adopt(cls, by_user: dict[int, tuple[BusyInterval, ...]]) -> Availability:
@@ -474,3 +326,7 @@ class Availability(Mapping[int, tuple[BusyInterval, ...]]):
         missing = [user for user in users if user not in self._by_user]
         if missing:
             raise KeyError(f"no availability data for users {missing}; they were not queried")
+
+
+# The hot-path decoder needs the classes above (imported last to break the cycle).
+from b24async.models import _calendar_wire as _wire  # noqa: E402

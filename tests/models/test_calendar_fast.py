@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from b24async import Bitrix24
 from b24async.methods import GetAccessibility
 from b24async.models import Availability, BusyInterval
-from b24async.models import calendar as calendar_module
+from b24async.models import _calendar_wire as wire
 from b24async.testing import FakePortal
 
 
@@ -142,6 +142,11 @@ ODD_VALUES = {
     "TO": st.sampled_from(["1757487600", ""]),
     "DT_FROM": st.sampled_from(["10.09.2025", "10.09.2025 09:00:00"]),
     "NEW_FIELD": st.sampled_from([1, "x", [1]]),
+    # Equal keys of other types (0 == False == 0.0) must not share one another's ``extra`` map.
+    "~USER_OFFSET_FROM": st.sampled_from([0, False, 0.0, "0", None, 10800, [0]]),
+    "~USER_OFFSET_TO": st.sampled_from([0, True, 1, 1.0]),
+    "DATE_FROM": st.sampled_from(["10.09.2025 09:00:00", "", None, 0, False, 1.5]),
+    "DATE_TO": st.sampled_from(["10.09.2025 10:00:00", "10.09.2025 09:00:00", ["x"]]),
 }
 
 
@@ -173,6 +178,9 @@ def test_odd_entries_give_the_general_readers_result_or_error(
             type(getattr(fast, f.name)) is type(getattr(general, f.name))
             for f in attrs.fields(BusyInterval)
         )
+        assert [(k, type(v)) for k, v in fast.extra.items()] == [
+            (k, type(v)) for k, v in general.extra.items()
+        ]
 
 
 def test_duplicates_are_dropped_and_order_is_by_start_end_id() -> None:
@@ -186,11 +194,80 @@ def test_duplicates_are_dropped_and_order_is_by_start_end_id() -> None:
 
 
 def test_instants_are_shared_and_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(calendar_module, "_INSTANTS", {})
-    monkeypatch.setattr(calendar_module, "_INSTANTS_MAX", 3)
+    monkeypatch.setattr(wire, "_INSTANTS", {})
+    monkeypatch.setattr(wire, "_TABLE_MAX", 3)
     a = BusyInterval.from_wire(dict(ENTRY))
     b = BusyInterval.from_wire({**ENTRY, "ID": "9"})
     assert a.start is b.start and a.end is b.end
     for stamp in ("1", "2", "3", "4"):
         BusyInterval.from_wire({**ENTRY, "DATE_FROM_TS_UTC": stamp, "DATE_TO_TS_UTC": stamp})
-    assert len(calendar_module._INSTANTS) <= 3
+    assert len(wire._INSTANTS) <= 3
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"~USER_OFFSET_FROM": False},
+        {"~USER_OFFSET_TO": 0.0},
+        {"~USER_OFFSET_FROM": True, "~USER_OFFSET_TO": 1},
+        {"DATE_FROM": None},
+        {"DATE_FROM": ""},
+        {"NAME": ""},
+        {"TZ_TO": None},
+    ],
+)
+def test_shared_values_keep_their_wire_types(changes: dict[str, Any]) -> None:
+    """The tables share values by equality; ``0 == False == 0.0`` must not mix their types."""
+    BusyInterval.from_wire(dict(ENTRY))  # the usual values are now in the tables
+    for _ in range(2):  # the second time, the entry's own values are in the tables too
+        entry = {**ENTRY, **changes}
+        fast, general = BusyInterval.from_wire(entry), BusyInterval._from_wire_checked(entry)
+        assert repr(fast) == repr(general)
+        assert [type(v) for v in fast.extra.values()] == [type(v) for v in general.extra.values()]
+        assert [type(getattr(fast, f.name)) for f in attrs.fields(BusyInterval)] == [
+            type(getattr(general, f.name)) for f in attrs.fields(BusyInterval)
+        ]
+    assert repr(BusyInterval.from_wire(dict(ENTRY))) == repr(
+        BusyInterval._from_wire_checked(dict(ENTRY))
+    )
+
+
+def test_extra_maps_are_shared_compact_and_behave_like_the_readers() -> None:
+    a = BusyInterval.from_wire(dict(ENTRY))
+    b = BusyInterval.from_wire({**ENTRY, "ID": "77"})
+    general = BusyInterval._from_wire_checked(dict(ENTRY))
+    assert a.extra is b.extra  # one map per distinct display-date pair
+    assert a.extra == general.extra == dict(general.extra)
+    assert general.extra == a.extra and dict(a.extra) == a.extra
+    assert list(a.extra.items()) == list(general.extra.items())
+    assert repr(a.extra) == repr(general.extra)
+    assert a.extra["DATE_FROM"] == ENTRY["DATE_FROM"] and "NAME" not in a.extra
+    assert a.extra.get("X", 1) == 1 and len(a.extra) == 4
+    assert a.extra != {**dict(a.extra), "DATE_TO": "other"}
+    restored = pickle.loads(pickle.dumps(a))
+    assert restored == a and repr(restored) == repr(a)
+    with pytest.raises(TypeError):
+        hash(a.extra)
+
+
+def test_a_full_table_is_cleared_and_the_entry_still_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for table in ("_INSTANTS", "_EXTRAS"):
+        monkeypatch.setattr(wire, table, {})
+    monkeypatch.setattr(wire, "_STRINGS", dict(wire._NO_STRING))
+    monkeypatch.setattr(wire, "_TABLE_MAX", 1)
+    for ident in range(3):
+        entry = {**ENTRY, "ID": str(ident), "NAME": f"n{ident}", "DATE_TO": f"d{ident}"}
+        assert repr(BusyInterval.from_wire(entry)) == repr(
+            BusyInterval._from_wire_checked(entry)
+        )
+    assert len(wire._INSTANTS) <= 1 and len(wire._EXTRAS) <= 1
+    assert len(wire._STRINGS) <= 1 + len(wire._NO_STRING)
+
+
+def test_entries_in_another_key_order_take_the_general_reader() -> None:
+    entry = dict(reversed(list(ENTRY.items())))
+    got = BusyInterval.from_wire(entry)
+    assert repr(got) == repr(BusyInterval._from_wire_checked(entry))
+    assert list(got.extra) == ["~USER_OFFSET_TO", "~USER_OFFSET_FROM", "DATE_TO", "DATE_FROM"]
