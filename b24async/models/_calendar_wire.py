@@ -3,16 +3,16 @@
 One answer for 2,000 users over four weeks holds ~54,000 entries, nearly all of one shape (CORE
 ``calendar_event.php``): the same 14 keys in the same order, digit-string IDs and unix
 timestamps, ``DT_SKIP_TIME`` ``"Y"``/``"N"``, known enum values, strings or ``null``.
-:func:`decode_entry` reads such an entry by position and builds the object through its slots
-(no attrs ``__init__``: the values are checked here). Anything else (HR absences, other keys,
-odd or unknown values) goes to :meth:`BusyInterval._from_wire_checked`, the general reader; both
-give equal objects (``tests/models/test_calendar_fast.py`` compares them on whole answers).
+:func:`decode_entries` reads such an entry by position and builds the object through its slots
+(no attrs ``__init__``: the values are checked here). Anything else (HR absences, other keys or
+key order, odd or unknown values) goes to :meth:`BusyInterval._from_wire_checked`, the general
+reader; both give equal objects (``tests/models/test_calendar_fast.py`` compares them).
 
-Entries share most of their values, and the typed result shares them too: one ``datetime`` per
-instant, one string per name, zone or type, one ``extra`` map per distinct display-date pair.
-The tables that hold them double as the check: only checked values get in, so a hit proves the
-value good and a miss sends the entry to :func:`_learn` (then one retry). Each table is a
-bounded cache, cleared when full: never a leak, at worst less sharing.
+Entries share most of their values, and so do the typed objects: one ``datetime`` per instant,
+one string per zone, type and name, one compact ``extra`` map per distinct display-date pair
+(~176 bytes per entry kept instead of ~430). The tables that hold the shared values double as
+the check: only checked values get in, so a hit proves a value good. Each is a bounded cache,
+cleared when full: never a leak, at worst less sharing.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from __future__ import annotations
 import operator
 import sys
 from collections.abc import Iterable
-from datetime import datetime
-from itertools import islice
+from datetime import datetime, timezone
 from typing import Any
 
 import attrs
@@ -86,106 +85,144 @@ if tuple(f.name for f in attrs.fields(BusyInterval)) != _FIELDS:  # pragma: no c
     _set_extra,
 ) = (getattr(BusyInterval, name).__set__ for name in _FIELDS)
 _new = object.__new__
+_intern = sys.intern
+_BEFORE_ALL = datetime.min.replace(tzinfo=timezone.utc)
 
-# The shared values by wire value; only checked values get in (:func:`_learn`): a digit-string
-# timestamp, a string (``""`` and ``null`` read as ``None``, as the general reader does), the
-# extras' dates as strings or null and offsets as ints. Plain dicts: their lookups are the
-# fastest check there is. ``0 == False``, so the caller checks the offsets' type exactly.
+# Shared values by their wire form. Only checked values get in, so a hit is the check: a
+# digit-string timestamp; a zone or event type as a string (``""`` and ``null`` read as ``None``,
+# as the general reader does); the extras with dates as strings or null and offsets as ints (the
+# caller checks the offsets' type exactly: ``0 == False`` would find another type's map). A miss
+# goes to the table's maker, which checks the value (``ValueError`` if odd) and adds it.
 _INSTANTS: dict[str, datetime] = {}
-_NO_STRING: dict[str | None, str | None] = {None: None, "": None}
-_STRINGS = dict(_NO_STRING)
+_NO_TEXT: dict[str | None, str | None] = {None: None, "": None}
+_TEXTS = dict(_NO_TEXT)
 _EXTRAS: dict[tuple[Any, ...], FrozenMap[str, Any]] = {}
-_TABLE_MAX = 1 << 15  # entries per table
+_TABLE_MAX = 1 << 15  # entries per table; a full table is cleared (a cache, never a leak)
 # The event keys as the JSON decoder last spelled them: it gives every entry of one answer the
 # same key objects, which compare by identity (no string comparisons).
 _SEEN = [_EVENT_KEYS]
 
 
-def _learn(stamps: tuple[Any, Any], texts: tuple[Any, ...], extra: tuple[Any, ...]) -> bool:
-    """Put an entry's new and valid values in the tables; whether any went in."""
-    learned = False
-    for stamp in stamps:
-        if type(stamp) is str and stamp not in _INSTANTS and stamp.isascii() and stamp.isdigit():
-            if len(_INSTANTS) >= _TABLE_MAX:
-                _INSTANTS.clear()
-            _INSTANTS[stamp] = from_timestamp(stamp, "DATE_FROM_TS_UTC")
-            learned = True
-    for text in texts:
-        if type(text) is str and text not in _STRINGS:
-            if len(_STRINGS) >= _TABLE_MAX:
-                _STRINGS.clear()
-                _STRINGS.update(_NO_STRING)
-            _STRINGS[text] = sys.intern(text)
-            learned = True
-    dates = extra[:2]
-    if all(v is None or type(v) is str for v in dates) and extra not in _EXTRAS:
-        if len(_EXTRAS) >= _TABLE_MAX:
-            _EXTRAS.clear()
-        values = (*(v and sys.intern(v) for v in dates), *extra[2:])
-        _EXTRAS[values] = FrozenMap.compact(_EXTRA_INDEX, values)
-        learned = True
-    return learned
+def _instant(stamp: Any) -> datetime:
+    if not (type(stamp) is str and stamp.isascii() and stamp.isdigit()):
+        raise ValueError(stamp)
+    if len(_INSTANTS) >= _TABLE_MAX:
+        _INSTANTS.clear()
+    moment = _INSTANTS[stamp] = from_timestamp(stamp, "DATE_FROM_TS_UTC")
+    return moment
+
+
+def _text(value: Any) -> str | None:
+    if type(value) is not str:
+        raise ValueError(value)
+    if len(_TEXTS) >= _TABLE_MAX:
+        _TEXTS.clear()
+        _TEXTS.update(_NO_TEXT)
+    text = _TEXTS[value] = _intern(value)
+    return text
+
+
+def _text_or_none(*values: Any) -> tuple[str | None, ...]:
+    return tuple(_TEXTS[v] if v in _TEXTS else _text(v) for v in values)
+
+
+def _extra(date_from: Any, date_to: Any, offset_from: int, offset_to: int) -> FrozenMap[str, Any]:
+    if not all(date is None or type(date) is str for date in (date_from, date_to)):
+        raise ValueError(date_from, date_to)
+    if len(_EXTRAS) >= _TABLE_MAX:
+        _EXTRAS.clear()
+    date_from, date_to = date_from and _intern(date_from), date_to and _intern(date_to)
+    values = (date_from, date_to, offset_from, offset_to)  # the key is the map's values too
+    extra = _EXTRAS[values] = FrozenMap.compact(_EXTRA_INDEX, values)
+    return extra
 
 
 def decode_entry(raw: Any) -> BusyInterval:
     """One wire entry as a :class:`BusyInterval` (see the module docs)."""
-    if type(raw) is dict:
-        keys, seen = tuple(raw), _SEEN[0]
-        if keys and keys[0] is not seen[0] and keys == _EVENT_KEYS:
-            _SEEN[0] = seen = keys  # a new answer: compare its own key objects from now on
-        if keys == seen:
-            (
-                ident,
-                name,
-                date_from,
-                date_to,
-                start,
-                end,
-                offset_from,
-                offset_to,
-                skip,
-                tz_from,
-                tz_to,
-                access,
-                importance,
-                kind,
-            ) = raw.values()
-            if (
-                type(ident) is str
-                and ident.isdigit()
-                and ident.isascii()
-                and type(offset_from) is int
-                and type(offset_to) is int
-            ):
-                for _ in (0, 1):  # a miss teaches the tables the entry's values, then one retry
+    return decode_entries((raw,))[0]
+
+
+def decode_entries(items: Iterable[Any]) -> tuple[BusyInterval, ...]:
+    """A user's wire entries as :class:`BusyInterval` objects, in :func:`ordered`'s order."""
+    entries: list[BusyInterval] = []
+    append = entries.append
+    latest, in_order = _BEFORE_ALL, True  # starts strictly increase: no sort and no duplicates
+    for raw in items:
+        entry = None
+        if type(raw) is dict:
+            keys, seen = tuple(raw), _SEEN[0]
+            if keys and keys[0] is not seen[0] and keys == _EVENT_KEYS:
+                _SEEN[0] = seen = keys  # a new answer: compare its own key objects from now on
+            if keys == seen:
+                (
+                    ident,
+                    name,
+                    date_from,
+                    date_to,
+                    start,
+                    end,
+                    offset_from,
+                    offset_to,
+                    skip,
+                    tz_from,
+                    tz_to,
+                    access,
+                    importance,
+                    kind,
+                ) = raw.values()
+                if (
+                    type(ident) is str
+                    and ident.isdigit()
+                    and ident.isascii()
+                    and type(offset_from) is int
+                    and type(offset_to) is int
+                    and (name is None or type(name) is str)
+                ):
                     try:
+                        try:
+                            begin = _INSTANTS[start]
+                        except KeyError:
+                            begin = _instant(start)
+                        try:
+                            finish = _INSTANTS[end]
+                        except KeyError:
+                            finish = _instant(end)
+                        try:
+                            extra = _EXTRAS[date_from, date_to, offset_from, offset_to]
+                        except KeyError:
+                            extra = _extra(date_from, date_to, offset_from, offset_to)
+                        try:
+                            tz_from, tz_to, kind = _TEXTS[tz_from], _TEXTS[tz_to], _TEXTS[kind]
+                        except KeyError:
+                            tz_from, tz_to, kind = _text_or_none(tz_from, tz_to, kind)
                         entry = _new(BusyInterval)
                         _set_id(entry, int(ident))
-                        _set_start(entry, _INSTANTS[start])
-                        _set_end(entry, _INSTANTS[end])
-                        _set_name(entry, _STRINGS[name])
-                        _set_tz_from(entry, _STRINGS[tz_from])
-                        _set_tz_to(entry, _STRINGS[tz_to])
+                        _set_start(entry, begin)
+                        _set_end(entry, finish)
+                        _set_name(entry, _intern(name) if name else None)
+                        _set_tz_from(entry, tz_from)
+                        _set_tz_to(entry, tz_to)
                         _set_all_day(entry, _SKIP_TIME[skip])
                         _set_accessibility(entry, _ACCESSIBILITY[access])
                         _set_importance(entry, _IMPORTANCE[importance])
-                        _set_event_type(entry, _STRINGS[kind])
+                        _set_event_type(entry, kind)
                         _set_from_hr(entry, False)
-                        _set_extra(entry, _EXTRAS[date_from, date_to, offset_from, offset_to])
-                        return entry
+                        _set_extra(entry, extra)
                     except (KeyError, TypeError, ValueError):
-                        extra = (date_from, date_to, offset_from, offset_to)
-                        try:
-                            if not _learn((start, end), (name, tz_from, tz_to, kind), extra):
-                                break
-                        except TypeError:  # an unhashable value
-                            break
-    # Not the portal's event shape, or an odd value: the general reader decides (value or error).
-    return BusyInterval._from_wire_checked(raw)
+                        entry = None  # an odd value: the general reader decides (value or error)
+        if entry is None:  # not the portal's event shape, or an odd value
+            entry = BusyInterval._from_wire_checked(raw)
+            begin = entry.start
+        if in_order:
+            if begin > latest:
+                latest = begin
+            else:
+                in_order = False
+        append(entry)
+    return tuple(entries) if in_order else ordered(entries)
 
 
 _sort_key = operator.attrgetter("start", "end", "id")
-_start = operator.attrgetter("start")
 _id = operator.attrgetter("id")
 
 
@@ -197,8 +234,5 @@ def ordered(items: Iterable[BusyInterval]) -> tuple[BusyInterval, ...]:
         # (hashing an entry costs more than collecting its ID).
         if len(set(map(_id, entries))) < len(entries):
             entries = list(dict.fromkeys(entries))
-        # Strictly increasing starts already are the order (the portal's usual one); else sort.
-        starts = list(map(_start, entries))
-        if any(map(operator.ge, starts, islice(starts, 1, None))):
-            entries.sort(key=_sort_key)
+        entries.sort(key=_sort_key)
     return tuple(entries)

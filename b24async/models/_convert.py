@@ -103,7 +103,8 @@ class FrozenMap(Mapping[K, V]):
         values = self._values
         if values is None:
             return self._data[key]  # type: ignore[no-any-return]
-        return values[self._data[key]]
+        position: int = self._data[key]
+        return values[position]
 
     def __iter__(self) -> Iterator[K]:
         return iter(self._data)
@@ -134,7 +135,7 @@ class FrozenMap(Mapping[K, V]):
 
     def _as_dict(self) -> dict[K, V]:
         values = self._values
-        return self._data if values is None else dict(zip(self._data, values))
+        return self._data if values is None else dict(zip(self._data, values, strict=True))
 
 
 def freeze(value: Mapping[str, Any]) -> FrozenMap[str, Any]:

@@ -239,15 +239,16 @@ class Availability(Mapping[int, tuple[BusyInterval, ...]]):
         ``raw`` is an object keyed by user ID, or ``[]`` when it is empty (PHP). A user's value
         is a list of entries, or an object with numeric keys when the server filtered the list.
         """
-        by_user: dict[int, list[BusyInterval]] = {user: [] for user in users}
+        by_user: dict[int, tuple[BusyInterval, ...]] = dict.fromkeys(users, ())
         raw_users = cv.as_map(raw, "calendar.accessibility.get result")
-        decode, ordered = _wire.decode_entry, _wire.ordered
         with jsonio.gc_paused() if len(raw_users) >= _BIG_USERS else contextlib.nullcontext():
             for key, items in raw_users.items():
                 user = cv.as_int(key, "user id")
-                entries = cv.as_list(items, f"user {user}")
-                by_user.setdefault(user, []).extend(map(decode, entries))
-            return cls._adopt({user: ordered(items) for user, items in by_user.items()})
+                entries = _wire.decode_entries(cv.as_list(items, f"user {user}"))
+                if by_user.get(user):  # "7" and "07" name one user: join their entries
+                    entries = _wire.ordered(by_user[user] + entries)
+                by_user[user] = entries
+            return cls._adopt(by_user)
 
     @classmethod
     def _adopt(cls, by_user: dict[int, tuple[BusyInterval, ...]]) -> Availability:

@@ -253,17 +253,21 @@ def test_extra_maps_are_shared_compact_and_behave_like_the_readers() -> None:
 def test_a_full_table_is_cleared_and_the_entry_still_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for table in ("_INSTANTS", "_EXTRAS"):
-        monkeypatch.setattr(wire, table, {})
-    monkeypatch.setattr(wire, "_STRINGS", dict(wire._NO_STRING))
+    monkeypatch.setattr(wire, "_INSTANTS", {})
+    monkeypatch.setattr(wire, "_EXTRAS", {})
+    monkeypatch.setattr(wire, "_TEXTS", dict(wire._NO_TEXT))
     monkeypatch.setattr(wire, "_TABLE_MAX", 1)
     for ident in range(3):
-        entry = {**ENTRY, "ID": str(ident), "NAME": f"n{ident}", "DATE_TO": f"d{ident}"}
-        assert repr(BusyInterval.from_wire(entry)) == repr(
-            BusyInterval._from_wire_checked(entry)
-        )
-    assert len(wire._INSTANTS) <= 1 and len(wire._EXTRAS) <= 1
-    assert len(wire._STRINGS) <= 1 + len(wire._NO_STRING)
+        entry = {
+            **ENTRY,
+            "ID": str(ident),
+            "TZ_TO": f"Zone/{ident}",
+            "DATE_TO": f"d{ident}",
+            "DATE_TO_TS_UTC": str(1757487600 + ident),
+        }
+        assert repr(BusyInterval.from_wire(entry)) == repr(BusyInterval._from_wire_checked(entry))
+    assert len(wire._INSTANTS) == len(wire._EXTRAS) == 1
+    assert len(wire._TEXTS) == len(wire._NO_TEXT) + 1
 
 
 def test_entries_in_another_key_order_take_the_general_reader() -> None:
