@@ -103,6 +103,14 @@ _TABLE_MAX = 1 << 15  # entries per table; a full table is cleared (a cache, nev
 _SEEN = [_EVENT_KEYS]
 
 
+def clear_tables() -> None:
+    """Empty the shared-value tables (to measure a first answer; tests)."""
+    _INSTANTS.clear()
+    _EXTRAS.clear()
+    _TEXTS.clear()
+    _TEXTS.update(_NO_TEXT)
+
+
 def _instant(stamp: Any) -> datetime:
     if not (type(stamp) is str and stamp.isascii() and stamp.isdigit()):
         raise ValueError(stamp)
