@@ -17,6 +17,7 @@ cleared when full: never a leak, at worst less sharing.
 
 from __future__ import annotations
 
+import gc
 import operator
 import sys
 from collections.abc import Iterable
@@ -101,6 +102,21 @@ _TABLE_MAX = 1 << 15  # entries per table; a full table is cleared (a cache, nev
 # The event keys as the JSON decoder last spelled them: it gives every entry of one answer the
 # same key objects, which compare by identity (no string comparisons).
 _SEEN = [_EVENT_KEYS]
+
+
+def promote_young() -> None:
+    """Move every object built since the last collection to the oldest GC generation, unwalked.
+
+    For the end of a paused big decode (``jsonio.gc_paused``): its entries are long-lived and
+    form no cycles, yet the young collection that follows the pause would walk each of them (and
+    a middle one again later), ~0.2-0.3 µs per entry. ``gc.freeze()`` + ``gc.unfreeze()`` moves
+    them to the oldest generation in O(1); the next full collection looks at them, as at every
+    long-lived object. Young cyclic garbage made just before waits for that collection too.
+    Skipped when the application froze objects of its own (``unfreeze`` would release them).
+    """
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
 
 
 def clear_tables() -> None:

@@ -241,13 +241,16 @@ class Availability(Mapping[int, tuple[BusyInterval, ...]]):
         """
         by_user: dict[int, tuple[BusyInterval, ...]] = dict.fromkeys(users, ())
         raw_users = cv.as_map(raw, "calendar.accessibility.get result")
-        with jsonio.gc_paused() if len(raw_users) >= _BIG_USERS else contextlib.nullcontext():
+        big = len(raw_users) >= _BIG_USERS
+        with jsonio.gc_paused() if big else contextlib.nullcontext():
             for key, items in raw_users.items():
                 user = cv.as_int(key, "user id")
                 entries = _wire.decode_entries(cv.as_list(items, f"user {user}"))
                 if by_user.get(user):  # "7" and "07" name one user: join their entries
                     entries = _wire.ordered(by_user[user] + entries)
                 by_user[user] = entries
+            if big:
+                _wire.promote_young()  # no young collection walks the entries after the pause
             return cls._adopt(by_user)
 
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import gc
 import pickle
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +24,7 @@ from b24async import Bitrix24
 from b24async.methods import GetAccessibility
 from b24async.models import Availability, BusyInterval
 from b24async.models import _calendar_wire as wire
+from b24async.models import calendar as calendar_models
 from b24async.testing import FakePortal
 
 
@@ -275,3 +277,29 @@ def test_entries_in_another_key_order_take_the_general_reader() -> None:
     got = BusyInterval.from_wire(entry)
     assert repr(got) == repr(BusyInterval._from_wire_checked(entry))
     assert list(got.extra) == ["~USER_OFFSET_TO", "~USER_OFFSET_FROM", "DATE_TO", "DATE_FROM"]
+
+
+def many_users_answer() -> tuple[dict[str, Any], list[int]]:
+    users = list(range(1, calendar_models._BIG_USERS + 1))
+    return {str(user): [{**ENTRY, "ID": str(user)}] for user in users}, users
+
+
+def test_a_big_answer_leaves_its_entries_in_the_oldest_gc_generation() -> None:
+    raw, users = many_users_answer()
+    enabled = gc.isenabled()
+    got = Availability.from_wire(raw, users=users)
+    assert gc.isenabled() is enabled and gc.get_freeze_count() == 0
+    oldest = {id(obj) for obj in gc.get_objects(generation=2)}
+    assert all(id(got[user][0]) in oldest for user in users)
+
+
+def test_objects_the_application_froze_stay_frozen() -> None:
+    raw, users = many_users_answer()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        Availability.from_wire(raw, users=users)
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
