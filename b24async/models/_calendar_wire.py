@@ -20,9 +20,9 @@ from __future__ import annotations
 import gc
 import operator
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -104,6 +104,48 @@ _TABLE_MAX = 1 << 15  # entries per table; a full table is cleared (a cache, nev
 _SEEN = [_EVENT_KEYS]
 
 
+# Entries with other keys or another order (a newer portal, a filtered answer) are read through
+# their shape: getters of the attribute values (in _KNOWN's order) and of the other values, and
+# the index their ``extra`` maps share. ``False``: not an event's keys (an HR absence...).
+_KNOWN = (
+    "ID",
+    "NAME",
+    "DATE_FROM_TS_UTC",
+    "DATE_TO_TS_UTC",
+    "DT_SKIP_TIME",
+    "TZ_FROM",
+    "TZ_TO",
+    "ACCESSIBILITY",
+    "IMPORTANCE",
+    "EVENT_TYPE",
+)
+_Getter = Callable[[tuple[Any, ...]], tuple[Any, ...]]
+_Shape = tuple[_Getter, _Getter, dict[str, int]]
+_SHAPES: dict[tuple[Any, ...], _Shape | Literal[False]] = {}
+
+
+def _getter(positions: list[int]) -> _Getter:
+    if len(positions) > 1:
+        return operator.itemgetter(*positions)
+    return lambda values: tuple(values[p] for p in positions)
+
+
+def _shape(keys: tuple[Any, ...]) -> _Shape | Literal[False]:
+    position = {key: i for i, key in enumerate(keys)}
+    shape: _Shape | Literal[False] = False
+    if "FROM_HR" not in position and all(key in position for key in _KNOWN):
+        other = [key for key in keys if key not in _KNOWN]
+        shape = (
+            _getter([position[key] for key in _KNOWN]),
+            _getter([position[key] for key in other]),
+            {key: i for i, key in enumerate(other)},
+        )
+    if len(_SHAPES) >= 64:
+        _SHAPES.clear()
+    _SHAPES[keys] = shape
+    return shape
+
+
 def promote_young() -> None:
     """Move every object built since the last collection to the oldest GC generation, unwalked.
 
@@ -150,9 +192,15 @@ def _text_or_none(*values: Any) -> tuple[str | None, ...]:
     return tuple(_TEXTS[v] if v in _TEXTS else _text(v) for v in values)
 
 
-def _extra(date_from: Any, date_to: Any, offset_from: int, offset_to: int) -> FrozenMap[str, Any]:
-    if not all(date is None or type(date) is str for date in (date_from, date_to)):
-        raise ValueError(date_from, date_to)
+def _extra(date_from: Any, date_to: Any, offset_from: Any, offset_to: Any) -> FrozenMap[str, Any]:
+    values = (date_from, date_to, offset_from, offset_to)
+    if not (
+        (date_from is None or type(date_from) is str)
+        and (date_to is None or type(date_to) is str)
+        and type(offset_from) is int
+        and type(offset_to) is int
+    ):
+        return FrozenMap.compact(_EXTRA_INDEX, values)  # odd values: kept as sent, not shared
     if len(_EXTRAS) >= _TABLE_MAX:
         _EXTRAS.clear()
     date_from, date_to = date_from and _intern(date_from), date_to and _intern(date_to)
@@ -178,63 +226,79 @@ def decode_entries(items: Iterable[Any]) -> tuple[BusyInterval, ...]:
             if keys and keys[0] is not seen[0] and keys == _EVENT_KEYS:
                 _SEEN[0] = seen = keys  # a new answer: compare its own key objects from now on
             if keys == seen:
-                (
-                    ident,
-                    name,
-                    date_from,
-                    date_to,
-                    start,
-                    end,
-                    offset_from,
-                    offset_to,
-                    skip,
-                    tz_from,
-                    tz_to,
-                    access,
-                    importance,
-                    kind,
-                ) = raw.values()
-                if (
-                    type(ident) is str
-                    and ident.isdigit()
-                    and ident.isascii()
-                    and type(offset_from) is int
-                    and type(offset_to) is int
-                    and (name is None or type(name) is str)
-                ):
-                    try:
-                        try:
-                            begin = _INSTANTS[start]
-                        except KeyError:
-                            begin = _instant(start)
-                        try:
-                            finish = _INSTANTS[end]
-                        except KeyError:
-                            finish = _instant(end)
-                        try:
-                            extra = _EXTRAS[date_from, date_to, offset_from, offset_to]
-                        except KeyError:
+                shape = None  # the portal's keys in its order
+            else:
+                shape = _SHAPES.get(keys)
+                if shape is None:
+                    shape = _shape(keys)
+            if shape is not False:
+                try:
+                    if shape is None:  # the portal's keys in its order: equal extras share a map
+                        (
+                            ident,
+                            name,
+                            date_from,
+                            date_to,
+                            start,
+                            end,
+                            offset_from,
+                            offset_to,
+                            skip,
+                            tz_from,
+                            tz_to,
+                            access,
+                            importance,
+                            kind,
+                        ) = raw.values()
+                        if type(offset_from) is int and type(offset_to) is int:  # 0 == False
+                            try:
+                                extra = _EXTRAS[date_from, date_to, offset_from, offset_to]
+                            except (KeyError, TypeError):  # new, or unhashable dates
+                                extra = _extra(date_from, date_to, offset_from, offset_to)
+                        else:
                             extra = _extra(date_from, date_to, offset_from, offset_to)
-                        try:
-                            tz_from, tz_to, kind = _TEXTS[tz_from], _TEXTS[tz_to], _TEXTS[kind]
-                        except KeyError:
-                            tz_from, tz_to, kind = _text_or_none(tz_from, tz_to, kind)
-                        entry = _new(BusyInterval)
-                        _set_id(entry, int(ident))
-                        _set_start(entry, begin)
-                        _set_end(entry, finish)
-                        _set_name(entry, _intern(name) if name else None)
-                        _set_tz_from(entry, tz_from)
-                        _set_tz_to(entry, tz_to)
-                        _set_all_day(entry, _SKIP_TIME[skip])
-                        _set_accessibility(entry, _ACCESSIBILITY[access])
-                        _set_importance(entry, _IMPORTANCE[importance])
-                        _set_event_type(entry, kind)
-                        _set_from_hr(entry, False)
-                        _set_extra(entry, extra)
-                    except (KeyError, TypeError, ValueError):
-                        entry = None  # an odd value: the general reader decides (value or error)
-        if entry is None:  # not the portal's event shape, or an odd value
+                    else:  # other keys or another order: read by the shape's positions
+                        known, other, index = shape
+                        values = tuple(raw.values())
+                        ident, name, start, end, skip, tz_from, tz_to, access, importance, kind = (
+                            known(values)
+                        )
+                        extra = FrozenMap.compact(index, other(values))
+                    if not (
+                        type(ident) is str
+                        and ident.isdigit()
+                        and ident.isascii()
+                        and (name is None or type(name) is str)
+                    ):
+                        raise ValueError(ident)
+                    try:
+                        begin = _INSTANTS[start]
+                    except KeyError:
+                        begin = _instant(start)
+                    try:
+                        finish = _INSTANTS[end]
+                    except KeyError:
+                        finish = _instant(end)
+                    try:
+                        tz_from, tz_to, kind = _TEXTS[tz_from], _TEXTS[tz_to], _TEXTS[kind]
+                    except KeyError:
+                        tz_from, tz_to, kind = _text_or_none(tz_from, tz_to, kind)
+                    entry = _new(BusyInterval)
+                    _set_id(entry, int(ident))
+                    _set_start(entry, begin)
+                    _set_end(entry, finish)
+                    _set_name(entry, _intern(name) if name else None)
+                    _set_tz_from(entry, tz_from)
+                    _set_tz_to(entry, tz_to)
+                    _set_all_day(entry, _SKIP_TIME[skip])
+                    _set_accessibility(entry, _ACCESSIBILITY[access])
+                    _set_importance(entry, _IMPORTANCE[importance])
+                    _set_event_type(entry, kind)
+                    _set_from_hr(entry, False)
+                    _set_extra(entry, extra)
+                except (KeyError, TypeError, ValueError):
+                    entry = None  # an odd value: the general reader decides (value or error)
+        if entry is None:  # not an event's shape (an HR absence...), or an odd value
             entry = BusyInterval._from_wire_checked(raw)
             begin = entry.start
         if in_order:

@@ -272,11 +272,25 @@ def test_a_full_table_is_cleared_and_the_entry_still_read(
     assert len(wire._TEXTS) == len(wire._NO_TEXT) + 1
 
 
-def test_entries_in_another_key_order_take_the_general_reader() -> None:
-    entry = dict(reversed(list(ENTRY.items())))
+@pytest.mark.parametrize(
+    "entry",
+    [
+        dict(reversed(list(ENTRY.items()))),
+        {**ENTRY, "PARENT_ID": "5", "RRULE": None},
+        {k: v for k, v in ENTRY.items() if not k.startswith("~")},
+        {k: v for k, v in ENTRY.items() if k in wire._KNOWN},
+        {k: v for k, v in ENTRY.items() if k in (*wire._KNOWN, "DATE_TO")},
+    ],
+    ids=["reversed", "two-more-keys", "no-offsets", "attributes-only", "one-more-key"],
+)
+def test_other_event_shapes_are_read_by_their_shape(
+    entry: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    general = BusyInterval._from_wire_checked(entry)
+    monkeypatch.setattr(BusyInterval, "_from_wire_checked", None)  # the fast path only
     got = BusyInterval.from_wire(entry)
-    assert repr(got) == repr(BusyInterval._from_wire_checked(entry))
-    assert list(got.extra) == ["~USER_OFFSET_TO", "~USER_OFFSET_FROM", "DATE_TO", "DATE_FROM"]
+    assert got == general and repr(got) == repr(general)
+    assert list(got.extra.items()) == list(general.extra.items())
 
 
 def many_users_answer() -> tuple[dict[str, Any], list[int]]:

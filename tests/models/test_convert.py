@@ -299,6 +299,31 @@ def test_frozen_map_is_read_only_equal_and_picklable() -> None:
     assert cv.freeze(frozen) is frozen
 
 
+def test_compact_frozen_map_is_the_same_map() -> None:
+    index = {"A": 0, "B": 1}
+    compact = cv.FrozenMap.compact(index, (1, [2]))
+    plain = cv.FrozenMap({"A": 1, "B": [2]})
+    assert compact == plain == {"A": 1, "B": [2]} and plain == compact
+    assert compact != {"A": 1} and compact != cv.FrozenMap.compact(index, (1, [3]))
+    assert compact == cv.FrozenMap.compact(index, (1, [2]))
+    assert repr(compact) == repr(plain) == "FrozenMap({'A': 1, 'B': [2]})"
+    assert list(compact.items()) == list(plain.items()) and len(compact) == 2
+    assert compact["B"] == [2] and "B" in compact and "C" not in compact
+    with pytest.raises(KeyError):
+        compact["C"]
+    with pytest.raises(TypeError):
+        hash(compact)
+    restored = pickle.loads(pickle.dumps(compact))
+    assert restored == compact and repr(restored) == repr(compact)
+    assert (compact == 1) is False
+
+
+def test_frozen_map_reads_pickles_made_before_the_compact_form() -> None:
+    old = cv.FrozenMap.__new__(cv.FrozenMap)
+    old.__setstate__((None, {"_data": {"A": 1}}))  # what unpickling an older version does
+    assert old == {"A": 1} and repr(old) == "FrozenMap({'A': 1})"
+
+
 # --- Python -> wire -------------------------------------------------------------------------------
 
 
