@@ -71,7 +71,8 @@ def test_the_sdist_has_the_source_but_no_benchmark_output_or_ci(dist: Path) -> N
     assert "benchmarks/run.py" in names  # the benchmark code, to run them again
     assert not [n for n in names if n.startswith(("benchmarks/results", ".ci/"))]
     (sdist,) = dist.glob("*.tar.gz")
-    assert sdist.stat().st_size < 500_000  # it was ~1.1 MB with the benchmark output
+    # It was ~1.1 MB with the benchmark output; the source alone is ~0.5 MB and grows with it.
+    assert sdist.stat().st_size < 650_000
 
 
 def test_classifiers_list_the_pythons_ci_tests(dist: Path) -> None:
