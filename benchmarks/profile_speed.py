@@ -6,11 +6,13 @@ Usage::
     python benchmarks/profile_speed.py fan_in 5000 --cprofile      # + top functions
     python benchmarks/profile_speed.py availability 2000 --tracemalloc
     python -m pyinstrument benchmarks/profile_speed.py fan_in 5000  # if pyinstrument is installed
+    python benchmarks/profile_speed.py list_all 50000 --processing 0.02 --cprofile
 
 The portal runs in its own process (``portal_proc.py``: 30 ms round trip, ``--processing`` s per
 command), warmed for the window first, so the profile holds the client's work only. ``fan_in``:
 one coroutine per user awaits ``b24(GetAccessibility(users=[user], ...))`` and reads its
-result; ``availability``: one typed call for all users. ``--days`` sets the window (28: four
+result; ``availability``: one typed call for all users; ``list_all``: ``b24.list_all("user.get")``
+(every row read, as in ``speed.py``). ``--days`` sets the window (28: four
 weeks, the issue's interval counts). ``B24ASYNC_JSON=stdlib`` forces the stdlib JSON decoder.
 """
 
@@ -38,6 +40,9 @@ HERE = Path(__file__).resolve().parent
 async def job(name: str, url: str, users: int, start: dt.date, end: dt.date) -> tuple[int, int]:
     """Run the job; returns (intervals the callers read, HTTP requests sent)."""
     async with Bitrix24(url) as b24:
+        if name == "list_all":
+            rows = await b24.list_all("user.get")
+            return len({row["ID"] for row in rows}), b24.stats.requests
         if name == "fan_in":
 
             async def one(user: int) -> int:
@@ -51,7 +56,7 @@ async def job(name: str, url: str, users: int, start: dt.date, end: dt.date) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("job", choices=("fan_in", "availability"))
+    parser.add_argument("job", choices=("fan_in", "availability", "list_all"))
     parser.add_argument("users", type=int)
     parser.add_argument("--days", type=int, default=28)
     parser.add_argument("--processing", type=float, default=0.005)
@@ -78,7 +83,7 @@ def main() -> int:
         url = json.loads(portal.stdout.readline())["webhook_url"]
         start = dt.date.today() - dt.timedelta(days=dt.date.today().weekday())
         end = start + dt.timedelta(days=args.days - 1)
-        for first in range(1, args.users + 1, 500):  # warm the portal's lazy calendars
+        for first in range(1, args.users + 1 if args.job != "list_all" else 1, 500):  # warm the portal's lazy calendars
             body = {"users": list(range(first, min(first + 500, args.users + 1)))}
             body.update({"from": start.isoformat(), "to": end.isoformat()})
             request = urllib.request.Request(
@@ -100,7 +105,7 @@ def main() -> int:
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         print(
             f"{args.job} {args.users} users, {args.days} days, JSON {jsonio.BACKEND}: "
-            f"{intervals:,} intervals, {requests} requests, wall {wall:.2f} s, "
+            f"{intervals:,} intervals/rows, {requests} requests, wall {wall:.2f} s, "
             f"client CPU {cpu:.2f} s"
         )
         if args.tracemalloc:
