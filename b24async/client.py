@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import aiohttp
 
+from b24async import jsonio
 from b24async.auth import (
     DEFAULT_OAUTH_URL,
     Credentials,
@@ -565,8 +566,9 @@ class Bitrix24:
         position = ReadPosition()
         # Page by page, as one operation: stepping through the rows one by one (two async
         # generators and a lifecycle operation per row) cost more client CPU than decoding them.
+        # Every row is kept: the answers skip the collector's young generations (jsonio.kept).
         try:
-            with self._lifecycle.operation():
+            with self._lifecycle.operation(), jsonio.kept():
                 pages = paginate_pages(
                     self._engine,
                     self._call_encoded,

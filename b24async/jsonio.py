@@ -22,18 +22,34 @@ models): CPython's cyclic garbage collector would otherwise run dozens of times 
 built, each time walking every container still alive (the whole answer), which costs more than
 the building itself. They form no cycles (reference counting frees them), so it waits until the
 answer is built; then it runs as usual.
+
+:func:`kept` marks a read whose answers are kept (:meth:`~b24async.Bitrix24.list_all` keeps every
+row until it returns them). The collector is generational: it assumes that new objects die
+young and walks each survivor again as it ages (twice per row here, cold in the cache by the
+second walk). For a bulk read that assumption is wrong, and those walks were about a quarter of
+``list_all``'s client CPU. Inside :func:`kept`, a large answer, once parsed (with the collector
+still paused), is moved straight to the oldest generation: ``gc.freeze()`` then
+``gc.unfreeze()``, which on CPython 3.10-3.13 moves whole generation lists, whatever their
+size. Everything then alive moves with it, the application's young objects too: they are still
+tracked and collected by the next full collection, which the read does not bring forward.
+Nothing happens when the collector is off, when the application has frozen objects of its own
+(``gc.get_freeze_count()``: ``unfreeze`` would thaw them), or on interpreters where freezing
+walks every object (3.14's incremental collector, free-threaded builds, PyPy).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import gc
 import json
 import os
+import sys
+import sysconfig
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["BACKEND", "BIG", "ORJSON_MAX_BYTES", "gc_paused", "loads", "use"]
+__all__ = ["BACKEND", "BIG", "CAN_AGE", "ORJSON_MAX_BYTES", "gc_paused", "kept", "loads", "use"]
 
 #: Answers at least this large (bytes of JSON) are parsed with the cyclic GC paused.
 BIG = 1 << 16
@@ -82,12 +98,46 @@ def use(backend: str) -> None:
 def loads(data: bytes | str) -> Any:
     """Parse one JSON document (``bytes`` are UTF-8); ``ValueError`` if it is not JSON.
 
-    A document of :data:`BIG` bytes or more is parsed with the cyclic GC paused.
+    A document of :data:`BIG` bytes or more is parsed with the cyclic GC paused, and inside
+    :func:`kept` its values are then moved to the oldest generation (see the module docs).
     """
-    if len(data) < BIG:
+    if len(data) < BIG or not gc.isenabled():
         return _impl(data)
-    with gc_paused():
-        return _impl(data)
+    gc.disable()
+    try:
+        value = _impl(data)
+        if _kept.get() and gc.get_freeze_count() == 0:
+            gc.freeze()  # everything alive, these values too, leaves the young generations
+            gc.unfreeze()  # ... for the oldest, unwalked
+        return value
+    finally:
+        gc.enable()
+
+
+#: Whether :func:`kept` moves answers to the oldest generation here: ``gc.freeze()``/``unfreeze()``
+#: splice generation lists in O(1) only with CPython's classic collector (3.10-3.13, GIL builds).
+CAN_AGE = (
+    sys.implementation.name == "cpython"
+    and sys.version_info < (3, 14)
+    and not sysconfig.get_config_var("Py_GIL_DISABLED")
+)
+_kept: contextvars.ContextVar[bool] = contextvars.ContextVar("b24async_jsonio_kept", default=False)
+
+
+@contextlib.contextmanager
+def kept() -> Iterator[None]:
+    """Mark the answers parsed in this block as kept: large ones go to the oldest generation.
+
+    For reads that keep what they parse (:meth:`~b24async.Bitrix24.list_all`); it applies to
+    the tasks started inside the block too (they copy the context). A no-op where moving them
+    would cost more than it saves, or would touch the application's frozen objects (see the
+    module docs).
+    """
+    token = _kept.set(CAN_AGE and gc.get_freeze_count() == 0)
+    try:
+        yield
+    finally:
+        _kept.reset(token)
 
 
 @contextlib.contextmanager

@@ -89,6 +89,77 @@ def test_a_big_answer_decodes_alike_and_leaves_the_gc_as_it_was(backend: str) ->
         gc.enable()
 
 
+# One list row per user: lists are always tracked by the collector (a dict of strings is not).
+KEPT_DOC = json.dumps({"result": [{"ID": str(i), "DEP": [i, 1]} for i in range(3_000)]}).encode()
+
+
+def _in_oldest_generation(value: object) -> bool:
+    return any(o is value for o in gc.get_objects(generation=2))
+
+
+@pytest.mark.skipif(not jsonio.CAN_AGE, reason="kept() is a no-op on this interpreter")
+def test_kept_answers_skip_the_young_generations(backend: str) -> None:
+    assert len(KEPT_DOC) >= jsonio.BIG
+    gc.collect()  # counts at zero: the young collections below cannot reach the oldest one
+    with jsonio.kept():
+        kept = jsonio.loads(KEPT_DOC)
+        small = jsonio.loads(b'{"result": [[1]]}')  # under BIG: parsed as usual
+    fresh = jsonio.loads(KEPT_DOC)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert _in_oldest_generation(kept["result"][0]["DEP"])
+    assert _in_oldest_generation(kept["result"][-1]["DEP"])
+    assert not _in_oldest_generation(small["result"][0])
+    assert not _in_oldest_generation(fresh["result"][0]["DEP"])  # outside kept(): young
+    assert kept == fresh == json.loads(KEPT_DOC)
+
+
+@pytest.mark.skipif(jsonio.CAN_AGE, reason="kept() ages answers on this interpreter")
+def test_kept_is_a_no_op_where_freezing_walks_every_object() -> None:
+    gc.collect()
+    with jsonio.kept():
+        kept = jsonio.loads(KEPT_DOC)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert not _in_oldest_generation(kept["result"][0]["DEP"])
+
+
+def _frozen(value: object) -> bool:
+    return not any(o is value for o in gc.get_objects())  # in no generation: permanent
+
+
+def test_kept_leaves_an_applications_frozen_objects_frozen() -> None:
+    marker: list[object] = []  # a tracked container of the application's
+    gc.collect()  # counts at zero: the young collections below cannot reach the oldest one
+    with jsonio.kept():  # the application freezes after the read began
+        gc.freeze()
+        try:
+            kept = jsonio.loads(KEPT_DOC)
+            assert _frozen(marker)
+            assert not _in_oldest_generation(kept["result"][0]["DEP"])
+        finally:
+            gc.unfreeze()
+    gc.freeze()  # frozen before the read began: kept() does nothing at all
+    try:
+        with jsonio.kept():
+            kept = jsonio.loads(KEPT_DOC)
+        assert _frozen(marker)
+        assert not _in_oldest_generation(kept["result"][0]["DEP"])
+    finally:
+        gc.unfreeze()
+    assert not _frozen(marker)
+
+
+def test_kept_leaves_a_disabled_collector_alone() -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        with jsonio.kept():
+            kept = jsonio.loads(KEPT_DOC)
+        assert not gc.isenabled()
+        assert not _in_oldest_generation(kept["result"][0]["DEP"])
+    finally:
+        gc.enable()
+
+
 def test_use_refuses_unknown_names() -> None:
     with pytest.raises(ValueError, match="unknown JSON backend"):
         jsonio.use("simdjson")

@@ -4,12 +4,15 @@ real standard-plan limits (2 requests/s, bucket 50). Counts, not clocks, are ass
 from __future__ import annotations
 
 import asyncio
+import gc
+import json
 import math
 from collections import Counter
 
 import pytest
 
 from b24async import Bitrix24, MethodError, MethodNotFound, OperationTimeLimit, RateLimits
+from b24async import jsonio
 from b24async.testing import FakePortal, LoopClock
 
 WEEK = {"from": "2026-01-05", "to": "2026-01-11"}
@@ -161,6 +164,30 @@ async def test_paginate_7500_users_once_each_in_order(keyset: bool) -> None:
         # 1 counting page, then 149 pages at 50 per request: two full batches and a partial one.
         assert portal.stats.requests <= 1 + math.ceil(149 / 50) + 1
         assert progress[-1] == (7500, 7500)
+
+
+async def test_list_all_keeps_its_rows_out_of_the_young_generations() -> None:
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.set_threshold(1_000_000_000)  # no automatic collection: rows age only if list_all ages them
+    try:
+        # 3,000 users: one page of 50, then one batch answer of 59 pages (~1.3 MB of JSON).
+        async with FakePortal(users=3000) as portal, Bitrix24(portal.webhook_url) as b24:
+            rows = await b24.list_all("user.get")
+            read = [row async for row in b24.paginate("user.get")]
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+        oldest = {id(o) for o in gc.get_objects(generation=2)}
+        # Rows are dicts of strings plus a list (UF_DEPARTMENT): the lists are what the GC tracks.
+        departments = [r["UF_DEPARTMENT"] for r in rows[50:]]
+        assert all(isinstance(d, list) for d in departments)
+        assert all((id(d) in oldest) is jsonio.CAN_AGE for d in departments)
+        assert not any(id(r["UF_DEPARTMENT"]) in oldest for r in read)  # paginate's: young
+        big = jsonio.loads(json.dumps([[i] for i in range(20_000)]).encode())
+        assert not any(o is big[0] for o in gc.get_objects(generation=2))  # the mark is gone
+    finally:
+        gc.set_threshold(*thresholds)
+    assert rows == read
+    assert [int(r["ID"]) for r in rows] == list(range(1, 3001))
 
 
 async def test_list_all_with_filter() -> None:
