@@ -49,7 +49,17 @@ import sysconfig
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["BACKEND", "BIG", "CAN_AGE", "ORJSON_MAX_BYTES", "gc_paused", "kept", "loads", "use"]
+__all__ = [
+    "BACKEND",
+    "BIG",
+    "CAN_AGE",
+    "ORJSON_MAX_BYTES",
+    "age_if_kept",
+    "gc_paused",
+    "kept",
+    "loads",
+    "use",
+]
 
 #: Answers at least this large (bytes of JSON) are parsed with the cyclic GC paused.
 BIG = 1 << 16
@@ -106,12 +116,21 @@ def loads(data: bytes | str) -> Any:
     gc.disable()
     try:
         value = _impl(data)
-        if _kept.get() and gc.get_freeze_count() == 0:
-            gc.freeze()  # everything alive, these values too, leaves the young generations
-            gc.unfreeze()  # ... for the oldest, unwalked
+        age_if_kept()
         return value
     finally:
         gc.enable()
+
+
+def age_if_kept() -> None:
+    """Inside :func:`kept`, move everything alive to the oldest generation (see the module docs).
+
+    For code that builds a large answer's values itself, as :func:`loads` does: call it with
+    the collector paused, right after building them (before a young collection walks them).
+    """
+    if _kept.get() and gc.get_freeze_count() == 0:
+        gc.freeze()  # everything alive, the new values too, leaves the young generations
+        gc.unfreeze()  # ... for the oldest, unwalked
 
 
 #: Whether :func:`kept` moves answers to the oldest generation here: ``gc.freeze()``/``unfreeze()``

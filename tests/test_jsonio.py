@@ -113,6 +113,18 @@ def test_kept_answers_skip_the_young_generations(backend: str) -> None:
     assert kept == fresh == json.loads(KEPT_DOC)
 
 
+def test_a_decoder_of_its_own_ages_what_it_built_inside_kept() -> None:
+    gc.collect()
+    with jsonio.gc_paused():
+        outside = [[i] for i in range(1_000)]
+        jsonio.age_if_kept()  # not inside kept(): nothing moves
+    with jsonio.kept(), jsonio.gc_paused():
+        inside = [[i] for i in range(1_000)]
+        jsonio.age_if_kept()
+    assert _in_oldest_generation(inside[0]) is jsonio.CAN_AGE
+    assert not _in_oldest_generation(outside[0])
+
+
 @pytest.mark.skipif(jsonio.CAN_AGE, reason="kept() ages answers on this interpreter")
 def test_kept_is_a_no_op_where_freezing_walks_every_object() -> None:
     gc.collect()
