@@ -83,7 +83,8 @@ def main() -> int:
         url = json.loads(portal.stdout.readline())["webhook_url"]
         start = dt.date.today() - dt.timedelta(days=dt.date.today().weekday())
         end = start + dt.timedelta(days=args.days - 1)
-        for first in range(1, args.users + 1 if args.job != "list_all" else 1, 500):  # warm the portal's lazy calendars
+        calendars = 0 if args.job == "list_all" else args.users
+        for first in range(1, calendars + 1, 500):  # warm the portal's lazy calendars
             body = {"users": list(range(first, min(first + 500, args.users + 1)))}
             body.update({"from": start.isoformat(), "to": end.isoformat()})
             request = urllib.request.Request(

@@ -11,8 +11,7 @@ from collections import Counter
 
 import pytest
 
-from b24async import Bitrix24, MethodError, MethodNotFound, OperationTimeLimit, RateLimits
-from b24async import jsonio
+from b24async import Bitrix24, MethodError, MethodNotFound, OperationTimeLimit, RateLimits, jsonio
 from b24async.testing import FakePortal, LoopClock
 
 WEEK = {"from": "2026-01-05", "to": "2026-01-11"}
