@@ -32,9 +32,11 @@ still paused), is moved straight to the oldest generation: ``gc.freeze()`` then
 ``gc.unfreeze()``, which on CPython 3.10-3.13 moves whole generation lists, whatever their
 size. Everything then alive moves with it, the application's young objects too: they are still
 tracked and collected by the next full collection, which the read does not bring forward.
-Nothing happens when the collector is off, when the application has frozen objects of its own
-(``gc.get_freeze_count()``: ``unfreeze`` would thaw them), or on interpreters where freezing
-walks every object (3.14's incremental collector, free-threaded builds, PyPy).
+Nothing happens when the collector is off, when anything is frozen already
+(``gc.get_freeze_count()``: ``unfreeze`` would thaw it; the application's own, and CPython 3.12.1
+keeps a few hundred objects of its own frozen from startup, so there it never applies), or on
+interpreters where freezing walks every object (3.14's incremental collector, free-threaded
+builds, PyPy).
 """
 
 from __future__ import annotations
