@@ -581,7 +581,13 @@ class Bitrix24:
                 )
                 try:
                     async for page in pages:
-                        rows.extend(page if parse is None else map(parse, page))
+                        if parse is None:
+                            rows.extend(page)
+                            continue
+                        with jsonio.gc_paused() as paused:  # typed rows are kept too: age them
+                            rows.extend(map(parse, page))
+                            if paused:
+                                jsonio.age_if_kept()
                 finally:
                     await pages.aclose()
         except ClientClosed as exc:  # say where the read stopped; keep what was read

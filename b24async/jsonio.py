@@ -162,18 +162,19 @@ def kept() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[bool]:
     """Pause CPython's cyclic garbage collector for the block (see the module docs).
 
     Re-enables it only if it was enabled on entry, so an application that keeps it off, or a
-    nested pause, is left as it was.
+    nested pause, is left as it was. The block gets whether this pause turned it off (then
+    :func:`age_if_kept` may follow).
     """
     if not gc.isenabled():
-        yield
+        yield False
         return
     gc.disable()
     try:
-        yield
+        yield True
     finally:
         gc.enable()
 

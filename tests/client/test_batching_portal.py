@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 
 from b24async import Bitrix24, MethodError, MethodNotFound, OperationTimeLimit, RateLimits, jsonio
+from b24async.methods import GetUsers
 from b24async.testing import FakePortal, LoopClock
 
 WEEK = {"from": "2026-01-05", "to": "2026-01-11"}
@@ -190,6 +191,32 @@ async def test_list_all_keeps_its_rows_out_of_the_young_generations() -> None:
         gc.set_threshold(*thresholds)
     assert rows == read
     assert [int(r["ID"]) for r in rows] == list(range(1, 3001))
+
+
+async def test_typed_list_all_keeps_its_rows_out_of_the_young_generations() -> None:
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.set_threshold(1_000_000_000)  # no automatic collection: rows age only if list_all ages them
+    try:
+        async with FakePortal(users=120) as portal, Bitrix24(portal.webhook_url) as b24:
+            users = await b24.list_all(GetUsers())
+            read = [user async for user in b24.paginate(GetUsers())]
+        oldest = {id(o) for o in gc.get_objects(generation=2)}
+        assert all((id(u) in oldest) is AGES for u in users)  # every page's, small ones too
+        assert not any(id(u) in oldest for u in read)
+        gc.disable()  # an application's choice: list_all leaves it and ages nothing
+        try:
+            async with FakePortal(users=120) as portal, Bitrix24(portal.webhook_url) as b24:
+                again = await b24.list_all(GetUsers())
+            assert not gc.isenabled()
+            oldest = {id(o) for o in gc.get_objects(generation=2)}
+            assert not any(id(u) in oldest for u in again)
+        finally:
+            gc.enable()
+    finally:
+        gc.set_threshold(*thresholds)
+    assert users == read == again
+    assert [u.id for u in users] == list(range(1, 121))
 
 
 async def test_list_all_with_filter() -> None:
