@@ -60,6 +60,7 @@ __all__ = [
     "gc_paused",
     "kept",
     "loads",
+    "promote_young",
     "use",
 ]
 
@@ -130,7 +131,17 @@ def age_if_kept() -> None:
     For code that builds a large answer's values itself, as :func:`loads` does: call it with
     the collector paused, right after building them (before a young collection walks them).
     """
-    if _kept.get() and gc.get_freeze_count() == 0:
+    if _kept.get():
+        promote_young()
+
+
+def promote_young() -> None:
+    """Move everything alive to the oldest generation, unwalked (see the module docs).
+
+    Call it with the collector paused, right after building long-lived values. A no-op where
+    :data:`CAN_AGE` is False or anything is frozen already (``unfreeze`` would thaw it).
+    """
+    if CAN_AGE and gc.get_freeze_count() == 0:
         gc.freeze()  # everything alive, the new values too, leaves the young generations
         gc.unfreeze()  # ... for the oldest, unwalked
 

@@ -132,6 +132,15 @@ def test_a_decoder_of_its_own_ages_what_it_built_inside_kept() -> None:
     assert _in_oldest_generation(outside[0]) is AGES
 
 
+def test_promote_young_moves_what_is_alive_wherever_it_can() -> None:
+    gc.collect()
+    with jsonio.gc_paused():
+        built = [[i] for i in range(1_000)]
+        jsonio.promote_young()  # no kept() needed: the caller knows its values are long-lived
+    assert _in_oldest_generation(built[0]) is AGES
+    assert gc.isenabled() and gc.get_freeze_count() == FROZEN_AT_START
+
+
 @pytest.mark.skipif(AGES, reason="kept() ages answers on this interpreter")
 def test_kept_is_a_no_op_where_freezing_walks_every_object_or_would_thaw() -> None:
     gc.collect()

@@ -17,7 +17,6 @@ cleared when full: never a leak, at worst less sharing.
 
 from __future__ import annotations
 
-import gc
 import operator
 import sys
 from collections.abc import Callable, Iterable
@@ -26,6 +25,7 @@ from typing import Any, Literal
 
 import attrs
 
+from b24async import jsonio
 from b24async.codec import from_timestamp
 from b24async.models._convert import FrozenMap
 from b24async.models.calendar import Accessibility, BusyInterval, Importance
@@ -154,11 +154,10 @@ def promote_young() -> None:
     a middle one again later), ~0.2-0.3 µs per entry. ``gc.freeze()`` + ``gc.unfreeze()`` moves
     them to the oldest generation in O(1); the next full collection looks at them, as at every
     long-lived object. Young cyclic garbage made just before waits for that collection too.
-    Skipped when the application froze objects of its own (``unfreeze`` would release them).
+    Skipped when anything is frozen already (``unfreeze`` would release it) and where freezing
+    walks every object (:func:`b24async.jsonio.promote_young`, which does the move).
     """
-    if gc.get_freeze_count() == 0:
-        gc.freeze()
-        gc.unfreeze()
+    jsonio.promote_young()
 
 
 def clear_tables() -> None:

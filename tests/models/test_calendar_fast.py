@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from b24async import Bitrix24
+from b24async import Bitrix24, jsonio
 from b24async.methods import GetAccessibility
 from b24async.models import Availability, BusyInterval
 from b24async.models import _calendar_wire as wire
@@ -298,11 +298,18 @@ def many_users_answer() -> tuple[dict[str, Any], list[int]]:
     return {str(user): [{**ENTRY, "ID": str(user)}] for user in users}, users
 
 
+# Some interpreters keep objects of their own frozen from startup (CPython 3.12.1: 375), and
+# some cannot move generations in O(1) (jsonio.CAN_AGE): entries are not promoted there.
+FROZEN_AT_START = gc.get_freeze_count()
+AGES = jsonio.CAN_AGE and FROZEN_AT_START == 0
+
+
+@pytest.mark.skipif(not AGES, reason="no promotion on this interpreter")
 def test_a_big_answer_leaves_its_entries_in_the_oldest_gc_generation() -> None:
     raw, users = many_users_answer()
     enabled = gc.isenabled()
     got = Availability.from_wire(raw, users=users)
-    assert gc.isenabled() is enabled and gc.get_freeze_count() == 0
+    assert gc.isenabled() is enabled and gc.get_freeze_count() == FROZEN_AT_START
     oldest = {id(obj) for obj in gc.get_objects(generation=2)}
     assert all(id(got[user][0]) in oldest for user in users)
 
