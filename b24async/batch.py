@@ -40,6 +40,7 @@ from b24async.batchcodec import (
     resolve_references,
     survives_query_encoding,
 )
+from b24async.batchstream import Take, decode_batch_each
 from b24async.clock import Clock
 from b24async.errors import (
     ApiError,
@@ -307,16 +308,19 @@ async def send_chunk(
     *,
     on_sent: Callable[[], None] | None = None,
     tries: Tries | None = None,
+    take: Take | None = None,
 ) -> ChunkOutcome:
     """Send one ``batch`` request through the engine and decode it per command.
 
     ``on_sent`` is called when the request leaves (past the throttle), once per attempt;
     ``tries`` carries the commands' earlier ambiguous failures (see :class:`Engine.send
-    <b24async.engine.Engine.send>`).
+    <b24async.engine.Engine.send>`). With ``take``, each command's response is passed through
+    it as soon as it is decoded, and a large answer is read one command at a time
+    (:func:`~b24async.batchstream.decode_batch_each`): the outcome holds ``take``'s values.
     """
 
     def decode(raw: RawResponse) -> tuple[ChunkOutcome, list[tuple[str, Timing | None]]]:
-        outcome = decode_batch(raw, chunk)
+        outcome = decode_batch(raw, chunk) if take is None else decode_batch_each(raw, chunk, take)
         return outcome, command_timings(outcome, chunk)
 
     engine.counters.batches += 1

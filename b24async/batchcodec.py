@@ -37,7 +37,9 @@ __all__ = [
     "ChunkOutcome",
     "Command",
     "CommandSpec",
+    "as_map",
     "batch_params",
+    "command_error",
     "command_timings",
     "decode_batch",
     "encode_command",
@@ -271,13 +273,26 @@ class ChunkOutcome:
     time: Timing | None = None  # the batch request's own ``time`` block
 
 
-def _as_map(value: Any, names: Sequence[str]) -> dict[str, Any]:
+def as_map(value: Any) -> dict[str, Any]:
+    """A ``result_*`` map of a batch answer keyed by command name (``{}`` if not a map)."""
     # PHP serializes an empty map as [] and a map keyed 0..n-1 as a JSON array.
     if isinstance(value, Mapping):
         return {str(k): v for k, v in value.items()}
     if isinstance(value, list):
         return {str(i): v for i, v in enumerate(value)} if value else {}
     return {}
+
+
+def command_error(command: Command, value: Any) -> ApiError:
+    """The :class:`ApiError` of a command named in the answer's ``result_error`` map."""
+    err = value if isinstance(value, Mapping) else {"error": "", "error_description": str(value)}
+    code = str(err.get("error") or "")
+    return make_api_error(
+        code,
+        str(err.get("error_description") or ""),
+        status=status_for_code(code),
+        method=command.method,
+    )
 
 
 def decode_batch(raw: RawResponse, chunk: Sequence[Command]) -> ChunkOutcome:
@@ -291,30 +306,18 @@ def decode_batch(raw: RawResponse, chunk: Sequence[Command]) -> ChunkOutcome:
         raise DecodeError(
             "batch answer has no result map", raw=raw.body, status=raw.status, method="batch"
         )
-    names = [c.name for c in chunk]
-    results = _as_map(body.get("result"), names)
-    errors = _as_map(body.get("result_error"), names)
-    totals = _as_map(body.get("result_total"), names)
-    nexts = _as_map(body.get("result_next"), names)
-    times = _as_map(body.get("result_time"), names)
+    results = as_map(body.get("result"))
+    errors = as_map(body.get("result_error"))
+    totals = as_map(body.get("result_total"))
+    nexts = as_map(body.get("result_next"))
+    times = as_map(body.get("result_time"))
     responses: dict[str, Response] = {}
     failed: dict[str, ApiError] = {}
     skipped: list[str] = []
     for command in chunk:
         name = command.name
         if name in errors:
-            err = (
-                errors[name]
-                if isinstance(errors[name], Mapping)
-                else {"error": "", "error_description": str(errors[name])}
-            )
-            code = str(err.get("error") or "")
-            failed[name] = make_api_error(
-                code,
-                str(err.get("error_description") or ""),
-                status=status_for_code(code),
-                method=command.method,
-            )
+            failed[name] = command_error(command, errors[name])
         elif name in results:
             responses[name] = Response(
                 method=command.method,

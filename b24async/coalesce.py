@@ -79,18 +79,56 @@ class _Call:
     items_total: int = 0
     dropped: bool = False  # counted once in ``dropped_calls``
     parse: Callable[[Any], Any] | None = None  # typed calls: result -> typed value
+    typed: list[Any] = attrs.field(factory=list)  # typed merged calls: parsed parts so far
+    picked: int = 0  # typed merged calls: entries picked so far (for ``progress``)
+    error: Exception | None = None  # typed merged calls: a part's parser error
 
     def resolve(self, response: Response) -> None:
         """Complete the call: its Response, or its typed result (or the parser's error)."""
         if self.parse is None:
             self.future.set_result(response)
             return
-        try:
-            value = self.parse(response.result)
-        except Exception as exc:  # a malformed answer fails this caller only
-            self.future.set_exception(exc)
+        self.settle(_parsed(self.parse, response.result))
+
+    def settle(self, ready: _Ready) -> None:
+        """Complete the call with a value or error made ready beforehand."""
+        if isinstance(ready.value, _Failed):
+            self.future.set_exception(ready.value.error)
         else:
-            self.future.set_result(value)
+            self.future.set_result(ready.value)
+
+
+@attrs.frozen
+class _Failed:
+    error: Exception  # a parser's error: it fails its caller only
+
+
+@attrs.frozen
+class _Ready:
+    """One part's share of an answer, made ready while the answer is read (see _take_wire).
+
+    ``kind``: "response" (an untyped lone call: the Response), "value" (a call's typed
+    result, or _Failed), "picked" (a merged part's raw entries), "part" (a typed merged part:
+    its parsed value, or _Failed; ``count`` entries picked).
+    """
+
+    kind: str
+    value: Any
+    count: int = 0
+
+
+def _parsed(parse: Callable[[Any], Any], result: Any) -> _Ready:
+    try:
+        return _Ready("value", parse(result))
+    except Exception as exc:  # a malformed answer fails this caller only
+        return _Ready("value", _Failed(exc))
+
+
+@attrs.frozen
+class _ReadyWire:
+    """A wire's answer as its parts need it: one _Ready per part, in order."""
+
+    parts: tuple[_Ready, ...]
 
 
 @attrs.define(eq=False)
@@ -338,7 +376,15 @@ class Coalescer:
                 else:
                     commands = [Command(str(i), w.method, w.params) for i, w in enumerate(wires)]
                     engine.counters.coalesced_calls += sum(len(w.parts) for w in wires)
-                    outcome = await send_chunk(engine, commands, halt=False, tries=tries)
+
+                    def take(command: Command, response: Response) -> Response:
+                        # Each command is made ready for its parts as soon as it is decoded:
+                        # a typed part keeps its typed value, not the decoded JSON.
+                        wire = wires[int(command.name)]
+                        ready = tuple(self._ready(part, response) for part in wire.parts)
+                        return attrs.evolve(response, result=_ReadyWire(ready))
+
+                    outcome = await send_chunk(engine, commands, halt=False, tries=tries, take=take)
         except ClientClosed as exc:
             for wire in wires:
                 for part in wire.parts:
@@ -374,8 +420,10 @@ class Coalescer:
         for i, wire in enumerate(wires):
             name = str(i)
             if name in outcome.responses:
-                for part in wire.parts:
-                    self._deliver(part, outcome.responses[name])
+                response = outcome.responses[name]
+                ready = response.result if isinstance(response.result, _ReadyWire) else None
+                for j, part in enumerate(wire.parts):
+                    self._deliver(part, response, None if ready is None else ready.parts[j])
             else:
                 error = outcome.errors.get(name)
                 # A blocked command inside a batch did not run: hold and re-send it. A lone
@@ -430,20 +478,69 @@ class Coalescer:
         self._queue.extendleft(reversed(parts))
         self._ensure_dispatcher()
 
-    def _deliver(self, part: _Part, response: Response) -> None:
+    def _ready(self, part: _Part, response: Response) -> _Ready:
+        """What ``part`` keeps of ``response``: its typed value, typed part or raw entries.
+
+        A pure conversion (no state changes), run as the answer is read, so that a typed
+        call's share of a large answer is typed before the next command is decoded.
+        """
+        call = part.call
+        if part.items is None or call.rule is None:
+            if call.parse is None:
+                return _Ready("response", response)
+            return _parsed(call.parse, response.result)
+        picked = call.rule.pick(response.result, part.items)
+        if call.parse is None:
+            return _Ready("picked", picked)
+        if call.items_total <= self.items_per_command:  # the call's only part
+            return _parsed(call.parse, call.rule.join(picked))
+        if not call.rule.typed_parts:
+            return _Ready("picked", picked)
+        try:
+            return _Ready("part", call.rule.parse_part(picked), len(picked))
+        except Exception as exc:  # a malformed answer fails this caller only
+            return _Ready("part", _Failed(exc), len(picked))
+
+    def _deliver(self, part: _Part, response: Response, ready: _Ready | None = None) -> None:
         call = part.call
         if call.future.done():
             return  # the caller is gone (cancelled): the result is discarded
-        if part.items is None or call.rule is None:
-            call.resolve(response)
+        if ready is None:
+            ready = self._ready(part, response)
+        if ready.kind == "response":
+            call.future.set_result(ready.value)
             return
-        call.merged.update(call.rule.pick(response.result, part.items))
+        if ready.kind == "value" and (part.items is None or call.rule is None):
+            call.settle(ready)
+            return
+        assert call.rule is not None
+        if ready.kind == "part":
+            call.typed.append(ready.value)
+            call.picked += ready.count
+            if isinstance(ready.value, _Failed) and call.error is None:
+                call.error = ready.value.error
+        elif ready.kind == "picked":
+            call.merged.update(ready.value)
         call.last_time = response.time
         call.remaining -= 1
         if call.progress is not None:
-            done = call.items_total if call.remaining == 0 else len(call.merged)
+            done = call.items_total if call.remaining == 0 else len(call.merged) + call.picked
             call.progress(done, call.items_total)
-        if call.remaining == 0:
+        if call.remaining:
+            return
+        if ready.kind == "value":  # the call's only part, parsed already
+            call.settle(ready)
+        elif call.typed or call.error is not None:
+            parts, call.typed = call.typed, []
+            if call.error is not None:
+                call.future.set_exception(call.error)
+            else:
+                assert call.parse is not None  # typed parts are made for typed calls only
+                try:
+                    call.future.set_result(call.rule.join_parsed(call.parse, parts))
+                except Exception as exc:  # a malformed answer fails this caller only
+                    call.future.set_exception(exc)
+        else:
             joined = call.rule.join(call.merged)
             call.merged = {}  # the answer's entries now belong to the result alone
             call.resolve(Response(part.method, joined, call.last_time))

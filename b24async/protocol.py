@@ -129,13 +129,73 @@ class HttpRequest:
     headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
 
 
-@attrs.frozen
 class RawResponse:
-    """One HTTP answer as plain data: status, headers (lower-cased names) and body bytes."""
+    """One HTTP answer as plain data: status, headers (lower-cased names) and body bytes.
+
+    A large answer is decoded from its text (:meth:`text`): the bytes are released then, so
+    that the bytes, the text and the decoded values of an answer are never all alive at once.
+    :attr:`body` still gives the bytes afterwards (encoded again from the text, equal to the
+    bytes received). Compares by status, headers and body; immutable.
+    """
+
+    __slots__ = ("_body", "_text", "headers", "status")
 
     status: int
-    headers: Mapping[str, str] = attrs.field(repr=False)
-    body: bytes = attrs.field(repr=False)
+    headers: Mapping[str, str]
+    _body: bytes | None
+    _text: str | None
+
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        set_ = object.__setattr__
+        set_(self, "status", status)
+        set_(self, "headers", headers)
+        set_(self, "_body", body)
+        set_(self, "_text", None)
+
+    @property
+    def body(self) -> bytes:
+        """The body as received (bytes)."""
+        if self._body is not None:
+            return self._body
+        assert self._text is not None
+        return self._text.encode("utf-8", "surrogatepass")
+
+    @property
+    def size(self) -> int:
+        """The body's length in bytes."""
+        return len(self._body) if self._body is not None else len(self.body)
+
+    def text(self) -> str:
+        """The body as text, read as :func:`json.loads` reads bytes; releases UTF-8 bytes.
+
+        ``UnicodeDecodeError`` (a ``ValueError``) when the bytes are not text. Bytes in UTF-16
+        or UTF-32 (which :func:`json.loads` also accepts) are kept as they are.
+        """
+        if self._text is None:
+            assert self._body is not None
+            encoding = json.detect_encoding(self._body)
+            text = self._body.decode(encoding, "surrogatepass")
+            object.__setattr__(self, "_text", text)
+            if encoding == "utf-8":  # encodes back to exactly these bytes: drop them
+                object.__setattr__(self, "_body", None)
+            return text
+        return self._text
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"RawResponse is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"RawResponse is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RawResponse):
+            return NotImplemented
+        return (self.status, self.headers, self.body) == (other.status, other.headers, other.body)
+
+    __hash__ = None  # type: ignore[assignment]  # headers are a dict
+
+    def __repr__(self) -> str:
+        return f"RawResponse(status={self.status!r})"
 
 
 def normalize_method(method: str) -> str:

@@ -8,7 +8,7 @@ tzinfo=Moscow)`` is 2025-09-10). A naive datetime is a ``ValueError``: it names 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, ClassVar
 
@@ -90,6 +90,16 @@ class AccessibilityMerge(MergeRule):
         if not isinstance(result, Mapping):
             return {}
         return {str(u): result[str(u)] for u in items if str(u) in result}
+
+    typed_parts = True
+
+    def parse_part(self, picked: Mapping[str, Any]) -> Availability:
+        """One part's users, typed."""
+        return Availability.from_wire(picked)
+
+    def join_parsed(self, parse: Callable[[Any], Any], parts: Sequence[Any]) -> Any:
+        """Every requested user (in the call's order, from ``parse`` of no entries), joined."""
+        return Availability.merge(parse(self.join({})), *parts)
 
 
 @attrs.frozen

@@ -14,7 +14,7 @@ REST method) whether a call is mergeable.
 from __future__ import annotations
 
 import abc
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 __all__ = ["MergeRule", "merge_rule_for", "register_merge_rule"]
@@ -46,6 +46,23 @@ class MergeRule(abc.ABC):
         empty list, so a lone call gets ``[]``).
         """
         return dict(parts) if parts else []
+
+    #: Whether typed calls split over several commands are parsed part by part
+    #: (:meth:`parse_part`) and joined typed (:meth:`join_parsed`), so that no part's raw
+    #: entries wait for the others. Off by default: the picked entries are joined raw, then
+    #: parsed once.
+    typed_parts: bool = False
+
+    def parse_part(self, picked: Mapping[str, Any]) -> Any:
+        """The typed value of one part's picked entries (with :attr:`typed_parts`)."""
+        raise NotImplementedError
+
+    def join_parsed(self, parse: Callable[[Any], Any], parts: Sequence[Any]) -> Any:
+        """A typed call's result from its parts' :meth:`parse_part` values, in any order.
+
+        Must equal ``parse(join(<all picked entries>))``; ``parse`` is the call's own parser.
+        """
+        raise NotImplementedError
 
 
 _RULES: dict[str, MergeRule] = {}
