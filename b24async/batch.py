@@ -19,7 +19,7 @@ The codec's names stay importable from here (``Command``, ``ChunkOutcome``, ...)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -40,7 +40,7 @@ from b24async.batchcodec import (
     resolve_references,
     survives_query_encoding,
 )
-from b24async.batchstream import Take, decode_batch_each
+from b24async.batchstream import Take, decode_batch_each, read_batch_each, streams
 from b24async.clock import Clock
 from b24async.errors import (
     ApiError,
@@ -55,7 +55,7 @@ from b24async.results import BatchAccount, BatchResult, CommandOutcome, Outcome,
 from b24async.sending import Tries, is_transient
 
 if TYPE_CHECKING:
-    from b24async.engine import Engine
+    from b24async.engine import Decoded, Engine
 
 __all__ = [
     "MAX_COMMANDS",
@@ -309,6 +309,7 @@ async def send_chunk(
     on_sent: Callable[[], None] | None = None,
     tries: Tries | None = None,
     take: Take | None = None,
+    pause: Callable[[], Awaitable[None]] | None = None,
 ) -> ChunkOutcome:
     """Send one ``batch`` request through the engine and decode it per command.
 
@@ -317,10 +318,23 @@ async def send_chunk(
     <b24async.engine.Engine.send>`). With ``take``, each command's response is passed through
     it as soon as it is decoded, and a large answer is read one command at a time
     (:func:`~b24async.batchstream.decode_batch_each`): the outcome holds ``take``'s values.
+    With ``pause`` too, it is awaited after each command of a large answer
+    (:func:`~b24async.batchstream.read_batch_each`).
     """
 
-    def decode(raw: RawResponse) -> tuple[ChunkOutcome, list[tuple[str, Timing | None]]]:
-        outcome = decode_batch(raw, chunk) if take is None else decode_batch_each(raw, chunk, take)
+    def decode(raw: RawResponse) -> Decoded[ChunkOutcome] | Awaitable[Decoded[ChunkOutcome]]:
+        if take is None:
+            outcome = decode_batch(raw, chunk)
+        elif pause is not None and streams(raw):
+            return read(raw, take, pause)
+        else:
+            outcome = decode_batch_each(raw, chunk, take)
+        return outcome, command_timings(outcome, chunk)
+
+    async def read(
+        raw: RawResponse, take: Take, pause: Callable[[], Awaitable[None]]
+    ) -> Decoded[ChunkOutcome]:
+        outcome = await read_batch_each(raw, chunk, take, pause)
         return outcome, command_timings(outcome, chunk)
 
     engine.counters.batches += 1

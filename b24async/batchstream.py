@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -38,14 +38,15 @@ from b24async.codec import int_or_none
 from b24async.errors import ApiError
 from b24async.protocol import RawResponse, Response, Timing
 
-__all__ = ["STREAM_MIN_BYTES", "Take", "decode_batch_each"]
+__all__ = ["STREAM_MIN_BYTES", "Take", "decode_batch_each", "read_batch_each", "streams"]
 
 #: Answers at least this large (bytes) are walked one command at a time; smaller ones are
 #: decoded whole (with ``orjson`` when installed: it is faster, and small enough here).
 STREAM_MIN_BYTES = jsonio.ORJSON_MAX_BYTES
 
-#: ``take(command, response)``: what to keep of a command's response. It must only convert
-#: (no effects outside its return value): it may be called again for the same command.
+#: ``take(command, response)``: what to keep of a command's response (e.g. nothing, once it is
+#: handed to its consumer). It may be called again for a command already taken (an answer of
+#: another layout is decoded again whole): it must then give the same, or ignore the repeat.
 Take = Callable[[Command, Response], Response]
 
 _scan_once = json.JSONDecoder().scan_once  # the C scanner, strict as json.loads
@@ -64,18 +65,46 @@ def decode_batch_each(raw: RawResponse, chunk: Sequence[Command], take: Take) ->
     The outcome holds ``take``'s values; everything else (errors, skipped commands, the time
     block, exceptions) is exactly ``decode_batch``'s (see the module docs).
     """
-    if raw.size < STREAM_MIN_BYTES:
+    walk = _Walk.start(raw, chunk, take)
+    if walk is None:
         return _whole(raw, chunk, take)
     try:
-        text = raw.text()
-    except ValueError:  # not text: decode_batch says how (DecodeError)
+        with jsonio.gc_paused():
+            while walk.step():
+                pass
+            return walk.outcome()
+    except _MALFORMED:  # another layout, or not JSON: decode_batch decides
         return _whole(raw, chunk, take)
-    with jsonio.gc_paused():
-        try:
-            return _stream(text, chunk, take)
-        except (_Layout, ValueError, StopIteration, IndexError):
-            # Another layout, or not JSON: decode_batch decides (outcome or exception).
-            return _whole(raw, chunk, take)
+
+
+async def read_batch_each(
+    raw: RawResponse,
+    chunk: Sequence[Command],
+    take: Take,
+    pause: Callable[[], Awaitable[None]],
+) -> ChunkOutcome:
+    """:func:`decode_batch_each`, awaiting ``pause()`` after each command of a large answer.
+
+    Other tasks run meanwhile (e.g. callers consuming what ``take`` handed them), so that a
+    large answer's values need not all be alive at once.
+    """
+    walk = _Walk.start(raw, chunk, take)
+    if walk is None:
+        return _whole(raw, chunk, take)
+    try:
+        while True:
+            with jsonio.gc_paused():
+                more = walk.step()
+            if not more:
+                return walk.outcome()
+            await pause()
+    except _MALFORMED:
+        return _whole(raw, chunk, take)
+
+
+def streams(raw: RawResponse) -> bool:
+    """Whether an answer is large enough to be read one command at a time."""
+    return raw.size >= STREAM_MIN_BYTES
 
 
 def _whole(raw: RawResponse, chunk: Sequence[Command], take: Take) -> ChunkOutcome:
@@ -86,46 +115,73 @@ def _whole(raw: RawResponse, chunk: Sequence[Command], take: Take) -> ChunkOutco
     return attrs.evolve(outcome, responses=responses)
 
 
-def _stream(text: str, chunk: Sequence[Command], take: Take) -> ChunkOutcome:
-    start = _command_map_at(text)
-    tail_at, inner, outer = _tail(text)
-    if "result" in inner or "result" in outer or "error" in outer:
-        raise _Layout  # a second command map (the last one counts), or an error body
-    errors = as_map(inner.get("result_error"))
-    totals = as_map(inner.get("result_total"))
-    nexts = as_map(inner.get("result_next"))
-    times = as_map(inner.get("result_time"))
-    by_name = {c.name: c for c in chunk}
-    taken: dict[str, Response] = {}
+_MALFORMED = (_Layout, ValueError, StopIteration, IndexError)
 
-    def on_command(name: str, value: Any) -> None:
-        command = by_name.get(name)
-        if command is None or name in errors:
-            return  # not asked for, or failed (the error wins): not kept
+
+class _Walk:
+    """One answer's command map, decoded one command per :meth:`step`."""
+
+    def __init__(self, text: str, chunk: Sequence[Command], take: Take) -> None:
+        self.text = text
+        self.chunk = chunk
+        self.take = take
+        self.at = _command_map_at(text)
+        self.tail_at, inner, self.outer = _tail(text)
+        if "result" in inner or "result" in self.outer or "error" in self.outer:
+            raise _Layout  # a second command map (the last one counts), or an error body
+        self.errors = as_map(inner.get("result_error"))
+        self.totals = as_map(inner.get("result_total"))
+        self.nexts = as_map(inner.get("result_next"))
+        self.times = as_map(inner.get("result_time"))
+        self.by_name = {c.name: c for c in chunk}
+        self.taken: dict[str, Response] = {}
+        self.members = _members_of(text, self.at, self.tail_at)
+
+    @classmethod
+    def start(cls, raw: RawResponse, chunk: Sequence[Command], take: Take) -> _Walk | None:
+        """A walk over a large answer laid out as the portal does; None: decode it whole."""
+        if not streams(raw):
+            return None
+        try:
+            return cls(raw.text(), chunk, take)
+        except _MALFORMED:
+            return None
+
+    def step(self) -> bool:
+        """Decode and hand on the next command; False once the command map is done."""
+        item = next(self.members, None)
+        if item is None:
+            return False
+        name, value = item
+        command = self.by_name.get(name)
+        if command is None or name in self.errors:
+            return True  # not asked for, or failed (the error wins): not kept
         response = Response(
             command.method,
             value,
-            Timing.from_wire(times.get(name)),
-            int_or_none(totals.get(name)),
-            int_or_none(nexts.get(name)),
+            Timing.from_wire(self.times.get(name)),
+            int_or_none(self.totals.get(name)),
+            int_or_none(self.nexts.get(name)),
         )
-        taken[name] = take(command, response)  # a repeated name: the last one counts
+        del value  # one command's tree at a time
+        self.taken[name] = self.take(command, response)  # a repeated name: the last counts
+        return True
 
-    end = _walk(text, start, on_command)
-    if text[end] != "," or _ws(text, end + 1).end() != tail_at:
-        raise _Layout  # the read tail does not follow the command map
-    failed: dict[str, ApiError] = {}
-    responses: dict[str, Response] = {}
-    skipped: list[str] = []
-    for command in chunk:
-        name = command.name
-        if name in errors:
-            failed[name] = command_error(command, errors[name])
-        elif name in taken:
-            responses[name] = taken[name]
-        else:
-            skipped.append(name)
-    return ChunkOutcome(responses, failed, tuple(skipped), Timing.from_wire(outer.get("time")))
+    def outcome(self) -> ChunkOutcome:
+        """The outcome, once every command is walked."""
+        failed: dict[str, ApiError] = {}
+        responses: dict[str, Response] = {}
+        skipped: list[str] = []
+        for command in self.chunk:
+            name = command.name
+            if name in self.errors:
+                failed[name] = command_error(command, self.errors[name])
+            elif name in self.taken:
+                responses[name] = self.taken[name]
+            else:
+                skipped.append(name)
+        time = Timing.from_wire(self.outer.get("time"))
+        return ChunkOutcome(responses, failed, tuple(skipped), time)
 
 
 def _key(text: str, i: int) -> tuple[str, int]:
@@ -197,24 +253,32 @@ def _members(text: str, i: int, into: dict[str, Any]) -> int:
         i = _ws(text, i + 1).end()
 
 
-def _walk(text: str, i: int, on_item: Callable[[str, Any], None]) -> int:
-    """Decode the object or array at ``i`` one member at a time; the index after it (+ws)."""
+def _members_of(text: str, i: int, tail_at: int) -> Iterator[tuple[str, Any]]:
+    """The members of the object or array at ``i`` (the command map), decoded one at a time.
+
+    Raises ``_Layout`` at the end unless the read tail (at ``tail_at``) follows the map.
+    """
     close = "}" if text[i] == "{" else "]"
     i = _ws(text, i + 1).end()
-    if text[i] == close:
-        return _ws(text, i + 1).end()
     index = 0
-    while True:
-        if close == "}":
-            name, i = _key(text, i)
-        else:
-            name, index = str(index), index + 1
-        value, i = _scan_once(text, i)
-        on_item(name, value)
-        del value  # one command's tree at a time
-        i = _ws(text, i).end()
-        if text[i] == close:
-            return _ws(text, i + 1).end()
-        if text[i] != ",":
-            raise _Layout
-        i = _ws(text, i + 1).end()
+    if text[i] != close:
+        while True:
+            if close == "}":
+                name, i = _key(text, i)
+            else:
+                name, index = str(index), index + 1
+            try:
+                value, i = _scan_once(text, i)
+            except StopIteration:  # not a value (inside a generator it must not escape)
+                raise _Layout from None
+            yield name, value
+            del value
+            i = _ws(text, i).end()
+            if text[i] == close:
+                break
+            if text[i] != ",":
+                raise _Layout
+            i = _ws(text, i + 1).end()
+    end = _ws(text, i + 1).end()
+    if text[end] != "," or _ws(text, end + 1).end() != tail_at:
+        raise _Layout  # the read tail does not follow the command map

@@ -33,7 +33,8 @@ import collections
 import contextlib
 import contextvars
 import logging
-from collections.abc import Callable, Hashable, Mapping
+import sys
+from collections.abc import Callable, Container, Hashable, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -51,7 +52,7 @@ from b24async.batch import (
 from b24async.batchcodec import ChunkOutcome
 from b24async.engine import Engine
 from b24async.errors import B24Error, ClientClosed, OperationTimeLimit
-from b24async.lifecycle import Lifecycle, Operation
+from b24async.lifecycle import Lifecycle, Operation, current_operation
 from b24async.methods.merging import MergeRule, merge_rule_for
 from b24async.protocol import Response, Timing
 from b24async.sending import Tries, is_transient
@@ -122,13 +123,6 @@ def _parsed(parse: Callable[[Any], Any], result: Any) -> _Ready:
         return _Ready("value", parse(result))
     except Exception as exc:  # a malformed answer fails this caller only
         return _Ready("value", _Failed(exc))
-
-
-@attrs.frozen
-class _ReadyWire:
-    """A wire's answer as its parts need it: one _Ready per part, in order."""
-
-    parts: tuple[_Ready, ...]
 
 
 @attrs.define(eq=False)
@@ -368,6 +362,7 @@ class Coalescer:
         # The request goes on with the most-tried part's count; each part is charged with the
         # failures of this request (see _failed).
         tries = Tries(max(part.failures for wire in wires for part in wire.parts))
+        delivery = _Delivery(self, wires)
         try:
             with operation:
                 if len(wires) == 1:  # a lone call goes as a plain call: no batch envelope
@@ -376,22 +371,22 @@ class Coalescer:
                 else:
                     commands = [Command(str(i), w.method, w.params) for i, w in enumerate(wires)]
                     engine.counters.coalesced_calls += sum(len(w.parts) for w in wires)
-
-                    def take(command: Command, response: Response) -> Response:
-                        # Each command is made ready for its parts as soon as it is decoded:
-                        # a typed part keeps its typed value, not the decoded JSON.
-                        wire = wires[int(command.name)]
-                        ready = tuple(self._ready(part, response) for part in wire.parts)
-                        return attrs.evolve(response, result=_ReadyWire(ready))
-
-                    outcome = await send_chunk(engine, commands, halt=False, tries=tries, take=take)
+                    outcome = await send_chunk(
+                        engine,
+                        commands,
+                        halt=False,
+                        tries=tries,
+                        take=delivery.take,
+                        pause=delivery.pause,
+                    )
         except ClientClosed as exc:
             for wire in wires:
                 for part in wire.parts:
                     self._fail(part, _closed_error(part, sent=exc.sent))
             return
         except B24Error as exc:
-            self._failed(wires, exc, tries)
+            if delivery.undelivered():
+                self._failed(delivery.undelivered(), exc, tries)
             return
         except asyncio.CancelledError:
             # Cancelled from outside the lifecycle (e.g. the loop shutting down).
@@ -409,21 +404,32 @@ class Coalescer:
         typed = any(part.call.parse is not None for wire in wires for part in wire.parts)
         # Typed calls are parsed right here: many small models from one decoded answer.
         with jsonio.gc_paused() if typed else contextlib.nullcontext():
-            self._settle(wires, outcome, blocked)
+            self._settle(wires, outcome, blocked, delivery.delivered)
         if blocked:
             hold_blocked(engine, blocked)
             self._changed.set()
+        if delivery.interrupted is not None:
+            raise delivery.interrupted  # cancelled from outside while delivering: now
 
-    def _settle(self, wires: list[_Wire], outcome: ChunkOutcome, blocked: list[str]) -> None:
-        """Deliver each wire's answer or error to its parts; collect blocked methods."""
+    def _settle(
+        self,
+        wires: list[_Wire],
+        outcome: ChunkOutcome,
+        blocked: list[str],
+        delivered: Container[int] = (),
+    ) -> None:
+        """Deliver each wire's answer or error to its parts; collect blocked methods.
+
+        Wires in ``delivered`` got their answer while it was read (:class:`_Delivery`).
+        """
         engine = self._engine
         for i, wire in enumerate(wires):
+            if i in delivered:
+                continue
             name = str(i)
             if name in outcome.responses:
-                response = outcome.responses[name]
-                ready = response.result if isinstance(response.result, _ReadyWire) else None
-                for j, part in enumerate(wire.parts):
-                    self._deliver(part, response, None if ready is None else ready.parts[j])
+                for part in wire.parts:
+                    self._deliver(part, outcome.responses[name])
             else:
                 error = outcome.errors.get(name)
                 # A blocked command inside a batch did not run: hold and re-send it. A lone
@@ -501,12 +507,11 @@ class Coalescer:
         except Exception as exc:  # a malformed answer fails this caller only
             return _Ready("part", _Failed(exc), len(picked))
 
-    def _deliver(self, part: _Part, response: Response, ready: _Ready | None = None) -> None:
+    def _deliver(self, part: _Part, response: Response) -> None:
         call = part.call
         if call.future.done():
             return  # the caller is gone (cancelled): the result is discarded
-        if ready is None:
-            ready = self._ready(part, response)
+        ready = self._ready(part, response)
         if ready.kind == "response":
             call.future.set_result(ready.value)
             return
@@ -552,6 +557,61 @@ class Coalescer:
             return False
         part.call.future.set_exception(exc)
         return True
+
+
+class _Delivery:
+    """Hands each command's answer to its callers while a batch answer is read.
+
+    ``take`` delivers a wire's answer as soon as its command is decoded (so a typed caller
+    holds its typed value, not the decoded JSON, and can run and drop it while the rest is
+    read: ``pause`` lets other tasks run). Errors, unmentioned and blocked commands are
+    settled after the whole answer, as before. Each wire is delivered once: a repeat (an
+    answer decoded again) is ignored, and a request failing later leaves delivered wires alone.
+    """
+
+    def __init__(self, coalescer: Coalescer, wires: list[_Wire]) -> None:
+        self._coalescer = coalescer
+        self._wires = wires
+        self.delivered: set[int] = set()
+        self.interrupted: asyncio.CancelledError | None = None
+        self._quiet = False
+
+    def take(self, command: Command, response: Response) -> Response:
+        """Deliver ``response`` to the parts of the command's wire; keep only its time block."""
+        i = int(command.name)
+        if i not in self.delivered:
+            self.delivered.add(i)
+            wire = self._wires[i]
+            for part in wire.parts:
+                self._coalescer._deliver(part, response)
+            # The callers hold their results now: once they have run, nothing here keeps
+            # them (or their futures) alive while the rest of the answer is read.
+            wire.parts = [part for part in wire.parts if not part.call.future.done()]
+        return Response(response.method, None, response.time, response.total, response.next)
+
+    async def pause(self) -> None:
+        """Let other tasks run. The answer is in hand: a cancellation waits until it is
+        delivered (close() cancels senders with nothing on the wire at once; their callers
+        still get what arrived)."""
+        if self._quiet or self.interrupted is not None:
+            return  # after a cancellation the rest is delivered at once
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            operation = current_operation()
+            if operation is not None and operation.closed_by_client:
+                # close()'s cancellation: as if it came after the delivery, which ends
+                # the operation anyway.
+                if task is not None and sys.version_info >= (3, 11):
+                    task.uncancel()
+                self._quiet = True
+                return
+            self.interrupted = exc
+
+    def undelivered(self) -> list[_Wire]:
+        """The wires still waiting for an outcome."""
+        return [w for i, w in enumerate(self._wires) if i not in self.delivered]
 
 
 def _closed_error(part: _Part, *, sent: bool) -> ClientClosed:

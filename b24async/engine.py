@@ -9,9 +9,10 @@ token, follow a redirect, give up) is decided by the sans-I/O
 
 from __future__ import annotations
 
+import inspect
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from b24async._version import __version__
@@ -89,7 +90,7 @@ class Engine:
         *,
         commands: Sequence[str],
         idempotent: bool,
-        decode: Callable[[RawResponse], Decoded[R]],
+        decode: Callable[[RawResponse], Decoded[R] | Awaitable[Decoded[R]]],
         on_sent: Callable[[], None] | None = None,
         tries: Tries | None = None,
     ) -> R:
@@ -98,7 +99,8 @@ class Engine:
         ``commands`` lists the REST method of every command the request carries (one entry
         for a single call, one per command for a ``batch``): the throttle admits them against
         their operating budgets, and ``decode`` reports their ``time`` blocks back.
-        ``decode`` raises the :class:`~b24async.errors.B24Error` an answer stands for.
+        ``decode`` raises the :class:`~b24async.errors.B24Error` an answer stands for; it
+        may return an awaitable (a large answer decoded in steps, letting other tasks run).
         ``on_sent`` is called each time the request is handed to the transport (past the
         throttle): from then on its commands may have been applied.
         ``tries`` carries the ambiguous failures the commands already had in earlier requests
@@ -132,7 +134,11 @@ class Engine:
                 if raw.status in REDIRECT_STATUSES and location is not None:
                     step = flow.redirected(raw.status, location)
                 else:
-                    value, timings = decode(raw)
+                    decoded = decode(raw)
+                    del raw  # a large answer's text may be released while it is decoded
+                    if inspect.isawaitable(decoded):  # a large answer read in steps
+                        decoded = await decoded
+                    value, timings = decoded
                     for command, timing in timings:
                         self.throttle.settle(command, timing)
                     settled = True

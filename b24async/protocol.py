@@ -138,12 +138,13 @@ class RawResponse:
     bytes received). Compares by status, headers and body; immutable.
     """
 
-    __slots__ = ("_body", "_text", "headers", "status")
+    __slots__ = ("_body", "_size", "_text", "headers", "status")
 
     status: int
     headers: Mapping[str, str]
     _body: bytes | None
     _text: str | None
+    _size: int
 
     def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
         set_ = object.__setattr__
@@ -151,6 +152,16 @@ class RawResponse:
         set_(self, "headers", headers)
         set_(self, "_body", body)
         set_(self, "_text", None)
+        set_(self, "_size", len(body))
+
+    @classmethod
+    def from_text(cls, status: int, headers: Mapping[str, str], text: str, size: int) -> RawResponse:
+        """An answer whose UTF-8 body (``size`` bytes) was read as ``text`` on arrival."""
+        raw = cls(status, headers, b"")
+        object.__setattr__(raw, "_body", None)
+        object.__setattr__(raw, "_text", text)
+        object.__setattr__(raw, "_size", size)
+        return raw
 
     @property
     def body(self) -> bytes:
@@ -163,7 +174,15 @@ class RawResponse:
     @property
     def size(self) -> int:
         """The body's length in bytes."""
-        return len(self._body) if self._body is not None else len(self.body)
+        return self._size
+
+    @property
+    def content(self) -> bytes | str:
+        """The body as held: its text once read as text (:meth:`text`), else its bytes."""
+        if self._text is not None:
+            return self._text
+        assert self._body is not None
+        return self._body
 
     def text(self) -> str:
         """The body as text, read as :func:`json.loads` reads bytes; releases UTF-8 bytes.
@@ -276,7 +295,7 @@ def _quote(text: str) -> str:
 def decode_envelope(raw: RawResponse, method: str) -> dict[str, Any]:
     """Parse the JSON envelope or raise :class:`DecodeError` (keeping the raw body)."""
     try:
-        payload = jsonio.loads(raw.body)
+        payload = jsonio.loads(raw.content)
     except (UnicodeDecodeError, ValueError):
         raise DecodeError(
             "response is not JSON", raw=raw.body, status=raw.status, method=method

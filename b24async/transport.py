@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
+import json
 from typing import Protocol, runtime_checkable
 
 import aiohttp
@@ -72,9 +74,8 @@ class AiohttpTransport:
                 timeout=self._timeout,
                 allow_redirects=False,  # a moved portal must get the POST again, not a GET
             ) as response:
-                body = await response.read()
                 headers = {k.lower(): v for k, v in response.headers.items()}
-                return RawResponse(response.status, headers, body)
+                return await read_body(response.status, headers, response.content)
         except aiohttp.ClientConnectorError as exc:
             # Connecting failed: the request never left this machine.
             raise TransportError(_describe(exc), sent=False) from None
@@ -86,6 +87,57 @@ class AiohttpTransport:
         self._closed = True
         if self._owns_session and self._session is not None and not self._session.closed:
             await self._session.close()
+
+
+#: A body is read as text on arrival once it reaches this many bytes (see :func:`read_body`).
+TEXT_MIN_BYTES = 1 << 20
+
+
+async def read_body(
+    status: int, headers: dict[str, str], content: aiohttp.StreamReader
+) -> RawResponse:
+    """Read a body; a large UTF-8 one as text, piece by piece, never whole as bytes.
+
+    A large answer is decoded from its text (:mod:`b24async.batchstream`). Reading it as
+    bytes and then decoding would hold it twice (aiohttp joins the pieces, then the text is
+    made from the bytes); here each piece of about :data:`TEXT_MIN_BYTES` is decoded as it
+    arrives and appended to the text, which CPython grows in place. The text is what
+    :func:`json.loads` makes of the bytes; a body it would not read as UTF-8 (another encoding
+    by its first bytes, or invalid UTF-8) is kept as bytes, unchanged. Smaller bodies are
+    bytes, as read.
+    """
+    head = await _piece(content)
+    if len(head) < TEXT_MIN_BYTES:
+        return RawResponse(status, headers, head)  # the whole body: small
+    if json.detect_encoding(head) != "utf-8":
+        return RawResponse(status, headers, head + await content.read())
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogatepass")
+    text, size, data = "", 0, head
+    del head
+    while data:
+        try:
+            text += decoder.decode(data)  # grown in place: ``text`` is its only reference
+        except UnicodeDecodeError:  # not UTF-8 after all: the bytes, as they came
+            done = text.encode("utf-8", "surrogatepass") + decoder.getstate()[0]
+            return RawResponse(status, headers, done + data + await content.read())
+        size += len(data)
+        data = await _piece(content)
+    try:
+        text += decoder.decode(b"", final=True)
+    except UnicodeDecodeError:  # it ends inside a character
+        done = text.encode("utf-8", "surrogatepass") + decoder.getstate()[0]
+        return RawResponse(status, headers, done)
+    return RawResponse.from_text(status, headers, text, size)
+
+
+async def _piece(content: aiohttp.StreamReader) -> bytes:
+    """The next :data:`TEXT_MIN_BYTES` of the body or so (fewer at its end; empty after)."""
+    pieces: list[bytes] = []
+    held = 0
+    while held < TEXT_MIN_BYTES and (piece := await content.read(TEXT_MIN_BYTES)):
+        pieces.append(piece)
+        held += len(piece)
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 def _describe(exc: BaseException) -> str:
