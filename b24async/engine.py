@@ -123,6 +123,7 @@ class Engine:
             await self.throttle.wait_methods(billed)
             settled = False
             token: str | None = None
+            release: Callable[[], None] | None = None
             try:
                 body = dict(params)
                 token = self.credentials.sign(body)
@@ -130,6 +131,7 @@ class Engine:
                     "POST", self.credentials.endpoint(method), json_body(body), _HEADERS
                 )
                 raw = await self._send_once(request, method, len(commands), on_sent)
+                release = raw.done  # decoded (or not): the transport may read the next one
                 location = raw.headers.get("location")
                 if raw.status in REDIRECT_STATUSES and location is not None:
                     step = flow.redirected(raw.status, location)
@@ -146,6 +148,9 @@ class Engine:
             except B24Error as exc:
                 step = flow.failed(exc, reset_at=self._observe(exc, method))
             finally:
+                if release is not None:
+                    release()
+                    release = None
                 if not settled:
                     self._settle(billed)
             await self._perform(step, flow, token)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -138,13 +139,14 @@ class RawResponse:
     bytes received). Compares by status, headers and body; immutable.
     """
 
-    __slots__ = ("_body", "_size", "_text", "headers", "status")
+    __slots__ = ("__weakref__", "_body", "_release", "_size", "_text", "headers", "status")
 
     status: int
     headers: Mapping[str, str]
     _body: bytes | None
     _text: str | None
     _size: int
+    _release: Callable[[], None] | None
 
     def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
         set_ = object.__setattr__
@@ -153,15 +155,36 @@ class RawResponse:
         set_(self, "_body", body)
         set_(self, "_text", None)
         set_(self, "_size", len(body))
+        set_(self, "_release", None)
 
     @classmethod
-    def from_text(cls, status: int, headers: Mapping[str, str], text: str, size: int) -> RawResponse:
-        """An answer whose UTF-8 body (``size`` bytes) was read as ``text`` on arrival."""
+    def from_text(
+        cls,
+        status: int,
+        headers: Mapping[str, str],
+        text: str,
+        size: int,
+        release: Callable[[], None] | None = None,
+    ) -> RawResponse:
+        """An answer whose UTF-8 body (``size`` bytes) was read as ``text`` on arrival.
+
+        ``release`` is called once by :meth:`done` (or when the answer is dropped): the
+        transport holds a large answer's turn until it has been decoded.
+        """
         raw = cls(status, headers, b"")
         object.__setattr__(raw, "_body", None)
         object.__setattr__(raw, "_text", text)
         object.__setattr__(raw, "_size", size)
+        if release is not None:
+            once = _Once(release)
+            object.__setattr__(raw, "_release", once)
+            weakref.finalize(raw, once)
         return raw
+
+    def done(self) -> None:
+        """The answer is decoded: let the transport read the next large one (idempotent)."""
+        if self._release is not None:
+            self._release()
 
     @property
     def body(self) -> bytes:
@@ -215,6 +238,18 @@ class RawResponse:
 
     def __repr__(self) -> str:
         return f"RawResponse(status={self.status!r})"
+
+
+class _Once:
+    """Calls a function the first time it is called, never again."""
+
+    def __init__(self, func: Callable[[], None]) -> None:
+        self._func: Callable[[], None] | None = func
+
+    def __call__(self) -> None:
+        func, self._func = self._func, None
+        if func is not None:
+            func()
 
 
 def normalize_method(method: str) -> str:

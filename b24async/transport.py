@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import json
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import aiohttp
@@ -48,6 +49,7 @@ class AiohttpTransport:
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         self._closed = False
+        self._large: asyncio.Lock | None = None  # one large answer read and decoded at a time
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -75,7 +77,9 @@ class AiohttpTransport:
                 allow_redirects=False,  # a moved portal must get the POST again, not a GET
             ) as response:
                 headers = {k.lower(): v for k, v in response.headers.items()}
-                return await read_body(response.status, headers, response.content)
+                if self._large is None:
+                    self._large = asyncio.Lock()
+                return await read_body(response.status, headers, response.content, self._large)
         except aiohttp.ClientConnectorError as exc:
             # Connecting failed: the request never left this machine.
             raise TransportError(_describe(exc), sent=False) from None
@@ -94,7 +98,10 @@ TEXT_MIN_BYTES = 1 << 20
 
 
 async def read_body(
-    status: int, headers: dict[str, str], content: aiohttp.StreamReader
+    status: int,
+    headers: dict[str, str],
+    content: aiohttp.StreamReader,
+    turn: asyncio.Lock | None = None,
 ) -> RawResponse:
     """Read a body; a large UTF-8 one as text, piece by piece, never whole as bytes.
 
@@ -105,12 +112,35 @@ async def read_body(
     :func:`json.loads` makes of the bytes; a body it would not read as UTF-8 (another encoding
     by its first bytes, or invalid UTF-8) is kept as bytes, unchanged. Smaller bodies are
     bytes, as read.
+
+    With ``turn``, a large body is read only while no other is being read or decoded: the
+    lock is taken after its first piece and released by :meth:`RawResponse.done
+    <b24async.protocol.RawResponse.done>` (the engine calls it once the answer is decoded).
+    So concurrent large answers are held in memory one after the other, not together;
+    the portal's work on them still overlaps (the next one waits on the socket).
     """
     head = await _piece(content)
     if len(head) < TEXT_MIN_BYTES:
         return RawResponse(status, headers, head)  # the whole body: small
     if json.detect_encoding(head) != "utf-8":
         return RawResponse(status, headers, head + await content.read())
+    if turn is None:
+        return await _read_text(status, headers, head, content, None)
+    await turn.acquire()
+    try:
+        return await _read_text(status, headers, head, content, turn.release)
+    except BaseException:
+        turn.release()
+        raise
+
+
+async def _read_text(
+    status: int,
+    headers: dict[str, str],
+    head: bytes,
+    content: aiohttp.StreamReader,
+    release: Callable[[], None] | None,
+) -> RawResponse:
     decoder = codecs.getincrementaldecoder("utf-8")("surrogatepass")
     text, size, data = "", 0, head
     del head
@@ -119,15 +149,20 @@ async def read_body(
             text += decoder.decode(data)  # grown in place: ``text`` is its only reference
         except UnicodeDecodeError:  # not UTF-8 after all: the bytes, as they came
             done = text.encode("utf-8", "surrogatepass") + decoder.getstate()[0]
-            return RawResponse(status, headers, done + data + await content.read())
+            raw = RawResponse(status, headers, done + data + await content.read())
+            if release is not None:
+                release()
+            return raw
         size += len(data)
         data = await _piece(content)
     try:
         text += decoder.decode(b"", final=True)
     except UnicodeDecodeError:  # it ends inside a character
         done = text.encode("utf-8", "surrogatepass") + decoder.getstate()[0]
+        if release is not None:
+            release()
         return RawResponse(status, headers, done)
-    return RawResponse.from_text(status, headers, text, size)
+    return RawResponse.from_text(status, headers, text, size, release)
 
 
 async def _piece(content: aiohttp.StreamReader) -> bytes:
