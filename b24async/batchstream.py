@@ -49,9 +49,17 @@ STREAM_MIN_BYTES = jsonio.ORJSON_MAX_BYTES
 #: another layout is decoded again whole): it must then give the same, or ignore the repeat.
 Take = Callable[[Command, Response], Response]
 
-_scan_once = json.JSONDecoder().scan_once  # the C scanner, strict as json.loads
-_scanstring = json.decoder.scanstring  # type: ignore[attr-defined]
-_ws = re.compile(r"[ \t\n\r]*").match  # JSON's whitespace, as json.decoder skips it
+# The C scanner, strict as json.loads: (value, index after it) at an index.
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
+_WS = re.compile(r"[ \t\n\r]*")  # JSON's whitespace, as json.decoder skips it
+
+
+def _ws(text: str, i: int) -> int:
+    """The index of the first non-blank at or after ``i``."""
+    return _WS.match(text, i).end()  # type: ignore[union-attr]  # matches the empty string
+
+
 _TAIL_KEYS = ('"result_error"', '"result_total"', '"result_next"', '"result_time"')
 
 
@@ -189,19 +197,19 @@ def _key(text: str, i: int) -> tuple[str, int]:
     if text[i] != '"':
         raise _Layout
     key, i = _scanstring(text, i + 1)
-    i = _ws(text, i).end()
+    i = _ws(text, i)
     if text[i] != ":":
         raise _Layout
-    return key, _ws(text, i + 1).end()
+    return key, _ws(text, i + 1)
 
 
 def _command_map_at(text: str) -> int:
     """Where ``result.result`` begins, when ``result`` is the first key at both levels."""
-    i = _ws(text, 0).end()
+    i = _ws(text, 0)
     for _ in range(2):
         if text[i] != "{":
             raise _Layout
-        key, i = _key(text, _ws(text, i + 1).end())
+        key, i = _key(text, _ws(text, i + 1))
         if key != "result":
             raise _Layout
     if text[i] not in "{[":
@@ -230,9 +238,9 @@ def _read_tail(text: str, i: int) -> tuple[dict[str, Any], dict[str, Any]]:
     outer: dict[str, Any] = {}
     i = _members(text, i, inner)  # the rest of ``result``
     if text[i] == ",":
-        i = _members(text, _ws(text, i + 1).end(), outer)  # the envelope's after ``result``
+        i = _members(text, _ws(text, i + 1), outer)  # the envelope's after ``result``
     elif text[i] == "}":
-        i = _ws(text, i + 1).end()
+        i = _ws(text, i + 1)
     else:
         raise _Layout
     if i != len(text):
@@ -245,12 +253,12 @@ def _members(text: str, i: int, into: dict[str, Any]) -> int:
     while True:
         key, i = _key(text, i)
         into[key], i = _scan_once(text, i)
-        i = _ws(text, i).end()
+        i = _ws(text, i)
         if text[i] == "}":
-            return _ws(text, i + 1).end()
+            return _ws(text, i + 1)
         if text[i] != ",":
             raise _Layout
-        i = _ws(text, i + 1).end()
+        i = _ws(text, i + 1)
 
 
 def _members_of(text: str, i: int, tail_at: int) -> Iterator[tuple[str, Any]]:
@@ -259,7 +267,7 @@ def _members_of(text: str, i: int, tail_at: int) -> Iterator[tuple[str, Any]]:
     Raises ``_Layout`` at the end unless the read tail (at ``tail_at``) follows the map.
     """
     close = "}" if text[i] == "{" else "]"
-    i = _ws(text, i + 1).end()
+    i = _ws(text, i + 1)
     index = 0
     if text[i] != close:
         while True:
@@ -273,12 +281,12 @@ def _members_of(text: str, i: int, tail_at: int) -> Iterator[tuple[str, Any]]:
                 raise _Layout from None
             yield name, value
             del value
-            i = _ws(text, i).end()
+            i = _ws(text, i)
             if text[i] == close:
                 break
             if text[i] != ",":
                 raise _Layout
-            i = _ws(text, i + 1).end()
-    end = _ws(text, i + 1).end()
-    if text[end] != "," or _ws(text, end + 1).end() != tail_at:
+            i = _ws(text, i + 1)
+    end = _ws(text, i + 1)
+    if text[end] != "," or _ws(text, end + 1) != tail_at:
         raise _Layout  # the read tail does not follow the command map

@@ -96,12 +96,18 @@ json_values = st.recursive(
     | st.integers(-(2**40), 2**40)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 error_values = st.one_of(
     st.fixed_dictionaries(
-        {"error": st.sampled_from(["ERROR_CORE", "OPERATION_TIME_LIMIT", "QUERY_LIMIT_EXCEEDED", ""])},
+        {
+            "error": st.sampled_from(
+                ["ERROR_CORE", "OPERATION_TIME_LIMIT", "QUERY_LIMIT_EXCEEDED", ""]
+            )
+        },
         optional={"error_description": st.text(max_size=10)},
     ),
     st.text(max_size=10),
@@ -117,13 +123,19 @@ def answers(draw: st.DrawFn) -> tuple[bytes, list[Command]]:
     names = [str(i) if numbered else f"c{i}" for i in range(count)]
     chunk = [Command(name, "user.get", {}) for name in names]
     fates = draw(st.lists(st.sampled_from(FATES), min_size=count, max_size=count))
-    results = {n: draw(json_values) for n, f in zip(names, fates) if f in ("result", "both")}
-    errors = {n: draw(error_values) for n, f in zip(names, fates) if f in ("error", "both")}
+    results = {
+        n: draw(json_values) for n, f in zip(names, fates, strict=True) if f in ("result", "both")
+    }
+    errors = {
+        n: draw(error_values) for n, f in zip(names, fates, strict=True) if f in ("error", "both")
+    }
     if draw(st.booleans()):
         results["stranger"] = draw(json_values)  # a name nobody asked for
     times = {n: {"start": 1.5, "duration": draw(st.floats(0, 5))} for n in results}
     totals = {n: draw(st.integers(0, 99)) for n in results if draw(st.booleans())}
-    nexts = {n: draw(st.integers(0, 99) | st.text(max_size=3)) for n in results if draw(st.booleans())}
+    nexts = {
+        n: draw(st.integers(0, 99) | st.text(max_size=3)) for n in results if draw(st.booleans())
+    }
 
     def php(value: dict[str, Any]) -> Any:
         if not value:
@@ -155,7 +167,9 @@ def answers(draw: st.DrawFn) -> tuple[bytes, list[Command]]:
 
 @settings(max_examples=300, deadline=None)
 @given(answers())
-def test_a_walked_answer_gives_exactly_the_whole_decode(answer: tuple[bytes, list[Command]]) -> None:
+def test_a_walked_answer_gives_exactly_the_whole_decode(
+    answer: tuple[bytes, list[Command]],
+) -> None:
     body, chunk = answer
     with streaming():
         expected = repr(whole(body, chunk))
@@ -248,7 +262,9 @@ def test_take_is_called_as_each_command_is_decoded_and_its_value_kept() -> None:
 # -- memory: one command's tree at a time ------------------------------------------------------
 
 
-def big_answer(commands: int = 100, users: int = 10, entries: int = 30) -> tuple[str, list[Command]]:
+def big_answer(
+    commands: int = 100, users: int = 10, entries: int = 30
+) -> tuple[str, list[Command]]:
     """An availability-like answer: many small objects per command (~3x its size decoded)."""
     entry = {
         "ID": "1234",
@@ -260,8 +276,10 @@ def big_answer(commands: int = 100, users: int = 10, entries: int = 30) -> tuple
         "FROM_HR": False,
     }
     result = {
-        str(c): {str(u): [dict(entry, ID=str(c * 10_000 + u * 100 + i)) for i in range(entries)]
-                 for u in range(users)}
+        str(c): {
+            str(u): [dict(entry, ID=str(c * 10_000 + u * 100 + i)) for i in range(entries)]
+            for u in range(users)
+        }
         for c in range(commands)
     }
     names = [str(c) for c in range(commands)]
@@ -351,7 +369,7 @@ async def test_a_large_utf8_body_is_read_as_text_equal_to_its_bytes() -> None:
     "body",
     [
         b'{"result": "' + b"x" * (2 * TEXT_MIN_BYTES) + b'\xff"}',  # invalid UTF-8 late
-        b'{"result": "' + b"x" * (2 * TEXT_MIN_BYTES) + b'\xd0',  # ends inside a character
+        b'{"result": "' + b"x" * (2 * TEXT_MIN_BYTES) + b"\xd0",  # ends inside a character
         '{"result": "Ж"}'.encode("utf-16") * (TEXT_MIN_BYTES // 8),  # another encoding
         b'{"result": "' + b"\xed\xa0\x80" * TEXT_MIN_BYTES + b'"}',  # lone surrogates
     ],
