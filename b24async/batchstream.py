@@ -67,6 +67,11 @@ class _Layout(Exception):
     """The answer is not laid out as the walk expects: decode it whole instead."""
 
 
+class _Broken(Exception):
+    """The command map did not read as expected (only the walk's own reading: never an
+    exception of ``take``, which is the caller's)."""
+
+
 def decode_batch_each(raw: RawResponse, chunk: Sequence[Command], take: Take) -> ChunkOutcome:
     """:func:`~b24async.batchcodec.decode_batch`, each response passed through ``take`` on arrival.
 
@@ -81,7 +86,7 @@ def decode_batch_each(raw: RawResponse, chunk: Sequence[Command], take: Take) ->
             while walk.step():
                 pass
             return walk.outcome()
-    except _MALFORMED:  # another layout, or not JSON: decode_batch decides
+    except _Broken:  # another layout, or not JSON: decode_batch decides
         return _whole(raw, chunk, take)
 
 
@@ -106,7 +111,7 @@ async def read_batch_each(
             if not more:
                 return walk.outcome()
             await pause()
-    except _MALFORMED:
+    except _Broken:
         return _whole(raw, chunk, take)
 
 
@@ -157,7 +162,10 @@ class _Walk:
 
     def step(self) -> bool:
         """Decode and hand on the next command; False once the command map is done."""
-        item = next(self.members, None)
+        try:
+            item = next(self.members, None)
+        except _MALFORMED:
+            raise _Broken from None
         if item is None:
             return False
         name, value = item

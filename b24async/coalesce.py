@@ -106,7 +106,7 @@ class _Failed:
 
 @attrs.frozen
 class _Ready:
-    """One part's share of an answer, made ready while the answer is read (see _take_wire).
+    """One part's share of an answer, made ready as the answer is read (see _Delivery.take).
 
     ``kind``: "response" (an untyped lone call: the Response), "value" (a call's typed
     result, or _Failed), "picked" (a merged part's raw entries), "part" (a typed merged part:

@@ -395,3 +395,14 @@ async def test_a_large_body_waits_for_the_previous_one_to_be_decoded() -> None:
     await asyncio.sleep(0)  # the loop lets go of the finished task
     gc.collect()
     assert not turn.locked()
+
+
+def test_an_error_of_take_is_the_callers_not_a_malformed_answer() -> None:
+    chunk = [Command("a", "user.get", {})]
+    body = b'{"result": {"result": {"a": 1}, "result_error": []}}'
+
+    def take(command: Command, response: Response) -> Response:
+        raise ValueError("the consumer's own bug")
+
+    with streaming(), pytest.raises(ValueError, match="consumer's own bug"):
+        decode_batch_each(RawResponse(200, {}, body), chunk, take)
