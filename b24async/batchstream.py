@@ -105,12 +105,12 @@ async def read_batch_each(
     if walk is None:
         return _whole(raw, chunk, take)
     try:
-        while True:
-            with jsonio.gc_paused():
-                more = walk.step()
-            if not more:
-                return walk.outcome()
-            await pause()
+        # The cyclic GC waits for the whole walk (as for a whole decode): run between
+        # commands, each collection would walk every object still alive, many times over.
+        with jsonio.gc_paused():
+            while walk.step():
+                await pause()
+            return walk.outcome()
     except _Broken:
         return _whole(raw, chunk, take)
 

@@ -95,6 +95,9 @@ class AiohttpTransport:
 
 #: A body is read as text on arrival once it reaches this many bytes (see :func:`read_body`).
 TEXT_MIN_BYTES = 1 << 20
+#: ... in pieces of about this many bytes: each is decoded and appended to the text, which
+#: may be copied as it grows (fewer, larger pieces: fewer copies; at most one piece pending).
+TEXT_PIECE_BYTES = 4 << 20
 
 
 async def read_body(
@@ -107,8 +110,9 @@ async def read_body(
 
     A large answer is decoded from its text (:mod:`b24async.batchstream`). Reading it as
     bytes and then decoding would hold it twice (aiohttp joins the pieces, then the text is
-    made from the bytes); here each piece of about :data:`TEXT_MIN_BYTES` is decoded as it
-    arrives and appended to the text, which CPython grows in place. The text is what
+    made from the bytes); here, past its first :data:`TEXT_MIN_BYTES`, each piece of about
+    :data:`TEXT_PIECE_BYTES` is decoded as it arrives and appended to the text (CPython grows
+    the one string; at most one piece waits beside it). The text is what
     :func:`json.loads` makes of the bytes; a body it would not read as UTF-8 (another encoding
     by its first bytes, or invalid UTF-8) is kept as bytes, unchanged. Smaller bodies are
     bytes, as read.
@@ -154,7 +158,7 @@ async def _read_text(
                 release()
             return raw
         size += len(data)
-        data = await _piece(content)
+        data = await _piece(content, TEXT_PIECE_BYTES)
     try:
         text += decoder.decode(b"", final=True)
     except UnicodeDecodeError:  # it ends inside a character
@@ -165,11 +169,11 @@ async def _read_text(
     return RawResponse.from_text(status, headers, text, size, release)
 
 
-async def _piece(content: aiohttp.StreamReader) -> bytes:
-    """The next :data:`TEXT_MIN_BYTES` of the body or so (fewer at its end; empty after)."""
+async def _piece(content: aiohttp.StreamReader, size: int = TEXT_MIN_BYTES) -> bytes:
+    """The next ``size`` bytes of the body or so (fewer at its end; empty after)."""
     pieces: list[bytes] = []
     held = 0
-    while held < TEXT_MIN_BYTES and (piece := await content.read(TEXT_MIN_BYTES)):
+    while held < size and (piece := await content.read(size)):
         pieces.append(piece)
         held += len(piece)
     return pieces[0] if len(pieces) == 1 else b"".join(pieces)
