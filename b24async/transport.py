@@ -95,9 +95,9 @@ class AiohttpTransport:
 
 #: A body is read as text on arrival once it reaches this many bytes (see :func:`read_body`).
 TEXT_MIN_BYTES = 1 << 20
-#: ... in pieces of about this many bytes: each is decoded and appended to the text, which
-#: may be copied as it grows (fewer, larger pieces: fewer copies; at most one piece pending).
-TEXT_PIECE_BYTES = 4 << 20
+#: ... in pieces of about this many bytes: each is decoded and appended to the text, which may
+#: be copied as it grows (larger pieces: fewer copies, but more bytes held beside the text).
+TEXT_PIECE_BYTES = 1 << 20
 
 
 async def read_body(
