@@ -65,7 +65,12 @@ class AiohttpTransport:
         return self._session
 
     async def send(self, request: HttpRequest) -> RawResponse:
-        """Send one request; aiohttp failures become :class:`TransportError`."""
+        """Send one request; aiohttp failures become :class:`TransportError`.
+
+        A large answer (see :func:`read_body`) holds this transport's turn for large answers
+        until :meth:`RawResponse.done <b24async.protocol.RawResponse.done>` is called (the
+        client's engine does, once it is decoded) or the answer is dropped.
+        """
         session = self._get_session()
         try:
             async with session.request(
