@@ -152,11 +152,44 @@ def worker(task: dict[str, Any]) -> dict[str, Any]:
 # --- the driver -------------------------------------------------------------------------------
 
 
-def _post(url: str, body: dict[str, Any]) -> Any:
+def _post(url: str, body: dict[str, Any]) -> bytes:
     data = json.dumps(body).encode()
     request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=300) as reply:  # 127.0.0.1 only
-        return json.loads(reply.read())
+        answer: bytes = reply.read()
+        return answer
+
+
+def _cpu(work: Any, repeat: int = 3) -> float:
+    """The least CPU seconds of ``repeat`` runs of ``work()`` (process time: load-independent)."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.process_time()
+        work()
+        best = min(best, time.process_time() - started)
+    return best
+
+
+def floors(job: str, answers: list[bytes], scale: float) -> dict[str, float]:
+    """CPU any client needs for the job's answers, measured in this process, in this run.
+
+    ``answers`` are the portal's bodies for (a part of) the job's data; ``scale`` multiplies
+    their cost up to the whole job. ``json_stdlib_s`` is what every stdlib-JSON client pays to
+    parse them (fast-bitrix24 and b24pysdk included); ``json_orjson_s`` the same with orjson;
+    for calendar jobs ``typed_s`` is building b24async's typed result from the decoded JSON.
+    These are the floors the ratio goals are checked against (see speed_report).
+    """
+    out = {"json_stdlib_s": _cpu(lambda: [json.loads(a) for a in answers]) * scale}
+    if _have("orjson"):
+        import orjson
+
+        out["json_orjson_s"] = _cpu(lambda: [orjson.loads(a) for a in answers]) * scale
+    if job in ("fan_in", "availability"):
+        from b24async.models import Availability
+
+        decoded = [json.loads(a)["result"] for a in answers]
+        out["typed_s"] = _cpu(lambda: [Availability.from_wire(d) for d in decoded]) * scale
+    return out
 
 
 def _run(
@@ -175,14 +208,25 @@ def _run(
     try:
         assert portal.stdout is not None
         ready = json.loads(portal.stdout.readline())
+        answers: list[bytes] = []
+        scale = 1.0
         if job in ("fan_in", "availability"):  # warm the portal's lazily generated calendars
             day_from, day_to = _window(days)
             for first in range(1, users + 1, 500):
                 chunk = list(range(first, min(first + 500, users + 1)))
-                _post(
-                    ready["webhook_url"] + "calendar.accessibility.get",
-                    {"users": chunk, "from": day_from, "to": day_to},
+                answers.append(
+                    _post(
+                        ready["webhook_url"] + "calendar.accessibility.get",
+                        {"users": chunk, "from": day_from, "to": day_to},
+                    )
                 )
+        elif job in ("list_all", "paginate") and not memory:
+            # One full batch of user.get pages: the floor scales by the job's rows.
+            cmd = {str(i): f"user.get?start={i * 50}" for i in range(min(50, users // 50))}
+            answers.append(_post(ready["webhook_url"] + "batch", {"halt": 0, "cmd": cmd}))
+            scale = users / (len(cmd) * 50)
+        job_floors = floors(job, answers, scale) if answers and not memory else {}
+        if answers:
             time.sleep(1.0)  # the warm-up's requests leave the portal's bucket
         base = _get(ready["url"] + "/_portal/stats")
         task = {"job": job, "client": client, "users": users, "memory": memory, "days": days}
@@ -198,6 +242,7 @@ def _run(
         if done.returncode != 0:
             return {"error": done.stderr[-1500:]}
         result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        result["floors"] = job_floors
         stats = _get(ready["url"] + "/_portal/stats")
         result["requests"] = stats["requests"] - base["requests"]
         result["http_503"] = stats["by_status"].get("503", 0) - base["by_status"].get("503", 0)

@@ -28,6 +28,36 @@ def _check(goal: str, measured: str, met: bool) -> str:
     return f"| {goal} | {measured} | {'yes' if met else '**no**'} |"
 
 
+def _floor(row: dict[str, Any], typed: bool) -> tuple[float, str] | None:
+    """The least CPU seconds a client needs for the row's answers, and how it is made up.
+
+    The fastest JSON parser measured (stdlib or orjson) plus, for typed jobs, building the
+    typed result: measured by the driver on the same answers in the same run (speed.floors).
+    """
+    measured = row.get("floors") or {}
+    parsers = [(measured[k], k[5:-2]) for k in ("json_stdlib_s", "json_orjson_s") if k in measured]
+    if not parsers:
+        return None
+    parse, name = min(parsers)
+    if not typed:
+        return parse, f"{name} JSON parse {parse:.3f} s"
+    build = measured.get("typed_s")
+    if build is None:
+        return None
+    return parse + build, f"{name} JSON parse {parse:.3f} s + typed build {build:.3f} s"
+
+
+def _floor_check(goal_s: float, floor: tuple[float, str] | None, what: str) -> list[str]:
+    """A line saying whether a time goal lies above the floor any client of its kind has."""
+    if floor is None:
+        return []
+    seconds, parts = floor
+    return [
+        f"| ... is the goal above the floor? {what} | goal {goal_s:.3f} s vs floor {seconds:.3f} s"
+        f" ({parts}) | {'yes' if goal_s >= seconds else '**no: below the floor**'} |"
+    ]
+
+
 def _mb(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -92,6 +122,9 @@ def report(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
                         ratio <= 1.7,
                     )
                 )
+                lines += _floor_check(
+                    1.7 * fbx["wall"], _floor(fan5, True), "(parse + type every interval)"
+                )
             peak = fan5.get("tracemalloc_peak_mb")
             lines.append(
                 _check(
@@ -120,6 +153,9 @@ def report(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
                         f"{avail['requests']} vs {fbx['requests']} requests)",
                         ratio <= 0.7,
                     )
+                )
+                lines += _floor_check(
+                    0.7 * fbx["wall"], _floor(avail, True), "(parse + type every interval)"
                 )
             peak = avail.get("tracemalloc_peak_mb")
             lines.append(
@@ -152,6 +188,16 @@ def report(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
                     ratio <= 0.5,
                 )
             )
+            if not client.endswith("+orjson"):  # the stdlib variant parses with the stdlib
+                only = dict(
+                    mine, floors={"json_stdlib_s": mine.get("floors", {}).get("json_stdlib_s")}
+                )
+                if only["floors"]["json_stdlib_s"] is None:
+                    only["floors"] = {}
+            else:
+                only = mine
+            goal_cpu = 0.5 * best_cpu["cpu"] / best_cpu["rows"] * mine["rows"]
+            lines += _floor_check(goal_cpu, _floor(only, False), "(parse every row)")
             fastest = min(peers, key=lambda p: p["wall"])
             eff = fastest["wall"] / mine["wall"]  # = our efficiency / theirs (same t_min)
             lines.append(
