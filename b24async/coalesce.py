@@ -64,6 +64,11 @@ logger = logging.getLogger("b24async")
 T = TypeVar("T")
 
 _MAX_WIRE = 50
+#: A shortcut call's rule and group (:meth:`Coalescer.shortcut`).
+_Shortcut = tuple[MergeRule, tuple[Hashable, list[Hashable]]]
+_UNPARSED = object()  # a command's answer its rule would not or could not parse at once
+#: The params of a merged part (its wire's params come from its rule): never read, never changed.
+_NO_PARAMS: dict[str, Any] = {}
 #: A lone read of at least this many commands goes as two concurrent requests (see _spread).
 SPREAD_MIN = 40
 
@@ -83,6 +88,7 @@ class _Call:
     typed: list[Any] = attrs.field(factory=list)  # typed merged calls: parsed parts so far
     picked: int = 0  # typed merged calls: entries picked so far (for ``progress``)
     error: Exception | None = None  # typed merged calls: a part's parser error
+    shortcut: bool = False  # queued by enqueue_shortcut: its rule may parse for it
 
     def resolve(self, response: Response) -> None:
         """Complete the call: its Response, or its typed result (or the parser's error)."""
@@ -190,7 +196,7 @@ class Coalescer:
         ``progress(done, total)`` reports items answered so far for merged calls.
         If the caller is cancelled before the call leaves, the call is dropped unsent.
         """
-        response: Response = await self._enqueue(method, params, progress, None)
+        response: Response = await self.enqueue(method, params, progress)
         return response
 
     async def submit_typed(
@@ -201,42 +207,104 @@ class Coalescer:
         progress: Callable[[int, int], None] | None = None,
     ) -> T:
         """Like :meth:`submit`, but return ``parse(result)``, parsed by the sender on arrival."""
-        value: T = await self._enqueue(method, params, progress, parse)
+        value: T = await self.enqueue(method, params, progress, parse)
         return value
 
-    def _enqueue(
+    @staticmethod
+    def shortcut(method: str, request: Any) -> _Shortcut | None:
+        """How a typed request may take the shortcut into the queue, or ``None``.
+
+        The shortcut is for requests of a mergeable method whose :class:`MergeRule` reads the
+        call's group off the request itself (:meth:`MergeRule.group_request`): no params are
+        built, encoded and checked per call (a fan-in of thousands of typed calls). Pure: it
+        sends and queues nothing.
+        """
+        rule = merge_rule_for(method)
+        if rule is None or method in NOT_BATCHABLE:
+            return None
+        grouped = rule.group_request(request)
+        return None if grouped is None else (rule, grouped)
+
+    def enqueue_shortcut(
+        self,
+        method: str,
+        shortcut: _Shortcut,
+        parse: Callable[[Any], Any],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> asyncio.Future[Any]:
+        """Queue a typed call found by :meth:`shortcut`; its future gets the typed result.
+
+        Its rule may parse a command's answer once for all such calls in it
+        (:meth:`MergeRule.parse_command`), otherwise ``parse`` does, as for :meth:`submit_typed`.
+        """
+        if self._closed:
+            raise ClientClosed("the Bitrix24 client is closed; nothing was sent", sent=False)
+        rule, grouped = shortcut
+        return self._enqueue_merged(method, rule, grouped, progress, parse, shortcut=True)
+
+    def enqueue(
         self,
         method: str,
         params: dict[str, Any],
-        progress: Callable[[int, int], None] | None,
-        parse: Callable[[Any], Any] | None,
+        progress: Callable[[int, int], None] | None = None,
+        parse: Callable[[Any], Any] | None = None,
     ) -> asyncio.Future[Any]:
+        """Queue one call; the future of its Response (or of ``parse(result)``).
+
+        :meth:`submit`/:meth:`submit_typed` without their coroutine: a caller that awaits the
+        future itself saves a frame per waiting call. Cancelling the future before the call
+        leaves drops it unsent, as cancelling the awaiting caller does.
+        """
         if self._closed:
             raise ClientClosed("the Bitrix24 client is closed; nothing was sent", sent=False)
-        loop = asyncio.get_running_loop()
         rule = merge_rule_for(method)
         grouped = rule.group(params) if rule is not None else None
         if rule is not None and grouped is not None:
-            key, items = grouped
-            size = self.items_per_command
-            groups = [tuple(items[i : i + size]) for i in range(0, len(items), size)]
-            call = _Call(
-                method,
-                loop.create_future(),
-                len(groups),
-                rule=rule,
-                progress=progress,
-                items_total=len(items),
-                parse=parse,
-            )
-            parts = [_Part(call, method, {}, key, group) for group in groups]
-        else:
-            call = _Call(method, loop.create_future(), 1, parse=parse)
-            parts = [_Part(call, method, params)]
-        self._queue.extend(parts)
-        self._changed.set()
-        self._ensure_dispatcher()
+            return self._enqueue_merged(method, rule, grouped, progress, parse)
+        call = _Call(method, asyncio.get_running_loop().create_future(), 1, parse=parse)
+        self._queue.append(_Part(call, method, params))
+        self._queued()
         return call.future
+
+    def _enqueue_merged(
+        self,
+        method: str,
+        rule: MergeRule,
+        grouped: tuple[Hashable, list[Hashable]],
+        progress: Callable[[int, int], None] | None,
+        parse: Callable[[Any], Any] | None,
+        *,
+        shortcut: bool = False,
+    ) -> asyncio.Future[Any]:
+        key, items = grouped
+        size = self.items_per_command
+        future = asyncio.get_running_loop().create_future()
+        count = len(items)
+        parts = 1 if count <= size else -(-count // size)
+        call = _Call(
+            method,
+            future,
+            parts,
+            rule,
+            progress=progress,
+            items_total=count,
+            parse=parse,
+            shortcut=shortcut,
+        )
+        if parts == 1:  # the usual case
+            self._queue.append(_Part(call, method, _NO_PARAMS, key, tuple(items)))
+        else:
+            self._queue.extend(
+                _Part(call, method, _NO_PARAMS, key, tuple(items[i : i + size]))
+                for i in range(0, count, size)
+            )
+        self._queued()
+        return future
+
+    def _queued(self) -> None:
+        self._changed.set()
+        if self._dispatcher is None or self._dispatcher.done():
+            self._ensure_dispatcher()
 
     def _ensure_dispatcher(self) -> None:
         if self._dispatcher is None or self._dispatcher.done():
@@ -428,8 +496,10 @@ class Coalescer:
                 continue
             name = str(i)
             if name in outcome.responses:
-                for part in wire.parts:
-                    self._deliver(part, outcome.responses[name])
+                response = outcome.responses[name]
+                parts = self._deliver_parsed(wire, response) if len(wire.parts) > 1 else wire.parts
+                for part in parts:
+                    self._deliver(part, response)
             else:
                 error = outcome.errors.get(name)
                 # A blocked command inside a batch did not run: hold and re-send it. A lone
@@ -446,6 +516,44 @@ class Coalescer:
                     continue
                 for part in wire.parts:
                     self._fail(part, error or unmentioned(wire.method))
+
+    @staticmethod
+    def _deliver_parsed(wire: _Wire, response: Response) -> list[_Part]:
+        """Resolve a merged command's one-part typed calls from one parse of its answer.
+
+        Only calls that came by the shortcut (:meth:`enqueue_shortcut`) qualify: their rule
+        vouches that its slice of the parsed command is what their own parse would give. The
+        parts left over (other calls, or all of them if the rule would not or could not parse
+        the answer at once) are returned, to be delivered one by one.
+        """
+        rule = wire.parts[0].call.rule
+        if wire.items is None or rule is None:
+            return wire.parts
+        parsed: Any = None
+        rest: list[_Part] = []
+        for part in wire.parts:
+            call = part.call
+            if call.future.done():
+                continue  # the caller is gone (cancelled): the result is discarded
+            if not call.shortcut or part.items is None or len(part.items) != call.items_total:
+                # not by the shortcut, or one part of a call split over several commands
+                rest.append(part)
+                continue
+            if parsed is None:
+                try:
+                    parsed = rule.parse_command(response.result)
+                except Exception:  # malformed: each caller parses its own slice (own error)
+                    parsed = _UNPARSED
+                if parsed is None:
+                    parsed = _UNPARSED
+            if parsed is _UNPARSED:
+                rest.append(part)
+                continue
+            call.remaining = 0
+            if call.progress is not None:
+                call.progress(call.items_total, call.items_total)
+            call.future.set_result(rule.pick_parsed(parsed, part.items))
+        return rest
 
     def _failed(self, wires: list[_Wire], exc: B24Error, tries: Tries) -> None:
         """The request as a whole failed: re-send what may be re-sent, fail the rest.
@@ -582,7 +690,10 @@ class _Delivery:
         if i not in self.delivered:
             self.delivered.add(i)
             wire = self._wires[i]
-            for part in wire.parts:
+            parts = wire.parts
+            if len(parts) > 1:  # the shortcut's callers share one parse of the answer
+                parts = self._coalescer._deliver_parsed(wire, response)
+            for part in parts:
                 self._coalescer._deliver(part, response)
             # The callers hold their results now: once they have run, nothing here keeps
             # them (or their futures) alive while the rest of the answer is read.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import attrs
 
@@ -21,8 +21,15 @@ from b24async.models.calendar import Availability, ParticipationStatus
 
 __all__ = ["GetAccessibility", "GetParticipationStatus", "SetParticipationStatus"]
 
+_Users = Sequence[int]
+
 
 def _user_ids(value: Iterable[int]) -> tuple[int, ...]:
+    kind = type(value)
+    if (kind is list or kind is tuple) and len(value) == 1:  # type: ignore[arg-type]
+        (user,) = value  # one user (a fan-in's call): the common case, checked inline
+        if type(user) is int and user > 0:
+            return (user,)
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise TypeError(
             f"GetAccessibility.users must be a list of user IDs (e.g. users=[5]), got {value!r}"
@@ -34,6 +41,8 @@ def _user_ids(value: Iterable[int]) -> tuple[int, ...]:
 
 
 def _day(value: date | datetime, name: str) -> date:
+    if type(value) is date:
+        return value
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(
@@ -79,6 +88,36 @@ class AccessibilityMerge(MergeRule):
             return None
         return (start, end), list(dict.fromkeys(users))
 
+    def group_request(self, request: Any) -> tuple[Hashable, list[Hashable]] | None:
+        """``((from, to), users)`` of a :class:`GetAccessibility` (its fields are validated).
+
+        A subclass may send other params (its own ``to_params``): it goes the general way.
+        """
+        if type(request) is not GetAccessibility:
+            return None
+        if type(request.start) is not date or type(request.end) is not date:
+            return None  # a date subclass spells itself: the general way checks its params
+        return (cv.wire_date(request.start), cv.wire_date(request.end)), list(request.users)
+
+    def parse_command(self, result: Any) -> Availability | None:
+        """The command's users' entries, typed at once (``None`` for keys a caller would skip).
+
+        Each user's entries are decoded on their own, so a caller's slice of this equals what
+        parsing its own slice gives, provided every key is a user ID spelled as ``pick`` looks
+        it up (``"05"`` or ``" 5"`` would be read as user 5 here but skipped by ``pick``).
+        """
+        if not isinstance(result, dict):
+            return None
+        for key in result:
+            if not (type(key) is str and key.isascii() and key.isdigit() and key[0] != "0"):
+                return None
+        return Availability.from_wire(result)
+
+    def pick_parsed(self, parsed: Availability, items: Sequence[Hashable]) -> Availability:
+        """The users ``items`` of ``parsed`` (``()`` for a user the answer left out)."""
+        by_user = parsed._by_user  # this package's own model: no copy, no second check
+        return Availability._adopt({user: by_user.get(user, ()) for user in cast(_Users, items)})
+
     def params(self, key: Hashable, items: Sequence[Hashable]) -> dict[str, Any]:
         """``{"from": ..., "to": ..., "users": [...]}``."""
         if not isinstance(key, tuple):
@@ -89,7 +128,12 @@ class AccessibilityMerge(MergeRule):
         """The requested users' entries (PHP sends an empty map as ``[]``: no entries)."""
         if not isinstance(result, Mapping):
             return {}
-        return {str(u): result[str(u)] for u in items if str(u) in result}
+        picked: dict[str, Any] = {}
+        for user in items:
+            key = str(user)
+            if key in result:
+                picked[key] = result[key]
+        return picked
 
     typed_parts = True
 

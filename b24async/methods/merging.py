@@ -31,6 +31,17 @@ class MergeRule(abc.ABC):
         duplicates removed (the portal answers each item once).
         """
 
+    def group_request(self, request: Any) -> tuple[Hashable, list[Hashable]] | None:
+        """``group()`` of a typed request's params, read off the request itself, or ``None``.
+
+        The coalescer's shortcut for typed calls (no params built, encoded and checked for each
+        of thousands of concurrent callers). An override must return exactly what
+        ``group(encode_params(request.to_params()))`` would, or ``None`` to let the call go the
+        general way; it must only say yes to requests whose params survive a batch query. By
+        default: ``None``.
+        """
+        return None
+
     @abc.abstractmethod
     def params(self, key: Hashable, items: Sequence[Hashable]) -> dict[str, Any]:
         """The params of one command that carries ``items`` for calls grouped under ``key``."""
@@ -38,6 +49,25 @@ class MergeRule(abc.ABC):
     @abc.abstractmethod
     def pick(self, result: Any, items: Sequence[Hashable]) -> dict[str, Any]:
         """The entries of a command's ``result`` that answer ``items``."""
+
+    def parse_command(self, result: Any) -> Any | None:
+        """One command's whole ``result``, typed once for the typed calls it answers, or ``None``.
+
+        With many callers in one command (a fan-in), parsing the command once and handing each
+        caller its slice (:meth:`pick_parsed`) saves a parse per caller. ``None`` (the default,
+        and for any answer the rule would rather not read at once) leaves each caller to parse
+        its own slice. May raise on a malformed answer; each caller then parses its own slice,
+        so an error reaches only the callers whose entries are malformed.
+        """
+        return None
+
+    def pick_parsed(self, parsed: Any, items: Sequence[Hashable]) -> Any:
+        """The typed result of a call for ``items``, from :meth:`parse_command`'s value.
+
+        Used only for calls that :meth:`group_request` let in: for them it must equal
+        ``request.parse(join(pick(result, items)))``.
+        """
+        raise NotImplementedError
 
     def join(self, parts: Mapping[str, Any]) -> Any:
         """The result a lone call would have got, from the entries picked for its items.
