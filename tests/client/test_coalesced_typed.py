@@ -10,12 +10,21 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 
-from b24async import Availability, Bitrix24, ClientClosed, DecodeError, RateLimits
+from b24async import (
+    Availability,
+    Bitrix24,
+    ClientClosed,
+    DecodeError,
+    RateLimits,
+    batchstream,
+    jsonio,
+)
 from b24async.methods import GetAccessibility
 from b24async.protocol import HttpRequest, RawResponse
 from b24async.testing import FakePortal
@@ -23,6 +32,23 @@ from b24async.transport import AiohttpTransport
 
 ANCHOR = dt.date(2026, 1, 5)
 WEEK = (ANCHOR, ANCHOR + dt.timedelta(days=6))
+
+
+@pytest.fixture(autouse=True, params=["whole", "walked"])
+def decoding(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every test twice: batch answers decoded whole, and walked command by command (the way
+    answers of 2 MiB and more are read, here forced for small ones)."""
+    if request.param == "whole":
+        monkeypatch.setattr(batchstream, "STREAM_MIN_BYTES", 10**12)
+        yield request.param
+        return
+    monkeypatch.setattr(batchstream, "STREAM_MIN_BYTES", 0)
+    backend = jsonio.BACKEND
+    jsonio.use("stdlib")  # the walk reads with the stdlib's scanner
+    try:
+        yield request.param
+    finally:
+        jsonio.use(backend)
 
 
 def query(user: int) -> GetAccessibility:
