@@ -85,7 +85,9 @@ class _Call:
     items_total: int = 0
     dropped: bool = False  # counted once in ``dropped_calls``
     parse: Callable[[Any], Any] | None = None  # typed calls: result -> typed value
-    typed: list[Any] = attrs.field(factory=list)  # typed merged calls: parsed parts so far
+    # Typed merged calls: parsed parts so far. None until the first (a list per waiting call
+    # would be one more object for the cyclic GC to walk, thousands of times in a fan-in).
+    typed: list[Any] | None = None
     picked: int = 0  # typed merged calls: entries picked so far (for ``progress``)
     error: Exception | None = None  # typed merged calls: a part's parser error
     shortcut: bool = False  # queued by enqueue_shortcut: its rule may parse for it
@@ -628,6 +630,8 @@ class Coalescer:
             return
         assert call.rule is not None
         if ready.kind == "part":
+            if call.typed is None:
+                call.typed = []
             call.typed.append(ready.value)
             call.picked += ready.count
             if isinstance(ready.value, _Failed) and call.error is None:
@@ -644,7 +648,7 @@ class Coalescer:
         if ready.kind == "value":  # the call's only part, parsed already
             call.settle(ready)
         elif call.typed or call.error is not None:
-            parts, call.typed = call.typed, []
+            parts, call.typed = call.typed or [], None
             if call.error is not None:
                 call.future.set_exception(call.error)
             else:
