@@ -94,7 +94,8 @@ class Bitrix24:
             after each refresh, so the app can persist it.
         oauth_url: the OAuth token endpoint.
         limits: the portal's limits (``RateLimits.ENTERPRISE`` for Enterprise plans).
-        max_concurrency: the most HTTP requests in flight at once.
+        max_concurrency: the most HTTP requests in flight at once (50: the standard plan's
+            burst, which the bucket admits at once anyway).
         timeout: seconds for one HTTP request.
         retry: the retry policy.
         session: a caller-owned ``aiohttp.ClientSession`` (left open on close).
@@ -134,7 +135,7 @@ class Bitrix24:
         on_token_refresh: Callable[[TokenPair], Any] | None = None,
         oauth_url: str = DEFAULT_OAUTH_URL,
         limits: RateLimits = RateLimits.STANDARD,
-        max_concurrency: int = 16,
+        max_concurrency: int = 50,
         timeout: float = 75.0,
         retry: RetryPolicy | None = None,
         session: aiohttp.ClientSession | None = None,

@@ -75,7 +75,10 @@ class Throttle:
 
     Args:
         limits: the portal's limits (``RateLimits.STANDARD`` by default).
-        max_concurrency: the most HTTP requests in flight at once.
+        max_concurrency: the most HTTP requests in flight at once. The default, 50, is the
+            standard plan's burst: the bucket already lets that many go at once, and a lower
+            cap only keeps a long read's last batches (each ~1 s of server time) waiting for
+            the first answers. The operating budget, not this cap, bounds server time.
         bucket: the request bucket; defaults to an in-process :class:`LeakyBucket` whose safety
             margin absorbs ``limits.jitter`` seconds of bunching. Pass a shared implementation
             of :class:`RequestBucket` when several processes or hosts call the same portal.
@@ -89,7 +92,7 @@ class Throttle:
         self,
         limits: RateLimits = RateLimits.STANDARD,
         *,
-        max_concurrency: int = 16,
+        max_concurrency: int = 50,
         bucket: RequestBucket | None = None,
         webhook: bool = False,
         clock: Clock = SYSTEM_CLOCK,

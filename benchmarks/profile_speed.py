@@ -23,6 +23,7 @@ import asyncio
 import cProfile
 import datetime as dt
 import json
+import os
 import pstats
 import subprocess
 import sys
@@ -112,7 +113,9 @@ def main() -> int:
         if args.tracemalloc:
             print(f"tracemalloc peak {tracemalloc.get_traced_memory()[1] / 1e6:.1f} MB")
         if profile is not None:
-            pstats.Stats(profile).sort_stats("tottime").print_stats(25)
+            pstats.Stats(profile).sort_stats(os.environ.get("B24_SORT", "tottime")).print_stats(
+                int(os.environ.get("B24_TOP", "25"))
+            )
     finally:
         portal.terminate()
         portal.wait(timeout=30)

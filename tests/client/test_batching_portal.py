@@ -263,3 +263,19 @@ async def test_coalesced_held_method_does_not_delay_others() -> None:
         # budget admits; max(slow_done) above shows the hold.)
         assert portal.stats.batch_errors.get("OPERATION_TIME_LIMIT", 0) == 0
         assert portal.stats.by_code.get("OPERATION_TIME_LIMIT", 0) == 0
+
+
+@pytest.mark.looptime
+async def test_a_long_list_read_has_every_batch_in_flight_at_once() -> None:
+    # 52,550 users: one counting page, then 21 batches of 50 pages. Each batch takes the portal
+    # 50 x 20 ms; the bucket admits them all at once, and so does the default in-flight cap (a
+    # cap of 16 would leave the last batches waiting a second for the first answers).
+    clock = LoopClock()
+    async with (
+        FakePortal(users=52_550, processing=0.02, clock=clock) as portal,
+        Bitrix24(portal.webhook_url, clock=clock) as b24,
+    ):
+        rows = await b24.list_all("user.get")
+        assert len(rows) == 52_550
+        assert portal.stats.requests == 22
+        assert portal.stats.peak_concurrency == 21
