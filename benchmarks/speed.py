@@ -128,6 +128,23 @@ async def _b24pysdk(task: dict[str, Any]) -> dict[str, Any]:
 CLIENTS = {"b24async": _b24async, "fast_bitrix24": _fast_bitrix24, "b24pysdk": _b24pysdk}
 
 
+def _peak_rss_kb() -> int:
+    """This process's peak RSS in KiB.
+
+    Linux's ``VmHWM`` belongs to the process's own memory map, which starts afresh at exec;
+    ``ru_maxrss`` is carried over from the parent across fork and exec, so a worker started by
+    a driver that once held a large answer would start from the driver's peak.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def worker(task: dict[str, Any]) -> dict[str, Any]:
     """Run one task; wall and CPU from the first call to the last result."""
     # Imports are not part of the job: load the client's modules before the clock starts.
@@ -139,12 +156,12 @@ def worker(task: dict[str, Any]) -> dict[str, Any]:
         import adapters.b24pysdk_peer  # noqa: F401
     if task["memory"]:
         tracemalloc.start()
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss0 = _peak_rss_kb()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     out = asyncio.run(CLIENTS[task["client"]](task))
     out["wall"] = time.perf_counter() - wall0
     out["cpu"] = time.process_time() - cpu0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss = _peak_rss_kb()
     out["rss_growth_mb"], out["rss_peak_mb"] = (rss - rss0) / 1024, rss / 1024
     if task["memory"]:
         out["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 1e6
