@@ -347,11 +347,8 @@ class Bitrix24:
         """
         outer = current_operation()
         assert outer is not None
-        outer.delegated += 1
-        try:
+        with outer.delegating():
             return await future
-        finally:
-            outer.delegated -= 1
 
     async def _call_direct(self, name: str, encoded: dict[str, Any]) -> Response:
         def decode(raw: RawResponse) -> Decoded[Response]:

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import contextvars
 import sys
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from types import TracebackType
 
@@ -82,6 +83,22 @@ class Operation:
         self.delegated = 0
         self.closed_by_client = False  # cancelled by close(), not by its caller
         self._token: contextvars.Token[Operation | None] | None = None
+
+    @contextlib.contextmanager
+    def delegating(self) -> Iterator[None]:
+        """Count a wait on the coalescer, which accounts for its commands at close.
+
+        While it lasts, ``close()`` neither cancels this operation for having nothing on the
+        wire itself nor ends its grace period: the coalescer delivers the answer (or fails the
+        call) and the caller must resume to take it before the operation may be cut.
+        """
+        self.delegated += 1
+        try:
+            yield
+        finally:
+            self.delegated -= 1
+            if self._lifecycle is not None:
+                self._lifecycle.wire_changed()  # a waiting close() looks again
 
     @property
     def may_have_applied(self) -> bool:
@@ -177,7 +194,9 @@ class Lifecycle:
             self._cancel(op)
 
     def _waiting_operations(self) -> bool:
-        return any(op.on_wire > 0 for op in self.operations)
+        # A delegated wait ends when the coalescer delivers or fails its call: the callers of
+        # an answer that came back are let resume before anything is cut (see delegating()).
+        return any(op.on_wire > 0 or op.delegated > 0 for op in self.operations)
 
     @staticmethod
     def _cancel(op: Operation) -> None:
