@@ -20,9 +20,9 @@ Each caller gets its own result or its own exception, as if it had called alone:
 errors keep their class; commands blocked by their operating budget are held and re-sent;
 after an ambiguous failure only reads and idempotent writes are re-sent.
 
-Typed calls (:meth:`Coalescer.submit_typed`) are parsed by the sender as soon as their answer
-is in, while it delivers: the decoded answer of a request is then dropped when its last caller
-has its typed slice, instead of staying alive until every waiting caller has run (memory
+Typed calls (:meth:`Coalescer.enqueue` with ``parse``) are parsed by the sender as soon as their
+answer is in, while it delivers: the decoded answer of a request is then dropped when its last
+caller has its typed slice, instead of staying alive until every waiting caller has run (memory
 bounded by one decoded answer plus the typed results, whatever the number of callers).
 """
 
@@ -187,30 +187,9 @@ class Coalescer:
         """Whether a call can travel inside a batch unchanged."""
         return method not in NOT_BATCHABLE and survives_query_encoding(params)
 
-    async def submit(
-        self,
-        method: str,
-        params: dict[str, Any],
-        progress: Callable[[int, int], None] | None = None,
-    ) -> Response:
-        """Queue one call and wait for its own result.
-
-        ``progress(done, total)`` reports items answered so far for merged calls.
-        If the caller is cancelled before the call leaves, the call is dropped unsent.
-        """
-        response: Response = await self.enqueue(method, params, progress)
-        return response
-
-    async def submit_typed(
-        self,
-        method: str,
-        params: dict[str, Any],
-        parse: Callable[[Any], T],
-        progress: Callable[[int, int], None] | None = None,
-    ) -> T:
-        """Like :meth:`submit`, but return ``parse(result)``, parsed by the sender on arrival."""
-        value: T = await self.enqueue(method, params, progress, parse)
-        return value
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosed("the Bitrix24 client is closed; nothing was sent", sent=False)
 
     @staticmethod
     def shortcut(method: str, request: Any) -> _Shortcut | None:
@@ -237,10 +216,9 @@ class Coalescer:
         """Queue a typed call found by :meth:`shortcut`; its future gets the typed result.
 
         Its rule may parse a command's answer once for all such calls in it
-        (:meth:`MergeRule.parse_command`), otherwise ``parse`` does, as for :meth:`submit_typed`.
+        (:meth:`MergeRule.parse_command`), otherwise ``parse`` does, as for :meth:`enqueue`.
         """
-        if self._closed:
-            raise ClientClosed("the Bitrix24 client is closed; nothing was sent", sent=False)
+        self._check_open()
         rule, grouped = shortcut
         return self._enqueue_merged(method, rule, grouped, progress, parse, shortcut=True)
 
@@ -253,12 +231,12 @@ class Coalescer:
     ) -> asyncio.Future[Any]:
         """Queue one call; the future of its Response (or of ``parse(result)``).
 
-        :meth:`submit`/:meth:`submit_typed` without their coroutine: a caller that awaits the
-        future itself saves a frame per waiting call. Cancelling the future before the call
-        leaves drops it unsent, as cancelling the awaiting caller does.
+        ``progress(done, total)`` reports items answered so far for merged calls. The caller
+        awaits the future itself (no coroutine of ours in between: a frame less per waiting
+        call). Cancelling the future, or its awaiting caller, before the call leaves drops it
+        unsent.
         """
-        if self._closed:
-            raise ClientClosed("the Bitrix24 client is closed; nothing was sent", sent=False)
+        self._check_open()
         rule = merge_rule_for(method)
         grouped = rule.group(params) if rule is not None else None
         if rule is not None and grouped is not None:
