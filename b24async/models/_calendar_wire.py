@@ -107,18 +107,7 @@ _SEEN = [_EVENT_KEYS]
 # Entries with other keys or another order (a newer portal, a filtered answer) are read through
 # their shape: getters of the attribute values (in _KNOWN's order) and of the other values, and
 # the index their ``extra`` maps share. ``False``: not an event's keys (an HR absence...).
-_KNOWN = (
-    "ID",
-    "NAME",
-    "DATE_FROM_TS_UTC",
-    "DATE_TO_TS_UTC",
-    "DT_SKIP_TIME",
-    "TZ_FROM",
-    "TZ_TO",
-    "ACCESSIBILITY",
-    "IMPORTANCE",
-    "EVENT_TYPE",
-)
+_KNOWN = tuple(key for key in _EVENT_KEYS if key not in _EXTRA_INDEX)
 _Getter = Callable[[tuple[Any, ...]], tuple[Any, ...]]
 _Shape = tuple[_Getter, _Getter, dict[str, int]]
 _SHAPES: dict[tuple[Any, ...], _Shape | Literal[False]] = {}
