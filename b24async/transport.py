@@ -156,22 +156,31 @@ async def _read_text(
     while data:
         try:
             text += decoder.decode(data)  # grown in place: ``text`` is its only reference
-        except UnicodeDecodeError:  # not UTF-8 after all: the bytes, as they came
-            done = text.encode("utf-8", "surrogatepass") + decoder.getstate()[0]
-            raw = RawResponse(status, headers, done + data + await content.read())
-            if release is not None:
-                release()
-            return raw
+        except UnicodeDecodeError:
+            return _as_bytes(status, headers, text, decoder, data + await content.read(), release)
         size += len(data)
         data = await _piece(content, TEXT_PIECE_BYTES)
     try:
         text += decoder.decode(b"", final=True)
     except UnicodeDecodeError:  # it ends inside a character
-        done = text.encode("utf-8", "surrogatepass") + decoder.getstate()[0]
-        if release is not None:
-            release()
-        return RawResponse(status, headers, done)
+        return _as_bytes(status, headers, text, decoder, b"", release)
     return RawResponse.from_text(status, headers, text, size, release)
+
+
+def _as_bytes(
+    status: int,
+    headers: dict[str, str],
+    text: str,
+    decoder: codecs.IncrementalDecoder,
+    rest: bytes,
+    release: Callable[[], None] | None,
+) -> RawResponse:
+    """Not UTF-8 after all: the bytes as they came (what was decoded, what ``decoder`` holds,
+    then ``rest``); nothing is left to decode, so the turn is free again."""
+    done = text.encode("utf-8", "surrogatepass") + decoder.getstate()[0]
+    if release is not None:
+        release()
+    return RawResponse(status, headers, done + rest)
 
 
 async def _piece(content: aiohttp.StreamReader, size: int = TEXT_MIN_BYTES) -> bytes:
