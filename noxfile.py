@@ -95,7 +95,9 @@ def tests(session: nox.Session) -> None:
     pytest-xdist spreads the tests over the machine's cores (``-n auto``); ``-- -n0`` runs them
     in one process (for ``--pdb`` or ``-s``). Other arguments go to pytest.
     """
-    # The speed extra (orjson) is installed so that both JSON decoders are tested.
+    # The speed extra (orjson, msgspec) is installed so that every JSON path is tested: each
+    # test that depends on the decoder switches between them at run time (jsonio.use,
+    # _calendar_msgspec.use), as a user's B24ASYNC_JSON=stdlib does.
     session.install("-e", ".[progress,redis,speed]", *_group("test"), *_group("package"))
     # Bytecode caches are the venv's and the work tree's own (both ignored by git); an
     # inherited PYTHONDONTWRITEBYTECODE made every run, and every child Python the tests start,
@@ -114,8 +116,14 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package (and the typing tests)."""
+    """mypy --strict on the package (and the typing tests), without and with the speed extra.
+
+    The optional decoders are imported behind guards that must type-check both ways.
+    """
     session.install("-e", ".[progress,redis]", *_group("typecheck"))
+    session.run("python", "-m", "pip", "uninstall", "--yes", "--quiet", "orjson", "msgspec")
+    session.run("mypy", "b24async", "tests/typing")
+    session.install("-e", ".[progress,redis,speed]")
     session.run("mypy", "b24async", "tests/typing")
 
 

@@ -40,7 +40,7 @@ from b24async.batchcodec import (
     resolve_references,
     survives_query_encoding,
 )
-from b24async.batchstream import Take, decode_batch_each, read_batch_each, streams
+from b24async.batchstream import Take, TakeText, decode_batch_each, read_batch_each, streams
 from b24async.clock import Clock
 from b24async.errors import (
     ApiError,
@@ -310,6 +310,7 @@ async def send_chunk(
     tries: Tries | None = None,
     take: Take | None = None,
     pause: Callable[[], Awaitable[None]] | None = None,
+    take_text: TakeText | None = None,
 ) -> ChunkOutcome:
     """Send one ``batch`` request through the engine and decode it per command.
 
@@ -319,7 +320,8 @@ async def send_chunk(
     it as soon as it is decoded, and a large answer is read one command at a time
     (:func:`~b24async.batchstream.decode_batch_each`): the outcome holds ``take``'s values.
     With ``pause`` too, it is awaited after each command of a large answer
-    (:func:`~b24async.batchstream.read_batch_each`).
+    (:func:`~b24async.batchstream.read_batch_each`). ``take_text`` is offered a walked
+    command's JSON text before it is decoded (see :mod:`b24async.batchstream`).
     """
 
     def decode(raw: RawResponse) -> Decoded[ChunkOutcome] | Awaitable[Decoded[ChunkOutcome]]:
@@ -328,13 +330,13 @@ async def send_chunk(
         elif pause is not None and streams(raw):
             return read(raw, take, pause)
         else:
-            outcome = decode_batch_each(raw, chunk, take)
+            outcome = decode_batch_each(raw, chunk, take, take_text)
         return outcome, command_timings(outcome, chunk)
 
     async def read(
         raw: RawResponse, take: Take, pause: Callable[[], Awaitable[None]]
     ) -> Decoded[ChunkOutcome]:
-        outcome = await read_batch_each(raw, chunk, take, pause)
+        outcome = await read_batch_each(raw, chunk, take, pause, take_text)
         return outcome, command_timings(outcome, chunk)
 
     engine.counters.batches += 1

@@ -21,6 +21,15 @@ The walk must end exactly where the read tail begins; whenever the answer is lai
 other way (other key order, duplicate keys, an ``error`` body, not JSON at all...) the whole
 answer is decoded by ``decode_batch`` instead and ``take`` applied to its responses, so the
 outcome, or the exception, is always ``decode_batch``'s.
+
+A consumer that reads a command's JSON text itself (``take_text``: the typed availability read
+with ``msgspec``, :mod:`b24async.models._calendar_msgspec`) gets the command's slice of the
+text instead of its decoded value. Where each value ends comes from one pass of ``msgspec``
+over the answer (``msgspec.Raw`` values: their lengths, no values built), for ASCII text
+(there, byte and character offsets agree; the portal escapes non-ASCII characters). A slice is
+proven right when it reads as one whole JSON value (a value starting at an index has one end);
+a consumer that declines it gets it decoded with :func:`json.loads` (the same values as the
+scanner), and a slice that does not read makes the whole answer go to ``decode_batch``.
 """
 
 from __future__ import annotations
@@ -38,7 +47,14 @@ from b24async.codec import int_or_none
 from b24async.errors import ApiError
 from b24async.protocol import RawResponse, Response, Timing
 
-__all__ = ["STREAM_MIN_BYTES", "Take", "decode_batch_each", "read_batch_each", "streams"]
+__all__ = [
+    "STREAM_MIN_BYTES",
+    "Take",
+    "TakeText",
+    "decode_batch_each",
+    "read_batch_each",
+    "streams",
+]
 
 #: Answers at least this large (bytes) are walked one command at a time; smaller ones are
 #: decoded whole (with ``orjson`` when installed: it is faster, and small enough here).
@@ -48,6 +64,25 @@ STREAM_MIN_BYTES = jsonio.ORJSON_MAX_BYTES
 #: handed to its consumer). It may be called again for a command already taken (an answer of
 #: another layout is decoded again whole): it must then give the same, or ignore the repeat.
 Take = Callable[[Command, Response], Response]
+#: ``take_text(command, text, response)``: the command's value as its JSON text (``response``
+#: holds everything else; its ``result`` is ``None``), for a consumer that reads the text
+#: itself: what to keep, or ``None`` to have the value decoded and passed to ``take`` instead.
+TakeText = Callable[[Command, str, Response], "Response | None"]
+
+_value_lengths: Callable[[str], Any] | None = None
+try:
+    import msgspec  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # the optional ``speed`` extra is not installed: no text slices
+    pass
+else:
+
+    class _Commands(msgspec.Struct):  # type: ignore[misc,unused-ignore]  # Any without msgspec
+        result: dict[str, msgspec.Raw] | list[msgspec.Raw]  # PHP: "0", "1"... make a list
+
+    class _Envelope(msgspec.Struct):  # type: ignore[misc,unused-ignore]
+        result: _Commands
+
+    _value_lengths = msgspec.json.Decoder(_Envelope).decode
 
 # The C scanner, strict as json.loads: (value, index after it) at an index.
 _scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
@@ -72,13 +107,16 @@ class _Broken(Exception):
     exception of ``take``, which is the caller's)."""
 
 
-def decode_batch_each(raw: RawResponse, chunk: Sequence[Command], take: Take) -> ChunkOutcome:
+def decode_batch_each(
+    raw: RawResponse, chunk: Sequence[Command], take: Take, take_text: TakeText | None = None
+) -> ChunkOutcome:
     """:func:`~b24async.batchcodec.decode_batch`, each response passed through ``take`` on arrival.
 
     The outcome holds ``take``'s values; everything else (errors, skipped commands, the time
-    block, exceptions) is exactly ``decode_batch``'s (see the module docs).
+    block, exceptions) is exactly ``decode_batch``'s (see the module docs). ``take_text`` is
+    offered each command's text first, when the answer is walked and ``msgspec`` is installed.
     """
-    walk = _Walk.start(raw, chunk, take)
+    walk = _Walk.start(raw, chunk, take, take_text)
     if walk is None:
         return _whole(raw, chunk, take)
     try:
@@ -95,13 +133,14 @@ async def read_batch_each(
     chunk: Sequence[Command],
     take: Take,
     pause: Callable[[], Awaitable[None]],
+    take_text: TakeText | None = None,
 ) -> ChunkOutcome:
     """:func:`decode_batch_each`, awaiting ``pause()`` after each command of a large answer.
 
     Other tasks run meanwhile (e.g. callers consuming what ``take`` handed them), so that a
     large answer's values need not all be alive at once.
     """
-    walk = _Walk.start(raw, chunk, take)
+    walk = _Walk.start(raw, chunk, take, take_text)
     if walk is None:
         return _whole(raw, chunk, take)
     try:
@@ -134,10 +173,13 @@ _MALFORMED = (_Layout, ValueError, StopIteration, IndexError)
 class _Walk:
     """One answer's command map, decoded one command per :meth:`step`."""
 
-    def __init__(self, text: str, chunk: Sequence[Command], take: Take) -> None:
+    def __init__(
+        self, text: str, chunk: Sequence[Command], take: Take, take_text: TakeText | None = None
+    ) -> None:
         self.text = text
         self.chunk = chunk
         self.take = take
+        self.take_text = take_text
         self.at = _command_map_at(text)
         self.tail_at, inner, self.outer = _tail(text)
         if "result" in inner or "result" in self.outer or "error" in self.outer:
@@ -148,15 +190,25 @@ class _Walk:
         self.times = as_map(inner.get("result_time"))
         self.by_name = {c.name: c for c in chunk}
         self.taken: dict[str, Response] = {}
-        self.members = _members_of(text, self.at, self.tail_at)
+        lengths: dict[str, int] = {}
+        if take_text is not None:  # slices for the commands taken (others are checked by reading)
+            known = _lengths(text).items()
+            lengths = {n: k for n, k in known if n in self.by_name and n not in self.errors}
+        self.members = _members_of(text, self.at, self.tail_at, lengths)
 
     @classmethod
-    def start(cls, raw: RawResponse, chunk: Sequence[Command], take: Take) -> _Walk | None:
+    def start(
+        cls,
+        raw: RawResponse,
+        chunk: Sequence[Command],
+        take: Take,
+        take_text: TakeText | None = None,
+    ) -> _Walk | None:
         """A walk over a large answer laid out as the portal does; None: decode it whole."""
         if not streams(raw):
             return None
         try:
-            return cls(raw.text(), chunk, take)
+            return cls(raw.text(), chunk, take, take_text)
         except _MALFORMED:
             return None
 
@@ -172,13 +224,21 @@ class _Walk:
         command = self.by_name.get(name)
         if command is None or name in self.errors:
             return True  # not asked for, or failed (the error wins): not kept
-        response = Response(
-            command.method,
-            value,
-            Timing.from_wire(self.times.get(name)),
-            int_or_none(self.totals.get(name)),
-            int_or_none(self.nexts.get(name)),
-        )
+        timing = Timing.from_wire(self.times.get(name))
+        total, following = int_or_none(self.totals.get(name)), int_or_none(self.nexts.get(name))
+        if type(value) is _Slice:  # its text: the consumer's, else decoded here
+            if self.take_text is not None:
+                kept = self.take_text(
+                    command, value.text, Response(command.method, None, timing, total, following)
+                )
+                if kept is not None:
+                    self.taken[name] = kept
+                    return True
+            try:
+                value = json.loads(value.text)
+            except ValueError:  # not one whole value: the answer is read whole instead
+                raise _Broken from None
+        response = Response(command.method, value, timing, total, following)
         del value  # one command's tree at a time
         self.taken[name] = self.take(command, response)  # a repeated name: the last counts
         return True
@@ -269,10 +329,34 @@ def _members(text: str, i: int, into: dict[str, Any]) -> int:
         i = _ws(text, i + 1)
 
 
-def _members_of(text: str, i: int, tail_at: int) -> Iterator[tuple[str, Any]]:
+@attrs.frozen
+class _Slice:
+    """A command's value as its text (where ``_lengths`` knew its end)."""
+
+    text: str
+
+
+def _lengths(text: str) -> dict[str, int]:
+    """Each command's value's length in ``text`` (ASCII only), by name; ``{}`` if unknown."""
+    if _value_lengths is None or not text.isascii():
+        return {}
+    try:
+        commands = _value_lengths(text).result.result
+    except msgspec.MsgspecError:
+        return {}
+    if isinstance(commands, list):
+        return {str(index): len(value) for index, value in enumerate(commands)}
+    return {name: len(value) for name, value in commands.items()}
+
+
+def _members_of(
+    text: str, i: int, tail_at: int, lengths: dict[str, int]
+) -> Iterator[tuple[str, Any]]:
     """The members of the object or array at ``i`` (the command map), decoded one at a time.
 
-    Raises ``_Layout`` at the end unless the read tail (at ``tail_at``) follows the map.
+    A member whose value's length ``lengths`` knows (once: a repeated name is decoded) comes as
+    a :class:`_Slice`, not decoded. Raises ``_Layout`` at the end unless the read tail (at
+    ``tail_at``) follows the map.
     """
     close = "}" if text[i] == "{" else "]"
     i = _ws(text, i + 1)
@@ -283,10 +367,14 @@ def _members_of(text: str, i: int, tail_at: int) -> Iterator[tuple[str, Any]]:
                 name, i = _key(text, i)
             else:
                 name, index = str(index), index + 1
-            try:
-                value, i = _scan_once(text, i)
-            except StopIteration:  # not a value (inside a generator it must not escape)
-                raise _Layout from None
+            length = lengths.pop(name, None)
+            if length is not None:
+                value, i = _Slice(text[i : i + length]), i + length
+            else:
+                try:
+                    value, i = _scan_once(text, i)
+                except StopIteration:  # not a value (inside a generator it must not escape)
+                    raise _Layout from None
             yield name, value
             del value
             i = _ws(text, i)

@@ -426,6 +426,7 @@ class Coalescer:
                         tries=tries,
                         take=delivery.take,
                         pause=delivery.pause,
+                        take_text=delivery.take_text if delivery.reads_text() else None,
                     )
         except ClientClosed as exc:
             for wire in wires:
@@ -595,11 +596,13 @@ class Coalescer:
         except Exception as exc:  # a malformed answer fails this caller only
             return _Ready("part", _Failed(exc), len(picked))
 
-    def _deliver(self, part: _Part, response: Response) -> None:
+    def _deliver(self, part: _Part, response: Response, ready: _Ready | None = None) -> None:
+        """Hand ``part`` its share of ``response`` (or ``ready``, made from it beforehand)."""
         call = part.call
         if call.future.done():
             return  # the caller is gone (cancelled): the result is discarded
-        ready = self._ready(part, response)
+        if ready is None:
+            ready = self._ready(part, response)
         if ready.kind == "response":
             call.future.set_result(ready.value)
             return
@@ -681,6 +684,62 @@ class _Delivery:
             # them (or their futures) alive while the rest of the answer is read.
             wire.parts = [part for part in wire.parts if not part.call.future.done()]
         return Response(response.method, None, response.time, response.total, response.next)
+
+    def reads_text(self) -> bool:
+        """Whether a wire's rule may read its command's JSON text (:meth:`take_text`)."""
+        return any(
+            wire.items is not None and rule is not None and rule.reads_text()
+            for wire in self._wires
+            for rule in (wire.parts[0].call.rule,)
+        )
+
+    def take_text(self, command: Command, text: str, response: Response) -> Response | None:
+        """:meth:`take` from the command's JSON text, read by its rule; ``None`` to decline.
+
+        Taken when every caller still waiting is a typed call the rule's parse serves
+        (:meth:`MergeRule.parse_command_text`): one by the shortcut that this command answers
+        whole, or one part of a typed call split over commands (``typed_parts``); and the rule
+        reads the text. Otherwise nothing is delivered and the text is decoded for :meth:`take`.
+        """
+        i = int(command.name)
+        if i in self.delivered:
+            return response  # a repeat (an answer decoded again): ignored
+        wire = self._wires[i]
+        rule = wire.parts[0].call.rule
+        if wire.items is None or rule is None:
+            return None
+        coalescer = self._coalescer
+        whole: list[_Part] = []
+        split: list[_Part] = []
+        for part in wire.parts:
+            call = part.call
+            if call.future.done():
+                continue
+            if part.items is None or call.parse is None:
+                return None
+            if call.shortcut and len(part.items) == call.items_total:
+                whole.append(part)
+            elif rule.typed_parts and call.items_total > coalescer.items_per_command:
+                split.append(part)
+            else:
+                return None
+        parsed = rule.parse_command_text(text)
+        if parsed is None:
+            return None
+        self.delivered.add(i)
+        for part in whole:
+            call = part.call
+            assert part.items is not None
+            call.remaining = 0
+            if call.progress is not None:
+                call.progress(call.items_total, call.items_total)
+            call.future.set_result(rule.pick_parsed(parsed, part.items))
+        for part in split:
+            assert part.items is not None
+            value, count = rule.pick_part_parsed(parsed, part.items)
+            coalescer._deliver(part, response, _Ready("part", value, count))
+        wire.parts = [part for part in wire.parts if not part.call.future.done()]
+        return response
 
     async def pause(self) -> None:
         """Let other tasks run. The answer is in hand: a cancellation waits until it is

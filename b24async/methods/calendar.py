@@ -16,6 +16,7 @@ import attrs
 
 from b24async.methods.base import Method, to_id
 from b24async.methods.merging import MergeRule, register_merge_rule
+from b24async.models import _calendar_msgspec as _fast
 from b24async.models import _convert as cv
 from b24async.models.calendar import Availability, ParticipationStatus
 
@@ -117,6 +118,25 @@ class AccessibilityMerge(MergeRule):
         """The users ``items`` of ``parsed`` (``()`` for a user the answer left out)."""
         by_user = parsed._by_user  # this package's own model: no copy, no second check
         return Availability._adopt({user: by_user.get(user, ()) for user in cast(_Users, items)})
+
+    def reads_text(self) -> bool:
+        """Whether ``msgspec`` reads the text (installed and not switched off)."""
+        return _fast.ENABLED
+
+    def parse_command_text(self, text: str) -> Availability | None:
+        """The user map read by ``msgspec`` (:mod:`b24async.models._calendar_msgspec`).
+
+        ``None`` unless every key is a canonical user ID (as :meth:`parse_command` demands).
+        """
+        return _fast.decode_users(text)
+
+    def pick_part_parsed(
+        self, parsed: Availability, items: Sequence[Hashable]
+    ) -> tuple[Availability, int]:
+        """The users ``items`` present in ``parsed`` (as :meth:`parse_part` of :meth:`pick`)."""
+        by_user = parsed._by_user
+        part = {user: by_user[user] for user in cast(_Users, items) if user in by_user}
+        return Availability._adopt(part), len(part)
 
     def params(self, key: Hashable, items: Sequence[Hashable]) -> dict[str, Any]:
         """``{"from": ..., "to": ..., "users": [...]}``."""

@@ -69,6 +69,27 @@ class MergeRule(abc.ABC):
         """
         raise NotImplementedError
 
+    def reads_text(self) -> bool:
+        """Whether :meth:`parse_command_text` may read commands' JSON text (default: no)."""
+        return False
+
+    def parse_command_text(self, text: str) -> Any | None:
+        """:meth:`parse_command` of a command's ``result`` given as its JSON text, or ``None``.
+
+        For a rule with a faster reader of the text itself (:meth:`reads_text`). Not ``None``
+        only when equal to ``parse_command(json.loads(text))``; ``None`` (the default, and for
+        anything odd) has the text decoded and read as usual. Must not raise.
+        """
+        return None
+
+    def pick_part_parsed(self, parsed: Any, items: Sequence[Hashable]) -> tuple[Any, int]:
+        """``parse_part(pick(result, items))`` and the entries picked, from the parsed command.
+
+        For a typed call split over several commands (:attr:`typed_parts`) whose command was
+        read by :meth:`parse_command_text`.
+        """
+        raise NotImplementedError
+
     def join(self, parts: Mapping[str, Any]) -> Any:
         """The result a lone call would have got, from the entries picked for its items.
 
