@@ -114,7 +114,6 @@ _CANONICAL = re.compile(
 )
 _canonical_starts = _CANONICAL.findall
 
-_INSTANTS, _TEXTS, _EXTRAS = wire._INSTANTS, wire._TEXTS, wire._EXTRAS
 _ACCESSIBILITY, _IMPORTANCE = wire._ACCESSIBILITY, wire._IMPORTANCE
 _instant, _text_or_none, _extra = wire._instant, wire._text_or_none, wire._extra
 _new = object.__new__
@@ -191,7 +190,7 @@ def _build(events: list[Any]) -> tuple[BusyInterval, ...]:
     entries: list[BusyInterval] = []
     append = entries.append
     latest, in_order = wire._BEFORE_ALL, True
-    extras, instants, texts, new = _EXTRAS, _INSTANTS, _TEXTS, _new
+    extras, instants, texts, new = wire._EXTRAS, wire._INSTANTS, wire._TEXTS, _new
     set_id, set_start, set_end, set_name = _SET_ID, _SET_START, _SET_END, _SET_NAME
     set_tz_from, set_tz_to, set_all_day, set_access = (
         _SET_TZ_FROM,
