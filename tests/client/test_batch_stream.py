@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
+import attrs
 import pytest
 from aiohttp.base_protocol import BaseProtocol
 from hypothesis import given, settings
@@ -67,11 +68,25 @@ def whole(body: bytes, chunk: list[Command]) -> Any:
         return (type(exc), str(exc))
 
 
-def each(body: bytes, chunk: list[Command]) -> Any:
+def each(body: bytes, chunk: list[Command], take_text: Any = None) -> Any:
     try:
-        return summary(decode_batch_each(RawResponse(200, {}, body), chunk, keep))
+        return summary(decode_batch_each(RawResponse(200, {}, body), chunk, keep, take_text))
     except Exception as exc:
         return (type(exc), str(exc))
+
+
+def read_text(command: Command, text: str, response: Response) -> Response | None:
+    """A consumer of commands' text: reads it as JSON itself (or declines what is not JSON)."""
+    assert response.result is None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return attrs.evolve(response, result=value)
+
+
+def decline_text(command: Command, text: str, response: Response) -> Response | None:
+    return None
 
 
 async def pause() -> None:
@@ -175,6 +190,9 @@ def test_a_walked_answer_gives_exactly_the_whole_decode(
         expected = repr(whole(body, chunk))
         assert repr(each(body, chunk)) == expected
         assert repr(each_async(body, chunk)) == expected
+        # Commands handed on as text slices (msgspec installed), read or declined
+        assert repr(each(body, chunk, read_text)) == expected
+        assert repr(each(body, chunk, decline_text)) == expected
 
 
 @settings(max_examples=150, deadline=None)
@@ -222,16 +240,28 @@ ODD = [
     b'{"result": {"result": {"a": "\xff"}, "result_error": {}}}',  # not UTF-8
     b'{"result": {"result": {"a": "\xed\xa0\x80"}, "result_error": {}}}',  # a lone surrogate
     b'{"result": {"result": {"a": NaN}, "result_error": {}}}',
+    # Repeated names: the first one's slice would have the last one's length
+    b'{"result": {"result": {"a": [1, 2], "b": 0, "a": [3]}, "result_error": {}}}',
+    b'{"result": {"result": {"a": [3], "b": 0, "a": [1, 2]}, "result_error": {}}}',
+    b'{"result": {"result": {"a": 12, "a": 1}, "result_error": {}}}',
+    b'{"result": {"result": {"a": 1, "a": 12}, "result_error": {}}}',
+    b'{"result": {"result": {"a": "x", "a": "y"}, "result_error": {}}}',
+    b'{"result": {"result": {"a" : [1] , "b":\n{"c": 1}\t}, "result_error": {}}}',
+    b'{"result": {"result": [[1], {"x": "\\u0416"}], "result_error": []}}',  # a list: "0", "1"
+    b'{"result": {"result": {"a": "\\ud800"}, "result_error": {}}}',  # escaped lone surrogate
+    b'{"result": {"result": {"a": 1e400}, "result_error": {}}}',
 ]
 
 
 @pytest.mark.parametrize("body", ODD)
 def test_odd_answers_give_the_whole_decodes_outcome_or_error(body: bytes) -> None:
-    chunk = [Command("a", "user.get", {}), Command("b", "user.get", {})]
+    chunk = [Command(name, "user.get", {}) for name in ("a", "b", "0", "1")]
     with streaming():
         expected = repr(whole(body, chunk))  # repr: NaN is not equal to itself
         assert repr(each(body, chunk)) == expected
         assert repr(each_async(body, chunk)) == expected
+        assert repr(each(body, chunk, read_text)) == expected
+        assert repr(each(body, chunk, decline_text)) == expected
 
 
 def test_an_answer_below_the_threshold_is_decoded_whole() -> None:

@@ -26,6 +26,7 @@ from b24async import (
     jsonio,
 )
 from b24async.methods import GetAccessibility
+from b24async.models import _calendar_msgspec as fast
 from b24async.protocol import HttpRequest, RawResponse
 from b24async.testing import FakePortal
 from b24async.transport import AiohttpTransport
@@ -34,10 +35,19 @@ ANCHOR = dt.date(2026, 1, 5)
 WEEK = (ANCHOR, ANCHOR + dt.timedelta(days=6))
 
 
-@pytest.fixture(autouse=True, params=["whole", "walked"])
+@pytest.fixture(
+    autouse=True,
+    params=[
+        "whole",
+        "walked",
+        pytest.param("msgspec", marks=pytest.mark.skipif(not fast.AVAILABLE, reason="no msgspec")),
+    ],
+)
 def decoding(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Every test twice: batch answers decoded whole, and walked command by command (the way
-    answers of 2 MiB and more are read, here forced for small ones)."""
+    """Every test three times: batch answers decoded whole; walked command by command (the
+    way answers of 2 MiB and more are read, here forced for small ones); and walked with each
+    command's text read by msgspec (the speed extra)."""
+    monkeypatch.setattr(fast, "ENABLED", request.param == "msgspec")
     if request.param == "whole":
         monkeypatch.setattr(batchstream, "STREAM_MIN_BYTES", 10**12)
         yield request.param
@@ -101,8 +111,19 @@ async def alone(portal: FakePortal, users: range) -> dict[int, Availability]:
     return {u: whole.subset([u]) for u in users}
 
 
-async def test_fan_in_callers_get_what_each_gets_alone() -> None:
+async def test_fan_in_callers_get_what_each_gets_alone(
+    decoding: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: dict[int, list[tuple[int, int]]] = {}
+    read: list[bool] = []  # per command read by msgspec: whether it read it
+    decode_users = fast.decode_users
+
+    def reading(text: str) -> Availability | None:
+        got = decode_users(text)
+        read.append(got is not None)
+        return got
+
+    monkeypatch.setattr(fast, "decode_users", reading)
     async with FakePortal(users=300, anchor=ANCHOR) as portal:
         async with Bitrix24(portal.webhook_url) as b24:
 
@@ -113,6 +134,8 @@ async def test_fan_in_callers_get_what_each_gets_alone() -> None:
             answers = await asyncio.gather(*(one(u) for u in range(1, 301)))
             assert portal.stats.requests == 1  # 300 users = 6 commands in one batch
             assert b24.stats.coalesced_calls == 300 and b24.stats.dropped_calls == 0
+        # With the speed extra each command's text is read once, by msgspec, for its 50 callers
+        assert read == ([True] * 6 if decoding == "msgspec" else [])
         expected = await alone(portal, range(1, 301))
     assert sum(len(a[u]) for u, a in zip(range(1, 301), answers, strict=True)) > 300
     for user, answer in zip(range(1, 301), answers, strict=True):
