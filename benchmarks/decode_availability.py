@@ -14,6 +14,11 @@ timed). Each repetition then times, in this process and with nothing else runnin
 * **typed**: the decoded ``result`` to an :class:`~b24async.models.Availability`
   (``GetAccessibility.parse``: one frozen :class:`~b24async.models.BusyInterval` per entry);
 * **total**: both, i.e. :func:`b24async.protocol.decode_response` plus ``parse``,
+* **msgspec** (when installed, the ``speed`` extra): the answer's text straight to the typed
+  result, as a walked batch answer is read (``b24async.models._calendar_msgspec``): one
+  ``msgspec.Raw`` pass for where ``result`` lies, its slice, and ``decode_users`` on it;
+  ``msgspec_vs_total`` is its time over **total**'s (same run; ``--json orjson
+  --no-orjson-cap`` makes **total** the orjson path),
 
 and reports the best repetition in microseconds of this process's CPU time per busy interval
 (CPU time, not wall: on a shared machine other processes' load does not count), plus the
@@ -126,6 +131,48 @@ def measure(body: bytes, request: GetAccessibility, repeat: int) -> dict[str, An
     }
 
 
+def measure_msgspec(body: bytes, expected: Any, total_s: float, repeat: int) -> dict[str, Any]:
+    """The msgspec path on ``body``'s text (see the module docstring); ``{}`` without msgspec."""
+    try:
+        import msgspec
+
+        from b24async.models import _calendar_msgspec as fast
+    except ImportError:
+        return {}
+    if not fast.AVAILABLE:
+        return {}
+    fast.use(True)
+
+    envelope = msgspec.json.Decoder(msgspec.defstruct("Envelope", [("result", msgspec.Raw)])).decode
+    text = body.decode()  # the walk reads the answer as text
+
+    def read() -> Any:
+        length = len(envelope(text).result)  # ASCII text: bytes and characters agree
+        start = text.index("{", text.index('"result"') + 8)
+        return fast.decode_users(text[start : start + length])
+
+    typed = read()
+    assert typed == expected and repr(typed) == repr(expected), "msgspec path differs"
+    intervals = sum(len(entries) for entries in typed.values())
+    del typed
+    msgspec_s = _best(read, repeat)
+    cold_s = _best(read, repeat, before=_clear_tables)
+    _clear_tables()
+    gc.collect()
+    tracemalloc.start()
+    typed = read()
+    kept, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    per = 1e6 / intervals
+    return {
+        "msgspec_us_per_interval": round(msgspec_s * per, 3),
+        "msgspec_cold_us_per_interval": round(cold_s * per, 3),
+        "msgspec_vs_total": round(msgspec_s / total_s, 3),
+        "msgspec_tracemalloc_peak_mb": round(peak / 1e6, 2),
+        "msgspec_kept_bytes_per_interval": round(kept / intervals),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=2000)
@@ -146,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     body, request = asyncio.run(fetch_answer(args.users, args.days))
     report = measure(body, request, args.repeat)
     report.pop("_keep")
+    expected = request.parse(jsonio.loads(body)["result"])
+    report.update(measure_msgspec(body, expected, report["total_s"], args.repeat))
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:
