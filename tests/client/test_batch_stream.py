@@ -436,3 +436,31 @@ def test_an_error_of_take_is_the_callers_not_a_malformed_answer() -> None:
 
     with streaming(), pytest.raises(ValueError, match="consumer's own bug"):
         decode_batch_each(RawResponse(200, {}, body), chunk, take)
+
+
+def test_without_msgspec_no_command_comes_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As when msgspec is not installed: every command is decoded and goes through ``take``."""
+    monkeypatch.setattr(batchstream, "_value_lengths", None)
+    chunk = [Command("a", "user.get", {}), Command("b", "user.get", {})]
+    body = b'{"result": {"result": {"a": [1], "b": {"c": 2}}, "result_error": []}}'
+
+    def refuse(command: Command, text: str, response: Response) -> Response | None:
+        raise AssertionError("no text without msgspec")
+
+    with streaming():
+        assert repr(each(body, chunk, refuse)) == repr(whole(body, chunk))
+
+
+def test_with_msgspec_a_command_comes_as_its_exact_text() -> None:
+    pytest.importorskip("msgspec")
+    chunk = [Command("a", "user.get", {}), Command("b", "user.get", {})]
+    body = b'{"result": {"result": {"a" : [1, "x"] ,\n "b":{"c": 2}}, "result_error": []}}'
+    texts: dict[str, str] = {}
+
+    def record(command: Command, text: str, response: Response) -> Response | None:
+        texts[command.name] = text
+        return read_text(command, text, response)
+
+    with streaming():
+        assert repr(each(body, chunk, record)) == repr(whole(body, chunk))
+    assert texts == {"a": '[1, "x"]', "b": '{"c": 2}'}

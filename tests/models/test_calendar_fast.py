@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import gc
+import json
 import pickle
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from b24async import Bitrix24, jsonio
 from b24async.methods import GetAccessibility
 from b24async.models import Availability, BusyInterval
+from b24async.models import _calendar_msgspec as fast
 from b24async.models import _calendar_wire as wire
 from b24async.models import calendar as calendar_models
 from b24async.testing import FakePortal
@@ -324,3 +326,22 @@ def test_objects_the_application_froze_stay_frozen() -> None:
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.skipif(fast.AVAILABLE, reason="msgspec is installed")
+def test_without_msgspec_the_struct_path_cannot_be_switched_on() -> None:
+    assert not fast.ENABLED
+    with pytest.raises(ImportError, match=r"b24async\[speed\]"):
+        fast.use(True)
+    assert fast.decode_users('{"5": []}') is None
+
+
+def test_without_msgspec_nothing_is_read_by_struct(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As when msgspec is not installed (the guarded import left the decoders unset)."""
+    monkeypatch.setattr(fast, "_users_decoder", None)
+    monkeypatch.setattr(fast, "AVAILABLE", False)
+    monkeypatch.setattr(fast, "ENABLED", False)
+    with pytest.raises(ImportError):
+        fast.use(True)
+    assert fast.decode_users(json.dumps({"5": [ENTRY]})) is None
+    assert Availability.from_wire({"5": [ENTRY]})[5][0] == BusyInterval._from_wire_checked(ENTRY)

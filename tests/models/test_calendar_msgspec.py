@@ -9,6 +9,9 @@ objects, ``test_calendar_fast.py``): ``==``, the same ``hash``, ``repr``, field 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -275,3 +278,13 @@ def test_the_fields_keep_their_types() -> None:
     general = BusyInterval._from_wire_checked(ENTRY)
     for field in attrs.fields(BusyInterval):
         assert type(getattr(entry, field.name)) is type(getattr(general, field.name))
+
+
+def test_b24async_json_stdlib_switches_it_off() -> None:
+    """The switch that rules out the optional C decoders rules this one out too."""
+    code = "from b24async.models import _calendar_msgspec as f; print(f.AVAILABLE, f.ENABLED)"
+    env = dict(os.environ, B24ASYNC_JSON="stdlib")
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["True", "False"]
