@@ -10,8 +10,9 @@ Each (job, client, JSON decoder) runs in a fresh worker process against a fresh 
 (``portal_proc.py``), ``--repeat`` times timed (wall, client CPU, peak RSS growth: the row is
 the fastest run; CPU goals use the least CPU of the runs) and once under
 ``tracemalloc`` for the peak of Python allocations (tracemalloc slows the run, so its times are
-not used). b24async runs with the stdlib JSON decoder and, when ``orjson`` is installed (the
-``speed`` extra), with it. Before a calendar job the driver asks the portal for the job's window
+not used). b24async runs with the stdlib JSON decoder (``B24ASYNC_JSON=stdlib``) and, when
+the ``speed`` extra is installed, with it (``b24async+speed``: ``orjson`` parses answers,
+``msgspec`` reads the typed availability answers). Before a calendar job the driver asks the portal for the job's window
 once itself (the fake portal generates calendars lazily; a real portal has them stored), the
 same for every client.
 
@@ -195,7 +196,9 @@ def floors(job: str, answers: list[bytes], scale: float) -> dict[str, float]:
     ``answers`` are the portal's bodies for (a part of) the job's data; ``scale`` multiplies
     their cost up to the whole job. ``json_stdlib_s`` is what every stdlib-JSON client pays to
     parse them (fast-bitrix24 and b24pysdk included); ``json_orjson_s`` the same with orjson;
-    for calendar jobs ``typed_s`` is building b24async's typed result from the decoded JSON.
+    for calendar jobs ``typed_s`` is building b24async's typed result from the decoded JSON,
+    and ``typed_msgspec_s`` (msgspec installed) reading the ``result`` text straight into the
+    typed result (struct decode + build: :func:`_typed_msgspec`).
     These are the floors the ratio goals are checked against (see speed_report).
     """
     out = {"json_stdlib_s": _cpu(lambda: [json.loads(a) for a in answers]) * scale}
@@ -208,7 +211,29 @@ def floors(job: str, answers: list[bytes], scale: float) -> dict[str, float]:
 
         decoded = [json.loads(a)["result"] for a in answers]
         out["typed_s"] = _cpu(lambda: [Availability.from_wire(d) for d in decoded]) * scale
+        out.update(_typed_msgspec(answers, decoded, scale))
     return out
+
+
+def _typed_msgspec(answers: list[bytes], decoded: list[Any], scale: float) -> dict[str, float]:
+    """``typed_msgspec_s``: each answer's ``result`` text to the typed result with msgspec.
+
+    The text is sliced out before the clock starts (the walk hands each command's slice); the
+    result is checked equal to the general reader's. ``{}`` without msgspec.
+    """
+    try:
+        import msgspec
+
+        from b24async.models import Availability
+        from b24async.models import _calendar_msgspec as fast
+    except ImportError:
+        return {}
+    fast.use(True)
+    envelope = msgspec.json.Decoder(msgspec.defstruct("Envelope", [("result", msgspec.Raw)]))
+    texts = [bytes(envelope.decode(a).result) for a in answers]
+    for text, value in zip(texts, decoded, strict=True):
+        assert fast.decode_users(text) == Availability.from_wire(value)
+    return {"typed_msgspec_s": _cpu(lambda: [fast.decode_users(t) for t in texts]) * scale}
 
 
 def _run(
@@ -316,7 +341,8 @@ def plan(quick: bool) -> list[dict[str, Any]]:
     fan, avail, small, big, writes = (
         (500, 200, 2_000, 10_000, 1_500) if quick else (5_000, 2_000, 10_000, 50_000, 5_000)
     )
-    ours = ["b24async"] + (["b24async+orjson"] if _have("orjson") else [])
+    speed = _have("orjson") or _have("msgspec")
+    ours = ["b24async"] + (["b24async+speed"] if speed else [])
     rows: list[dict[str, Any]] = []
     for client in ours:
         rows.append(
@@ -342,7 +368,7 @@ def plan(quick: bool) -> list[dict[str, Any]]:
 def measure(row: dict[str, Any], repeat: int = 1) -> dict[str, Any]:
     """Run one row ``repeat`` times timed (the fastest kept), once under tracemalloc; merge."""
     client, job = row["client"], row["job"]
-    env_json = "auto" if client.endswith("+orjson") else "stdlib"
+    env_json = "auto" if client.endswith(("+speed", "+orjson")) else "stdlib"
     name = client.split("+")[0].split(" ")[0]
     if client == "b24async paginate":
         job = "paginate"
