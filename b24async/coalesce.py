@@ -530,10 +530,7 @@ class Coalescer:
             if parsed is _UNPARSED:
                 rest.append(part)
                 continue
-            call.remaining = 0
-            if call.progress is not None:
-                call.progress(call.items_total, call.items_total)
-            call.future.set_result(rule.pick_parsed(parsed, part.items))
+            _resolve_picked(call, rule.pick_parsed(parsed, part.items))
         return rest
 
     def _failed(self, wires: list[_Wire], exc: B24Error, tries: Tries) -> None:
@@ -690,7 +687,7 @@ class _Delivery:
         return any(
             wire.items is not None and rule is not None and rule.reads_text()
             for wire in self._wires
-            for rule in (wire.parts[0].call.rule,)
+            for rule in (wire.parts[0].call.rule if wire.parts else None,)
         )
 
     def take_text(self, command: Command, text: str, response: Response) -> Response | None:
@@ -705,7 +702,7 @@ class _Delivery:
         if i in self.delivered:
             return response  # a repeat (an answer decoded again): ignored
         wire = self._wires[i]
-        rule = wire.parts[0].call.rule
+        rule = wire.parts[0].call.rule if wire.parts else None
         if wire.items is None or rule is None:
             return None
         coalescer = self._coalescer
@@ -728,12 +725,8 @@ class _Delivery:
             return None
         self.delivered.add(i)
         for part in whole:
-            call = part.call
             assert part.items is not None
-            call.remaining = 0
-            if call.progress is not None:
-                call.progress(call.items_total, call.items_total)
-            call.future.set_result(rule.pick_parsed(parsed, part.items))
+            _resolve_picked(part.call, rule.pick_parsed(parsed, part.items))
         for part in split:
             assert part.items is not None
             value, count = rule.pick_part_parsed(parsed, part.items)
@@ -764,6 +757,14 @@ class _Delivery:
     def undelivered(self) -> list[_Wire]:
         """The wires still waiting for an outcome."""
         return [w for i, w in enumerate(self._wires) if i not in self.delivered]
+
+
+def _resolve_picked(call: _Call, value: Any) -> None:
+    """Complete a shortcut call with its slice of its command's one parse."""
+    call.remaining = 0
+    if call.progress is not None:
+        call.progress(call.items_total, call.items_total)
+    call.future.set_result(value)
 
 
 def _closed_error(part: _Part, *, sent: bool) -> ClientClosed:
