@@ -12,9 +12,9 @@ the fastest run; CPU goals use the least CPU of the runs) and once under
 ``tracemalloc`` for the peak of Python allocations (tracemalloc slows the run, so its times are
 not used). b24async runs with the stdlib JSON decoder (``B24ASYNC_JSON=stdlib``) and, when
 the ``speed`` extra is installed, with it (``b24async+speed``: ``orjson`` parses answers,
-``msgspec`` reads the typed availability answers). Before a calendar job the driver asks the portal for the job's window
-once itself (the fake portal generates calendars lazily; a real portal has them stored), the
-same for every client.
+``msgspec`` reads the typed availability answers). Before a calendar job the driver asks the
+portal for the job's window once itself (the fake portal generates calendars lazily; a real
+portal has them stored), the same for every client.
 
 Every goal is checked as a ratio measured in this run (see benchmarks/README.md, "Issue #15"):
 the results go to ``results/speed.json`` and ``results/speed.md``.
