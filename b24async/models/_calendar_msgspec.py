@@ -4,9 +4,10 @@
 JSON into typed structs in C: the portal's usual entries (see :mod:`._calendar_wire`) are read
 into a strict :class:`_Event` per entry, with no dict per entry, and :func:`decode_users` builds
 the typed objects from those through the slots and the shared-value tables of
-:mod:`._calendar_wire`, as its dict path does. About twice as fast per interval as parsing the
-text to dicts (``orjson`` or the stdlib) and building from those
-(``benchmarks/decode_availability.py``).
+:mod:`._calendar_wire`, as its dict path does. On a 2,000-user, four-week answer that costs
+~0.7x the CPU per interval of parsing the text to dicts (``orjson`` or the stdlib) and building
+from those (``benchmarks/decode_availability.py``); the key-order check below is ~0.5 µs of
+its ~2.8 µs per interval.
 
 Exactness first: the result is ``==`` to the general reader's, with the same ``hash``, ``repr``
 and field types, or this path is not taken. Each user's entries are decoded on their own
