@@ -16,6 +16,12 @@ the ``speed`` extra is installed, with it (``b24async+speed``: ``orjson`` parses
 portal for the job's window once itself (the fake portal generates calendars lazily; a real
 portal has them stored), the same for every client.
 
+For each b24async ``list_all`` row a bare aiohttp client (:func:`aiohttp_floor_worker`) also
+runs, after the client, in a fresh process of its own against the same portal: the same
+requests, as many and as concurrently, every answer parsed with the row's JSON decoder, the rows
+kept and counted, nothing else (best of the row's runs, on the same CPU clock). A CPU goal below
+it is out of reach for any aiohttp-based client.
+
 Every goal is checked as a ratio measured in this run (see benchmarks/README.md, "Issue #15"):
 the results go to ``results/speed.json`` and ``results/speed.md``.
 """
@@ -169,6 +175,119 @@ def worker(task: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# --- the aiohttp-client floor: what any aiohttp-based client pays for the job's requests ------
+
+
+def aiohttp_plan(job: str, users: int) -> list[list[dict[str, Any]]] | None:
+    """The job's requests as b24async sends them, in waves sent at once, or None (no floor).
+
+    ``list_all`` (offset paging, :mod:`b24async.paging`): ``user.get`` alone for the total,
+    then every remaining page, 50 to a ``batch`` request, all at once (``list_all``'s
+    ``prefetch=None``; the default ``max_concurrency`` of 50 lets 50 requests fly together).
+    """
+    if job != "list_all":
+        return None
+    starts = list(range(50, users, 50))
+    batches = [
+        {"method": "batch", "halt": 0, "cmd": {f"p{s}": f"user.get?start={s}" for s in group}}
+        for group in (starts[i : i + 50] for i in range(0, len(starts), 50))
+    ]
+    return [[{"method": "user.get"}], batches]
+
+
+async def _bare_aiohttp(task: dict[str, Any]) -> dict[str, Any]:
+    """A bare aiohttp client: the plan's requests, every answer parsed, the rows kept.
+
+    Nothing else: no throttle, no validation, no typed values, no retries. The rows are kept
+    to the end and counted as the client job does, so the floor frees what ``list_all`` frees.
+    """
+    import aiohttp
+
+    if task["json"] == "orjson":
+        import orjson
+
+        loads = orjson.loads
+    else:
+        loads = json.loads
+    url = task["webhook_url"]
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    rows: list[Any] = []
+    sent = 0
+    async with aiohttp.ClientSession() as session:
+
+        async def one(request: dict[str, Any]) -> Any:
+            body = {k: v for k, v in request.items() if k != "method"}
+            data = json.dumps(body, separators=(",", ":")).encode()
+            async with session.post(url + request["method"], data=data, headers=headers) as r:
+                return loads(await r.read())
+
+        for wave in task["plan"]:
+            answers = await asyncio.gather(*(one(request) for request in wave))
+            sent += len(wave)
+            for answer in answers:
+                result = answer["result"]
+                if isinstance(result, dict) and "result" in result:  # a batch: its pages
+                    pages = result["result"]
+                    for page in pages.values() if isinstance(pages, dict) else pages:
+                        rows.extend(page)
+                else:
+                    rows.extend(result)
+    return {"rows": len(rows), "distinct": len({r["ID"] for r in rows}), "sent": sent}
+
+
+def aiohttp_floor_worker(task: dict[str, Any]) -> dict[str, Any]:
+    """Run the bare client once in this process, clocked as :func:`worker` clocks a client."""
+    import aiohttp  # noqa: F401  (imports are not part of the job, as for the clients)
+
+    if task["json"] == "orjson":
+        import orjson  # noqa: F401
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    out = asyncio.run(_bare_aiohttp(task))
+    out["wall"] = time.perf_counter() - wall0
+    out["cpu"] = time.process_time() - cpu0
+    return out
+
+
+def _aiohttp_floor_apart(
+    job: str, client: str, users: int, env_json: str, webhook_url: str, env: dict[str, str]
+) -> dict[str, Any] | None:
+    """The bare client's CPU for a b24async row's job, in a fresh process of its own, or None.
+
+    Run against the row's portal after the client's own run (the 21 requests of a 50,000-row
+    read leave room in the portal's bucket of 50 for 21 more). The bare client parses with the
+    decoder of the row's variant: the stdlib for ``b24async``, orjson for ``+orjson``.
+    """
+    plan_ = aiohttp_plan(job, users)
+    if plan_ is None or client != "b24async":
+        return None
+    decoder = "orjson" if env_json != "stdlib" and _have("orjson") else "stdlib"
+    task = {"plan": plan_, "json": decoder, "webhook_url": webhook_url}
+    done = subprocess.run(
+        [sys.executable, __file__, "--aiohttp-floor", json.dumps(task)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        return {"error": done.stderr[-1500:]}
+    measured: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    measured["json"] = decoder
+    if measured["rows"] != users or measured["distinct"] != users:
+        return {"error": f"the bare client read {measured['rows']} rows, not {users}"}
+    return measured
+
+
+def _least_aiohttp_floor(runs: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """The bare client's run with the least CPU (best of the row's runs, as for the clients)."""
+    good = [r for r in runs if r is not None and "error" not in r]
+    if not good:
+        errors = [r for r in runs if r is not None]
+        return errors[0] if errors else None
+    return min(good, key=lambda r: float(r["cpu"]))
+
+
 # --- the driver -------------------------------------------------------------------------------
 
 
@@ -290,6 +409,10 @@ def _run(
         stats = _get(ready["url"] + "/_portal/stats")
         result["requests"] = stats["requests"] - base["requests"]
         result["http_503"] = stats["by_status"].get("503", 0) - base["by_status"].get("503", 0)
+        if not memory:
+            floor = _aiohttp_floor_apart(job, client, users, env_json, ready["webhook_url"], env)
+            if floor is not None:
+                result["aiohttp_floor"] = floor
         return result
     finally:
         portal.terminate()
@@ -377,15 +500,19 @@ def measure(row: dict[str, Any], repeat: int = 1) -> dict[str, Any]:
     if "error" in timed:
         return {**row, **timed}
     cpus = [timed["cpu"]]
+    bare = [timed.get("aiohttp_floor")]
     for _ in range(repeat - 1):
         again = _run(*args, False, env_json)
         if "error" not in again:
             cpus.append(again["cpu"])
+            bare.append(again.get("aiohttp_floor"))
             if again["wall"] < timed["wall"]:
                 timed = again
     timed["runs"] = repeat
     # CPU goals use the least CPU of the runs (best of N, as for wall), for every client alike.
     timed["cpu_min"] = min(cpus)
+    if (least := _least_aiohttp_floor(bare)) is not None:
+        timed["aiohttp_floor"] = least
     memory = _run(*args, True, env_json) if row["job"] in ("fan_in", "availability") else {}
     return {**row, **timed, "tracemalloc_peak_mb": memory.get("tracemalloc_peak_mb")}
 
@@ -394,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--floors", help=argparse.SUPPRESS)
+    parser.add_argument("--aiohttp-floor", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--jobs", default="fan_in,availability,list_all,bulk_write")
     parser.add_argument("--out", default=str(RESULTS))
@@ -405,6 +533,9 @@ def main(argv: list[str] | None = None) -> int:
         task = json.loads(args.floors)
         bodies = [Path(path).read_bytes() for path in task["paths"]]
         print(json.dumps(floors(task["job"], bodies, task["scale"])))
+        return 0
+    if args.aiohttp_floor:
+        print(json.dumps(aiohttp_floor_worker(json.loads(args.aiohttp_floor))))
         return 0
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))

@@ -62,6 +62,33 @@ def _floor_check(goal_s: float, floor: tuple[float, str] | None, what: str) -> l
     ]
 
 
+def _aiohttp_floor_check(goal_s: float, row: dict[str, Any]) -> list[str]:
+    """A line saying whether a CPU goal lies above a bare aiohttp client's CPU for the job.
+
+    The bare client (speed.aiohttp_floor_worker) sends the row's requests, as many and as
+    concurrently as b24async, in a fresh process of its own, and parses every answer with the
+    row's JSON decoder; nothing else. Below it, no aiohttp-based client can meet the goal.
+    """
+    floor = row.get("aiohttp_floor")
+    if not floor:
+        return []
+    if "error" in floor:
+        return [f"| ... aiohttp-client floor | failed: {floor['error'][-200:]!r} | - |"]
+    cpu = float(floor["cpu"])
+    if floor["sent"] != row["requests"]:  # the floor must send what the client sent
+        return [
+            f"| ... aiohttp-client floor | not comparable: {floor['sent']} requests vs "
+            f"b24async's {row['requests']} | - |"
+        ]
+    return [
+        f"| ... is the goal above the aiohttp-client floor? (a bare aiohttp client: the same "
+        f"{floor['sent']} requests, every answer parsed with {floor['json']}, best of "
+        f"{row.get('runs', 1)}) | goal {goal_s:.3f} s vs floor {cpu:.3f} s; "
+        f"b24async {_cpu(row) / cpu:.2f}x the floor | "
+        f"{'yes' if goal_s >= cpu else '**no: below the floor**'} |"
+    ]
+
+
 def _cpu(row: dict[str, Any]) -> float:
     """The row's least client CPU over its timed runs (its fastest run's, in older results)."""
     return float(row.get("cpu_min", row["cpu"]))
@@ -208,6 +235,7 @@ def report(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
                 only = mine
             goal_cpu = 0.5 * _cpu(best_cpu) / best_cpu["rows"] * mine["rows"]
             lines += _floor_check(goal_cpu, _floor(only, False), "(parse every row)")
+            lines += _aiohttp_floor_check(goal_cpu, mine)
             fastest = min(peers, key=lambda p: p["wall"])
             eff = fastest["wall"] / mine["wall"]  # = our efficiency / theirs (same t_min)
             lines.append(
