@@ -45,6 +45,7 @@ __all__ = [
     "encode_command",
     "make_command",
     "normalize_commands",
+    "page_commands",
     "plan_chunks",
     "resolve_references",
     "survives_query_encoding",
@@ -93,6 +94,48 @@ class Command:
         object.__setattr__(self, "query", query)
         object.__setattr__(self, "references", refs)
         object.__setattr__(self, "alone", query_problem(self.params, references=True))
+
+    @classmethod
+    def _derived(
+        cls,
+        name: str,
+        method: str,
+        params: Mapping[str, Any],
+        query: str,
+        like: Command,
+    ) -> Command:
+        """A command whose ``query`` is already known and whose params differ from ``like``'s
+        by nothing :attr:`references` and :attr:`alone` depend on (see :func:`page_commands`)."""
+        command = object.__new__(cls)
+        set_ = object.__setattr__
+        set_(command, "name", name)
+        set_(command, "method", method)
+        set_(command, "params", params)
+        set_(command, "request", None)
+        set_(command, "query", query)
+        set_(command, "references", like.references)
+        set_(command, "alone", like.alone)
+        return command
+
+
+def page_commands(method: str, params: Mapping[str, Any], starts: Iterable[int]) -> list[Command]:
+    """One command per page of ``method`` at each offset in ``starts``, named ``p{start}``.
+
+    Equal, field for field, to ``Command(f"p{start}", method, {**params, "start": start})``
+    (``method`` normalized, ``params`` encoded, without ``start``), but the params are encoded
+    and checked once, not once per page: the page's query is theirs and ``&start=N`` (the key
+    comes last in that dict; a number needs no escaping, refers to nothing and survives a
+    batch query).
+    """
+    if "start" in params:
+        raise ValueError("page_commands sets start itself: do not pass it")
+    base = Command("p", method, params)
+    head = f"{base.query}&start=" if base.query else "start="
+    derived = Command._derived
+    return [
+        derived(f"p{start}", method, {**params, "start": start}, f"{head}{int(start)}", base)
+        for start in starts
+    ]
 
 
 def _value_problem(value: Any, references: bool) -> str | None:

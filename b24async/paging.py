@@ -28,7 +28,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, 
 from typing import Any
 
 from b24async.batch import BatchResult, Command, run_batch
-from b24async.batchcodec import query_problem
+from b24async.batchcodec import page_commands, query_problem
 from b24async.engine import Engine
 from b24async.errors import B24Error, ClientClosed
 from b24async.methods.paging import keyset_params
@@ -270,8 +270,7 @@ async def _offset_pages(
     groups = [starts[i : i + _PAGES_PER_REQUEST] for i in range(0, len(starts), _PAGES_PER_REQUEST)]
 
     async def fetch(group: list[int]) -> BatchResult[Any]:
-        commands = [Command(f"p{s}", method, {**params, "start": s}) for s in group]
-        return await run_batch(engine, commands, halt=False)
+        return await run_batch(engine, page_commands(method, params, group), halt=False)
 
     in_flight: list[asyncio.Task[BatchResult[Any]]] = []
     next_group = 0
