@@ -83,8 +83,8 @@ def _aiohttp_floor_check(goal_s: float, row: dict[str, Any]) -> list[str]:
     return [
         f"| ... is the goal above the aiohttp-client floor? (a bare aiohttp client: the same "
         f"{floor['sent']} requests, every answer parsed with {floor['json']}, no GC, best of "
-        f"{row.get('runs', 1)}) | goal {goal_s:.3f} s vs floor {cpu:.3f} s; "
-        f"b24async {_cpu(row) / cpu:.2f}x the floor | "
+        f"{row.get('runs', 1)}) | goal {goal_s:.3f} s vs floor {cpu:.3f} s "
+        f"(goal {goal_s / cpu:.2f}x the floor; b24async {_cpu(row) / cpu:.2f}x) | "
         f"{'yes' if goal_s >= cpu else '**no: below the floor**'} |"
     ]
 
