@@ -261,7 +261,7 @@ def _aiohttp_floor_apart(
 
     Run against the row's portal after the client's own run (the 21 requests of a 50,000-row
     read leave room in the portal's bucket of 50 for 21 more). The bare client parses with the
-    decoder of the row's variant: the stdlib for ``b24async``, orjson for ``+orjson``.
+    JSON decoder of the row's variant: the stdlib for ``b24async``, orjson for ``+speed``.
     """
     plan_ = aiohttp_plan(job, users)
     if plan_ is None or client != "b24async":
