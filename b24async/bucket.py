@@ -180,6 +180,17 @@ class LeakyBucket:
         wait = (self._level + 1 - self.capacity) / self.drain
         return wait if wait >= _MIN_WAIT else 0.0
 
+    def room(self) -> float:
+        """Requests that could be sent at once now, without waiting (0 while others wait).
+
+        Optional beyond :class:`RequestBucket`: the coalescer spreads a large read over more
+        requests only with room to spare (see :mod:`b24async.spreading`).
+        """
+        if self._lock.locked():
+            return 0.0
+        self._update()
+        return max(0.0, self.capacity - self._level)
+
     def time_until_free(self) -> float:
         """Seconds until a request could be sent without waiting."""
         self._update()

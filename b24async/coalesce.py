@@ -34,7 +34,8 @@ import contextlib
 import contextvars
 import logging
 import sys
-from collections.abc import Callable, Container, Hashable, Mapping
+import time
+from collections.abc import Callable, Container, Coroutine, Hashable, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -56,6 +57,7 @@ from b24async.lifecycle import Lifecycle, Operation, current_operation
 from b24async.methods.merging import MergeRule, merge_rule_for
 from b24async.protocol import Response, Timing
 from b24async.sending import Tries, is_transient
+from b24async.spreading import SPREAD_MIN, CostLog, Costs, Reading, plan_spread
 
 __all__ = ["Coalescer"]
 
@@ -69,8 +71,6 @@ _Shortcut = tuple[MergeRule, tuple[Hashable, list[Hashable]]]
 _UNPARSED = object()  # a command's answer its rule would not or could not parse at once
 #: The params of a merged part (its wire's params come from its rule): never read, never changed.
 _NO_PARAMS: dict[str, Any] = {}
-#: A lone read of at least this many commands goes as two concurrent requests (see _spread).
-SPREAD_MIN = 40
 
 
 @attrs.define(eq=False)
@@ -179,8 +179,12 @@ class Coalescer:
         self._queue: collections.deque[_Part] = collections.deque()
         self._changed = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
-        self._senders: set[asyncio.Task[None]] = set()
+        self._senders: set[asyncio.Task[Any]] = set()
         self._closed = False
+        #: What large reads cost per command, per method (the portal's and ours): the spreading
+        #: plan's input. ``cpu`` is the clock their decode is measured on (this thread's CPU).
+        self.costs = CostLog()
+        self.cpu: Callable[[], float] = time.thread_time
 
     @staticmethod
     def accepts(method: str, params: Mapping[str, Any]) -> bool:
@@ -316,27 +320,52 @@ class Coalescer:
             if not wires:
                 await self._sleep_until_release()
                 continue
-            for group in self._spread(wires):
-                task = asyncio.create_task(self._send(group))
-                self._senders.add(task)
-                task.add_done_callback(self._senders.discard)
+            reading = self._plan(wires)
+            if reading is None:
+                self._start(self._send(wires))
+            else:
+                for part in reading.groups:
+                    self._start(self._send_part(part, reading.measure))
             await asyncio.sleep(0)  # let the sender take its slot before we look again
 
-    def _spread(self, wires: list[_Wire]) -> list[list[_Wire]]:
-        """One request, or two halves of a large read on an idle client.
+    def _start(self, sender: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(sender)
+        self._senders.add(task)
+        task.add_done_callback(self._senders.discard)
 
-        A big answer costs the portal time to build and us time to decode, in turn. When
-        nothing else is in flight or queued and the read has at least :data:`SPREAD_MIN`
-        commands, two concurrent requests overlap the portal's work on one half with ours on
-        the other (and each answer is half the size in memory). A fan-in that fills a whole
-        batch and more never spreads: its requests stay the fewest possible.
+    def _plan(self, wires: list[_Wire]) -> _Spread | None:
+        """How a large read on an idle client is spread (:mod:`b24async.spreading`), or None.
+
+        Only a read of :data:`SPREAD_MIN` commands or more with nothing else in flight or
+        queued is planned (and measured): a fan-in that fills a whole batch and more keeps
+        the fewest requests. The plan's parts go smallest first.
         """
         if len(wires) < SPREAD_MIN or self._senders or self._queue:
-            return [wires]
-        if any(not self._engine.retry.idempotent(wire.method) for wire in wires):
-            return [wires]  # writes keep one request: one outcome to account for
-        half = (len(wires) + 1) // 2
-        return [wires[:half], wires[half:]]
+            return None
+        methods = {wire.method for wire in wires}
+        method = next(iter(methods)) if len(methods) == 1 else None
+        sizes = plan_spread(
+            len(wires),
+            idle=True,
+            idempotent=all(map(self._engine.retry.idempotent, methods)),
+            room=_room(self._engine.throttle),
+            costs=self.costs.costs(method) if method is not None else Costs(),
+        )
+        groups: list[list[_Wire]] = []
+        start = 0
+        for size in sizes:
+            groups.append(wires[start : start + size])
+            start += size
+        return _Spread(groups, Reading(method, len(wires), len(groups), self.cpu()))
+
+    async def _send_part(self, wires: list[_Wire], reading: Reading) -> None:
+        """Send one part of a planned read; the last part to finish records its costs."""
+        outcome: ChunkOutcome | None = None
+        try:
+            outcome = await self._send(wires)
+        finally:
+            if reading.part_done(_server_seconds(outcome), ok=outcome is not None):
+                reading.record(self.costs, self.cpu())
 
     async def _sleep_until_release(self) -> None:
         throttle = self._engine.throttle
@@ -402,7 +431,12 @@ class Coalescer:
 
     # -- sending -----------------------------------------------------------------------------
 
-    async def _send(self, wires: list[_Wire]) -> None:
+    async def _send(self, wires: list[_Wire]) -> ChunkOutcome | None:
+        """Send ``wires`` as one request and settle their callers.
+
+        Returns the request's outcome once every caller has its own, ``None`` when the
+        request failed or some commands went back to the queue (held or to be re-sent).
+        """
         engine = self._engine
         # The sender is an operation of the client's lifecycle: close() sees what it has on
         # the wire, and cancels it at the grace deadline (or at once if it has nothing there).
@@ -432,11 +466,11 @@ class Coalescer:
             for wire in wires:
                 for part in wire.parts:
                     self._fail(part, _closed_error(part, sent=exc.sent))
-            return
+            return None
         except B24Error as exc:
             if delivery.undelivered():
                 self._failed(delivery.undelivered(), exc, tries)
-            return
+            return None
         except asyncio.CancelledError:
             # Cancelled from outside the lifecycle (e.g. the loop shutting down).
             for wire in wires:
@@ -448,7 +482,7 @@ class Coalescer:
             if not any(delivered):  # nobody is waiting any more: say it once, never orphan it
                 text = self._engine.credentials.redact(f"{type(exc).__name__}: {exc}")
                 logger.warning("a coalesced request failed with no caller left: %s", text)
-            return
+            return None
         blocked: list[str] = []  # the method of each blocked command
         typed = any(part.call.parse is not None for wire in wires for part in wire.parts)
         # Typed calls are parsed right here: many small models from one decoded answer.
@@ -459,6 +493,7 @@ class Coalescer:
             self._changed.set()
         if delivery.interrupted is not None:
             raise delivery.interrupted  # cancelled from outside while delivering: now
+        return None if blocked else outcome
 
     def _settle(
         self,
@@ -765,6 +800,30 @@ def _resolve_picked(call: _Call, value: Any) -> None:
     if call.progress is not None:
         call.progress(call.items_total, call.items_total)
     call.future.set_result(value)
+
+
+@attrs.frozen
+class _Spread:
+    """A planned read: its requests' wires, smallest first, and its measurement."""
+
+    groups: list[list[_Wire]]
+    measure: Reading
+
+
+def _room(throttle: object) -> float | None:
+    """Requests the throttle would let go at once (``None``: a policy that cannot tell)."""
+    room = getattr(throttle, "room", None)  # optional beyond ThrottlePolicy
+    return float(room()) if callable(room) else None
+
+
+def _server_seconds(outcome: ChunkOutcome | None) -> float | None:
+    """The portal's seconds for a request: its ``time`` block's ``duration``, if any."""
+    if outcome is None:
+        return None
+    timing = outcome.time
+    if timing is None and len(outcome.responses) == 1:  # a plain call: its own block
+        timing = next(iter(outcome.responses.values())).time
+    return timing.duration if timing is not None else None
 
 
 def _closed_error(part: _Part, *, sent: bool) -> ClientClosed:

@@ -19,7 +19,12 @@ from b24async.limits import RateLimits
 from b24async.operating import MethodUsage, OperatingBudget
 from b24async.protocol import Timing
 
-__all__ = ["Throttle", "ThrottlePolicy"]
+__all__ = ["UNKNOWN_ROOM", "Throttle", "ThrottlePolicy"]
+
+#: The room :meth:`Throttle.room` assumes in a bucket that cannot tell: enough for a large read
+#: in two requests (see :mod:`b24async.spreading`), the most this client spread reads to
+#: before it knew the bucket's room.
+UNKNOWN_ROOM = 4.0
 
 
 @runtime_checkable
@@ -116,6 +121,7 @@ class Throttle:
         # A semaphore wakes one waiter per freed slot (a condition's notify_all woke them all:
         # thousands of needless wake-ups in a large batch job).
         self._in_flight = asyncio.Semaphore(max_concurrency)
+        self._active = 0  # requests holding an in-flight slot
         self.waited = 0.0  # seconds spent waiting for bucket and in-flight slots
 
     async def wait_methods(self, methods: Collection[str]) -> None:
@@ -137,9 +143,13 @@ class Throttle:
     async def _slot(self) -> AsyncIterator[None]:
         started = self.clock.monotonic()
         async with self._in_flight:
-            await self.bucket.acquire()
-            self.waited += self.clock.monotonic() - started
-            yield
+            self._active += 1
+            try:
+                await self.bucket.acquire()
+                self.waited += self.clock.monotonic() - started
+                yield
+            finally:
+                self._active -= 1
 
     async def wait_ready(self) -> None:
         """Wait until an in-flight slot is free and the bucket has room."""
@@ -153,6 +163,18 @@ class Throttle:
     def request_slot(self) -> AbstractAsyncContextManager[None]:
         """A bucket slot and an in-flight slot, held for the duration of one HTTP request."""
         return self._slot()
+
+    def room(self) -> float:
+        """Requests that could go at once now: free in-flight slots, and the bucket's room.
+
+        Not part of :class:`ThrottlePolicy` (a policy without it gets the coalescer's
+        cautious default). A bucket without a ``room()`` of its own (e.g. one shared through
+        Redis) counts as room for :data:`UNKNOWN_ROOM` requests.
+        """
+        free = float(self.max_concurrency - self._active)
+        measure = getattr(self.bucket, "room", None)
+        bucket = measure() if callable(measure) else UNKNOWN_ROOM
+        return min(free, float(bucket))
 
     def settle(self, method: str, timing: Timing | None) -> None:
         """Record one command's outcome for its method's budget."""

@@ -1,0 +1,191 @@
+"""The spreading plan (b24async.spreading): pure, so tested directly and by properties."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from b24async.spreading import (
+    MAX_PARTS,
+    PRIOR_RATIO,
+    SPREAD_MIN,
+    CostLog,
+    Costs,
+    Reading,
+    model_wall,
+    plan_spread,
+)
+
+UNKNOWN = Costs()
+
+
+def plan(
+    n: int,
+    *,
+    idle: bool = True,
+    idempotent: bool = True,
+    room: float | None = 49.5,  # an idle standard bucket: 50 less its margin
+    costs: Costs = UNKNOWN,
+) -> tuple[int, ...]:
+    return plan_spread(n, idle=idle, idempotent=idempotent, room=room, costs=costs)
+
+
+commands = st.integers(1, 50)
+rooms = st.one_of(st.none(), st.floats(0, 250, allow_nan=False))
+seconds = st.one_of(st.none(), st.floats(0, 10, allow_nan=False))
+costs = st.builds(Costs, seconds, seconds)
+
+
+@settings(max_examples=500, deadline=None)
+@given(commands, st.booleans(), st.booleans(), rooms, costs)
+def test_any_plan_covers_every_command_in_bounded_ascending_parts(
+    n: int, idle: bool, idempotent: bool, room: float | None, known: Costs
+) -> None:
+    sizes = plan_spread(n, idle=idle, idempotent=idempotent, room=room, costs=known)
+    assert sum(sizes) == n
+    assert all(1 <= size <= 50 for size in sizes)
+    assert list(sizes) == sorted(sizes)
+    assert 1 <= len(sizes) <= MAX_PARTS
+    if len(sizes) > 1:  # a spread: only for an idle, idempotent, large read with room
+        assert idle and idempotent and n >= SPREAD_MIN
+        assert len(sizes) <= (2 if room is None else room / 2)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"idle": False},  # something queued or in flight: a fan-in keeps its fewest requests
+        {"idempotent": False},  # a write: one outcome to account for
+        {"room": 3.9},  # less than two parts' worth in half the free room
+        {"room": 0.0},
+    ],
+)
+def test_no_spread_unless_idle_idempotent_and_with_room(changes: dict[str, Any]) -> None:
+    assert plan(50, **changes) == (50,)
+
+
+def test_small_reads_go_whole() -> None:
+    assert plan(SPREAD_MIN - 1) == (SPREAD_MIN - 1,)
+    assert len(plan(SPREAD_MIN)) > 1
+
+
+def test_the_room_bounds_the_parts() -> None:
+    assert len(plan_spread(40, idle=True, idempotent=True, room=4.0)) == 2
+    assert len(plan_spread(40, idle=True, idempotent=True, room=7.9)) == 3
+    assert len(plan_spread(40, idle=True, idempotent=True, room=None)) == 2  # cannot tell
+    assert len(plan_spread(40, idle=True, idempotent=True, room=500.0)) == MAX_PARTS
+
+
+def test_first_read_uses_the_prior() -> None:
+    # Unmeasured: parts grow by 1 + PRIOR_RATIO, nearly equal (the cheap end of the guess).
+    sizes = plan(40)
+    assert sizes == (3, 4, 4, 5, 5, 6, 6, 7)
+    assert Costs().ratio == Costs(server=0.005).ratio == PRIOR_RATIO
+
+
+def test_a_costly_decode_starts_small_and_grows() -> None:
+    # decode 6.5 ms, portal 5 ms per command (the FakePortal's availability job)
+    sizes = plan(40, costs=Costs(server=0.005, decode=0.0065))
+    assert sizes[0] == 1 and sizes[-1] >= 20
+    assert list(sizes) == sorted(sizes)
+
+
+def test_a_cheap_decode_shares_the_portal_work_evenly() -> None:
+    sizes = plan(48, costs=Costs(server=0.05, decode=0.0001))
+    assert sizes == (6,) * 8
+
+
+@pytest.mark.parametrize("decode", [0.0005, 0.002, 0.0035, 0.0065, 0.015])
+def test_the_plan_beats_two_halves_and_one_request_in_the_model(decode: float) -> None:
+    """At every decode cost, measured or not, the plan's wall is under the old rule's."""
+    model = {"server": 0.005, "decode": decode, "latency": 0.03}
+    one = model_wall([40], **model)
+    halves = model_wall([20, 20], **model)
+    for known in (Costs(), Costs(server=0.005, decode=decode)):
+        sizes = plan(40, costs=known)
+        assert model_wall(sizes, **model) < halves < one
+
+
+def test_measured_costs_do_at_least_as_well_as_the_prior() -> None:
+    for decode in (0.0005, 0.002, 0.0035, 0.0065, 0.015):
+        model = {"server": 0.005, "decode": decode, "latency": 0.03}
+        prior = plan(40)
+        measured = plan(40, costs=Costs(0.005, decode))
+        assert model_wall(measured, **model) <= model_wall(prior, **model) * 1.001
+
+
+def test_model_wall_by_hand() -> None:
+    # Parts of 1 and 3 commands, 1 s each on the portal, 2 s each to decode, 0.5 s latency:
+    # the 1 arrives at 1.5 and is decoded by 3.5; the 3 arrives at 3.5, decoded by 9.5.
+    assert model_wall([3, 1], server=1.0, decode=2.0, latency=0.5) == 9.5
+    # The decode waits for the answer: 1 arrives at 1, done at 1.1; 3 arrives at 3, done 3.3.
+    assert model_wall([1, 3], server=1.0, decode=0.1) == pytest.approx(3.3)
+
+
+def test_bad_input_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        plan(0)
+    with pytest.raises(ValueError, match="at most 50"):
+        plan(51)
+
+
+def test_costs_ratio_is_clipped() -> None:
+    assert Costs(server=1.0, decode=0.0).ratio == 0.02
+    assert Costs(server=0.001, decode=1.0).ratio == 5.0
+    assert Costs(server=0.0, decode=1.0).ratio == PRIOR_RATIO
+
+
+def test_cost_log_averages_samples_per_method() -> None:
+    log = CostLog()
+    assert log.costs("m") == Costs()
+    log.record("m", 10, server=0.05, decode=0.1)
+    assert log.costs("m") == Costs(server=0.005, decode=0.01)
+    log.record("m", 10, server=0.15, decode=None)  # half way to the new sample
+    assert log.costs("m").server == pytest.approx(0.01)
+    assert log.costs("m").decode == pytest.approx(0.01)
+    log.record("m", 10, server=math.inf, decode=-1.0)  # nonsense is ignored
+    log.record("m", 0, server=1.0, decode=1.0)
+    assert log.costs("m").server == pytest.approx(0.01)
+    assert log.costs("other") == Costs()
+
+
+def test_a_reading_records_once_every_part_delivered() -> None:
+    log = CostLog()
+    reading = Reading("m", 40, 2, started=1.0)
+    assert reading.part_done(0.1) is False
+    reading.record(log, 2.0)  # not done yet: nothing recorded
+    assert log.costs("m") == Costs()
+    assert reading.part_done(0.1) is True
+    reading.record(log, 2.0)
+    assert log.costs("m") == Costs(server=pytest.approx(0.005), decode=pytest.approx(0.025))
+
+
+@pytest.mark.parametrize(
+    ("method", "second", "ok"),
+    [
+        (None, 0.1, True),  # mixed methods: no method to record for
+        ("m", 0.1, False),  # a part failed (re-sent, held, cut short): misleading
+    ],
+)
+def test_a_reading_records_nothing_when_misleading(
+    method: str | None, second: float, ok: bool
+) -> None:
+    log = CostLog()
+    reading = Reading(method, 40, 2, started=1.0)
+    reading.part_done(0.1)
+    reading.part_done(second, ok=ok)
+    reading.record(log, 2.0)
+    assert log.costs("m") == Costs()
+
+
+def test_a_reading_without_a_time_block_records_the_decode_only() -> None:
+    log = CostLog()
+    reading = Reading("m", 40, 2, started=1.0)
+    reading.part_done(None)
+    reading.part_done(0.1)
+    reading.record(log, 2.0)
+    assert log.costs("m") == Costs(server=None, decode=pytest.approx(0.025))
