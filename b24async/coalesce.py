@@ -56,6 +56,7 @@ from b24async.errors import B24Error, ClientClosed, OperationTimeLimit
 from b24async.lifecycle import Lifecycle, Operation, current_operation
 from b24async.methods.merging import MergeRule, merge_rule_for
 from b24async.protocol import Response, Timing
+from b24async.retry import is_read
 from b24async.sending import Tries, is_transient
 from b24async.spreading import SPREAD_MIN, CostLog, Costs, Reading, plan_spread
 
@@ -347,7 +348,7 @@ class Coalescer:
         sizes = plan_spread(
             len(wires),
             idle=True,
-            idempotent=all(map(self._engine.retry.idempotent, methods)),
+            reads=all(is_read(m) and self._engine.retry.idempotent(m) for m in methods),
             room=_room(self._engine.throttle),
             costs=self.costs.costs(method) if method is not None else Costs(),
         )

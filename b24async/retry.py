@@ -22,12 +22,15 @@ from collections.abc import Callable
 
 import attrs
 
-__all__ = ["IDEMPOTENT_SUFFIXES", "RetryPolicy", "is_idempotent"]
+__all__ = ["IDEMPOTENT_SUFFIXES", "READ_SUFFIXES", "RetryPolicy", "is_idempotent", "is_read"]
 
 #: Last name segments of methods that read, or write the same state however often they run.
 IDEMPOTENT_SUFFIXES = frozenset(
     {"get", "list", "current", "time", "fields", "search", "set", "update", "info"}
 )
+
+#: Last name segments of methods that only read (the idempotent ones less ``set``/``update``).
+READ_SUFFIXES = IDEMPOTENT_SUFFIXES - {"set", "update"}
 
 
 def is_idempotent(method: str) -> bool:
@@ -37,6 +40,11 @@ def is_idempotent(method: str) -> bool:
     is idempotent. ``batch`` is judged command by command by the caller.
     """
     return method.rsplit(".", 1)[-1].lower() in IDEMPOTENT_SUFFIXES
+
+
+def is_read(method: str) -> bool:
+    """True for methods that only read (``*.get``, ``*.list``, ``*.search``, ...)."""
+    return method.rsplit(".", 1)[-1].lower() in READ_SUFFIXES
 
 
 @attrs.frozen

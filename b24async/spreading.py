@@ -27,7 +27,8 @@ alone), so the prior sits low (see :func:`plan_spread`).
 **Bounds.** A spread spends extra requests of the portal's bucket (2 per second, 50 at once on
 standard plans) and extra PHP workers for one call, so it happens only when the client is idle
 (nothing queued, nothing in flight: a fan-in that fills whole batches keeps its fewest
-requests), only for idempotent reads (a write keeps one outcome to account for), only from
+requests), only for reads (the gain is the overlap of a large answer's decode, which a write
+does not have, while each extra write request is one more whose outcome may be lost), only from
 :data:`SPREAD_MIN` commands, using at most half of the bucket's free room and never more than
 :data:`MAX_PARTS` requests.
 """
@@ -93,7 +94,7 @@ def plan_spread(
     commands: int,
     *,
     idle: bool,
-    idempotent: bool,
+    reads: bool,
     room: float | None,
     costs: Costs = Costs(),
 ) -> tuple[int, ...]:
@@ -102,7 +103,7 @@ def plan_spread(
     Args:
         commands: wire commands the read needs (at most 50: one batch's worth).
         idle: nothing else is queued or in flight.
-        idempotent: every command may be sent again (reads); a write is never spread.
+        reads: every command only reads (and may be sent again); a write is never spread.
         room: requests the throttle would let go at once now (bucket and in-flight slots);
             ``None`` when the throttle cannot tell, which allows two parts.
         costs: what is known of the portal's and our time per command.
@@ -115,7 +116,7 @@ def plan_spread(
         raise ValueError(f"a read has at least one command, got {commands}")
     if commands > _MAX_COMMANDS:
         raise ValueError(f"one batch holds at most {_MAX_COMMANDS} commands, got {commands}")
-    if not idle or not idempotent or commands < SPREAD_MIN:
+    if not idle or not reads or commands < SPREAD_MIN:
         return (commands,)
     allowed = 2 if room is None else math.floor(room / 2)  # at most half of what is free
     parts = min(MAX_PARTS, allowed, commands)

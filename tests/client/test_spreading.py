@@ -27,11 +27,11 @@ def plan(
     n: int,
     *,
     idle: bool = True,
-    idempotent: bool = True,
+    reads: bool = True,
     room: float | None = 49.5,  # an idle standard bucket: 50 less its margin
     costs: Costs = UNKNOWN,
 ) -> tuple[int, ...]:
-    return plan_spread(n, idle=idle, idempotent=idempotent, room=room, costs=costs)
+    return plan_spread(n, idle=idle, reads=reads, room=room, costs=costs)
 
 
 commands = st.integers(1, 50)
@@ -43,15 +43,15 @@ costs = st.builds(Costs, seconds, seconds)
 @settings(max_examples=500, deadline=None)
 @given(commands, st.booleans(), st.booleans(), rooms, costs)
 def test_any_plan_covers_every_command_in_bounded_ascending_parts(
-    n: int, idle: bool, idempotent: bool, room: float | None, known: Costs
+    n: int, idle: bool, reads: bool, room: float | None, known: Costs
 ) -> None:
-    sizes = plan_spread(n, idle=idle, idempotent=idempotent, room=room, costs=known)
+    sizes = plan_spread(n, idle=idle, reads=reads, room=room, costs=known)
     assert sum(sizes) == n
     assert all(1 <= size <= 50 for size in sizes)
     assert list(sizes) == sorted(sizes)
     assert 1 <= len(sizes) <= MAX_PARTS
-    if len(sizes) > 1:  # a spread: only for an idle, idempotent, large read with room
-        assert idle and idempotent and n >= SPREAD_MIN
+    if len(sizes) > 1:  # a spread: only for a large read on an idle client, with room
+        assert idle and reads and n >= SPREAD_MIN
         assert len(sizes) <= (2 if room is None else room / 2)
 
 
@@ -59,12 +59,12 @@ def test_any_plan_covers_every_command_in_bounded_ascending_parts(
     "changes",
     [
         {"idle": False},  # something queued or in flight: a fan-in keeps its fewest requests
-        {"idempotent": False},  # a write: one outcome to account for
+        {"reads": False},  # a write, even an idempotent one
         {"room": 3.9},  # less than two parts' worth in half the free room
         {"room": 0.0},
     ],
 )
-def test_no_spread_unless_idle_idempotent_and_with_room(changes: dict[str, Any]) -> None:
+def test_no_spread_unless_an_idle_read_with_room(changes: dict[str, Any]) -> None:
     assert plan(50, **changes) == (50,)
 
 
@@ -74,10 +74,10 @@ def test_small_reads_go_whole() -> None:
 
 
 def test_the_room_bounds_the_parts() -> None:
-    assert len(plan_spread(40, idle=True, idempotent=True, room=4.0)) == 2
-    assert len(plan_spread(40, idle=True, idempotent=True, room=7.9)) == 3
-    assert len(plan_spread(40, idle=True, idempotent=True, room=None)) == 2  # cannot tell
-    assert len(plan_spread(40, idle=True, idempotent=True, room=500.0)) == MAX_PARTS
+    assert len(plan_spread(40, idle=True, reads=True, room=4.0)) == 2
+    assert len(plan_spread(40, idle=True, reads=True, room=7.9)) == 3
+    assert len(plan_spread(40, idle=True, reads=True, room=None)) == 2  # cannot tell
+    assert len(plan_spread(40, idle=True, reads=True, room=500.0)) == MAX_PARTS
 
 
 def test_first_read_uses_the_prior() -> None:
