@@ -180,7 +180,8 @@ class Coalescer:
         self._queue: collections.deque[_Part] = collections.deque()
         self._changed = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
-        self._senders: set[asyncio.Task[Any]] = set()
+        # Sender tasks and their wires: kept alive here, and asked whether the client is idle.
+        self._senders: dict[asyncio.Task[Any], list[_Wire]] = {}
         self._closed = False
         #: What large reads cost per command, per method (the portal's and ours): the spreading
         #: plan's input. ``cpu`` is the clock their decode is measured on (this thread's CPU).
@@ -323,16 +324,32 @@ class Coalescer:
                 continue
             reading = self._plan(wires)
             if reading is None:
-                self._start(self._send(wires))
+                self._start(self._send(wires), wires)
             else:
                 for part in reading.groups:
-                    self._start(self._send_part(part, reading.measure))
+                    self._start(self._send_part(part, reading.measure), part)
             await asyncio.sleep(0)  # let the sender take its slot before we look again
 
-    def _start(self, sender: Coroutine[Any, Any, Any]) -> None:
+    def _start(self, sender: Coroutine[Any, Any, Any], wires: list[_Wire]) -> None:
         task = asyncio.create_task(sender)
-        self._senders.add(task)
-        task.add_done_callback(self._senders.discard)
+        self._senders[task] = wires
+        task.add_done_callback(self._senders.pop)
+
+    def _idle(self) -> bool:
+        """Nothing queued, and no caller waits on a request in flight.
+
+        A sender that has delivered everything may still be finishing (reading the rest of
+        its answer, or done with its discard still to run): its callers already went on, and
+        one of them may be the next large read.
+        """
+        if self._queue:
+            return False
+        return all(
+            part.call.future.done()
+            for wires in self._senders.values()
+            for wire in wires
+            for part in wire.parts
+        )
 
     def _plan(self, wires: list[_Wire]) -> _Spread | None:
         """How a large read on an idle client is spread (:mod:`b24async.spreading`), or None.
@@ -341,7 +358,7 @@ class Coalescer:
         queued is planned (and measured): a fan-in that fills a whole batch and more keeps
         the fewest requests. The plan's parts go smallest first.
         """
-        if len(wires) < SPREAD_MIN or self._senders or self._queue:
+        if len(wires) < SPREAD_MIN or not self._idle():
             return None
         methods = {wire.method for wire in wires}
         method = next(iter(methods)) if len(methods) == 1 else None

@@ -11,10 +11,11 @@ import asyncio
 import datetime as dt
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 
-from b24async import Availability, Bitrix24, ClientClosed
+from b24async import Availability, Bitrix24, ClientClosed, batchstream, jsonio
 from b24async.methods import GetAccessibility, SetUserStatus
 from b24async.protocol import HttpRequest, RawResponse
 from b24async.spreading import Costs, plan_spread
@@ -96,7 +97,23 @@ async def test_a_first_read_goes_in_the_planned_parts_smallest_first() -> None:
     assert took == pytest.approx(LATENCY + max(planned) * PROCESSING, abs=1e-3)
 
 
-async def test_the_next_read_is_planned_on_what_the_first_measured() -> None:
+@pytest.fixture(params=["whole", "walked"])
+def decoding(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Batch answers decoded whole, or walked command by command (as answers of 2 MiB and
+    more are read): the caller then goes on while its last part's sender still finishes."""
+    if request.param == "whole":
+        yield request.param
+        return
+    monkeypatch.setattr(batchstream, "STREAM_MIN_BYTES", 0)
+    backend = jsonio.BACKEND
+    jsonio.use("stdlib")  # the walk reads with the stdlib's scanner
+    try:
+        yield request.param
+    finally:
+        jsonio.use(backend)
+
+
+async def test_the_next_read_is_planned_on_what_the_first_measured(decoding: str) -> None:
     clock = LoopClock()
     transport = Recording(clock)
     async with portal(clock) as fake, client(fake, clock, transport) as b24:
