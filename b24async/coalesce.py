@@ -322,12 +322,12 @@ class Coalescer:
             if not wires:
                 await self._sleep_until_release()
                 continue
-            reading = self._plan(wires)
-            if reading is None:
+            spread = self._plan(wires)
+            if spread is None:
                 self._start(self._send(wires), wires)
             else:
-                for part in reading.groups:
-                    self._start(self._send_part(part, reading.measure), part)
+                for part in spread.groups:
+                    self._start(self._send(part, spread.reading), part)
             await asyncio.sleep(0)  # let the sender take its slot before we look again
 
     def _start(self, sender: Coroutine[Any, Any, Any], wires: list[_Wire]) -> None:
@@ -374,16 +374,16 @@ class Coalescer:
         for size in sizes:
             groups.append(wires[start : start + size])
             start += size
-        return _Spread(groups, Reading(method, len(wires), len(groups), self.cpu()))
+        return _Spread(groups, Reading(method, len(wires), self.cpu()))
 
-    async def _send_part(self, wires: list[_Wire], reading: Reading) -> None:
-        """Send one part of a planned read; the last part to finish records its costs."""
-        outcome: ChunkOutcome | None = None
-        try:
-            outcome = await self._send(wires)
-        finally:
-            if reading.part_done(_server_seconds(outcome), ok=outcome is not None):
-                reading.record(self.costs, self.cpu())
+    def _measured(self, reading: Reading | None, response: Response) -> None:
+        """A command of a planned read reached its callers: the last one records its costs
+        (before any caller runs again, so that a read right after is planned on them)."""
+        if reading is None:
+            return
+        server = response.time.duration if response.time is not None else None
+        if reading.delivered(server):
+            reading.record(self.costs, self.cpu())
 
     async def _sleep_until_release(self) -> None:
         throttle = self._engine.throttle
@@ -449,12 +449,9 @@ class Coalescer:
 
     # -- sending -----------------------------------------------------------------------------
 
-    async def _send(self, wires: list[_Wire]) -> ChunkOutcome | None:
-        """Send ``wires`` as one request and settle their callers.
-
-        Returns the request's outcome once every caller has its own, ``None`` when the
-        request failed or some commands went back to the queue (held or to be re-sent).
-        """
+    async def _send(self, wires: list[_Wire], reading: Reading | None = None) -> None:
+        """Send ``wires`` as one request and settle their callers (``reading``: a planned
+        read's measurement, told about each command)."""
         engine = self._engine
         # The sender is an operation of the client's lifecycle: close() sees what it has on
         # the wire, and cancels it at the grace deadline (or at once if it has nothing there).
@@ -462,7 +459,7 @@ class Coalescer:
         # The request goes on with the most-tried part's count; each part is charged with the
         # failures of this request (see _failed).
         tries = Tries(max(part.failures for wire in wires for part in wire.parts))
-        delivery = _Delivery(self, wires)
+        delivery = _Delivery(self, wires, reading)
         try:
             with operation:
                 if len(wires) == 1:  # a lone call goes as a plain call: no batch envelope
@@ -481,37 +478,40 @@ class Coalescer:
                         take_text=delivery.take_text if delivery.reads_text() else None,
                     )
         except ClientClosed as exc:
+            delivery.fail()
             for wire in wires:
                 for part in wire.parts:
                     self._fail(part, _closed_error(part, sent=exc.sent))
-            return None
+            return
         except B24Error as exc:
+            delivery.fail()
             if delivery.undelivered():
                 self._failed(delivery.undelivered(), exc, tries)
-            return None
+            return
         except asyncio.CancelledError:
             # Cancelled from outside the lifecycle (e.g. the loop shutting down).
+            delivery.fail()
             for wire in wires:
                 for part in wire.parts:
                     self._fail(part, _closed_error(part, sent=operation.may_have_applied))
             raise
         except Exception as exc:  # e.g. raised by on_token_refresh: it belongs to the callers
+            delivery.fail()
             delivered = [self._fail(part, exc) for wire in wires for part in wire.parts]
             if not any(delivered):  # nobody is waiting any more: say it once, never orphan it
                 text = self._engine.credentials.redact(f"{type(exc).__name__}: {exc}")
                 logger.warning("a coalesced request failed with no caller left: %s", text)
-            return None
+            return
         blocked: list[str] = []  # the method of each blocked command
         typed = any(part.call.parse is not None for wire in wires for part in wire.parts)
         # Typed calls are parsed right here: many small models from one decoded answer.
         with jsonio.gc_paused() if typed else contextlib.nullcontext():
-            self._settle(wires, outcome, blocked, delivery.delivered)
+            self._settle(wires, outcome, blocked, delivery.delivered, reading)
         if blocked:
             hold_blocked(engine, blocked)
             self._changed.set()
         if delivery.interrupted is not None:
             raise delivery.interrupted  # cancelled from outside while delivering: now
-        return None if blocked else outcome
 
     def _settle(
         self,
@@ -519,10 +519,12 @@ class Coalescer:
         outcome: ChunkOutcome,
         blocked: list[str],
         delivered: Container[int] = (),
+        reading: Reading | None = None,
     ) -> None:
         """Deliver each wire's answer or error to its parts; collect blocked methods.
 
-        Wires in ``delivered`` got their answer while it was read (:class:`_Delivery`).
+        Wires in ``delivered`` got their answer while it was read (:class:`_Delivery`);
+        ``reading`` (a planned read's measurement) hears of every other wire.
         """
         engine = self._engine
         for i, wire in enumerate(wires):
@@ -534,7 +536,10 @@ class Coalescer:
                 parts = self._deliver_parsed(wire, response) if len(wire.parts) > 1 else wire.parts
                 for part in parts:
                     self._deliver(part, response)
+                self._measured(reading, response)
             else:
+                if reading is not None:
+                    reading.failed = True
                 error = outcome.errors.get(name)
                 # A blocked command inside a batch did not run: hold and re-send it. A lone
                 # call's OPERATION_TIME_LIMIT is final: the engine already spent its retries.
@@ -712,9 +717,12 @@ class _Delivery:
     answer decoded again) is ignored, and a request failing later leaves delivered wires alone.
     """
 
-    def __init__(self, coalescer: Coalescer, wires: list[_Wire]) -> None:
+    def __init__(
+        self, coalescer: Coalescer, wires: list[_Wire], reading: Reading | None = None
+    ) -> None:
         self._coalescer = coalescer
         self._wires = wires
+        self._reading = reading
         self.delivered: set[int] = set()
         self.interrupted: asyncio.CancelledError | None = None
         self._quiet = False
@@ -730,6 +738,7 @@ class _Delivery:
                 parts = self._coalescer._deliver_parsed(wire, response)
             for part in parts:
                 self._coalescer._deliver(part, response)
+            self._coalescer._measured(self._reading, response)
             # The callers hold their results now: once they have run, nothing here keeps
             # them (or their futures) alive while the rest of the answer is read.
             wire.parts = [part for part in wire.parts if not part.call.future.done()]
@@ -807,6 +816,11 @@ class _Delivery:
                 return
             self.interrupted = exc
 
+    def fail(self) -> None:
+        """The request failed: its planned read's measurement would mislead."""
+        if self._reading is not None:
+            self._reading.failed = True
+
     def undelivered(self) -> list[_Wire]:
         """The wires still waiting for an outcome."""
         return [w for i, w in enumerate(self._wires) if i not in self.delivered]
@@ -825,23 +839,13 @@ class _Spread:
     """A planned read: its requests' wires, smallest first, and its measurement."""
 
     groups: list[list[_Wire]]
-    measure: Reading
+    reading: Reading
 
 
 def _room(throttle: object) -> float | None:
     """Requests the throttle would let go at once (``None``: a policy that cannot tell)."""
     room = getattr(throttle, "room", None)  # optional beyond ThrottlePolicy
     return float(room()) if callable(room) else None
-
-
-def _server_seconds(outcome: ChunkOutcome | None) -> float | None:
-    """The portal's seconds for a request: its ``time`` block's ``duration``, if any."""
-    if outcome is None:
-        return None
-    timing = outcome.time
-    if timing is None and len(outcome.responses) == 1:  # a plain call: its own block
-        timing = next(iter(outcome.responses.values())).time
-    return timing.duration if timing is not None else None
 
 
 def _closed_error(part: _Part, *, sent: bool) -> ClientClosed:

@@ -73,8 +73,8 @@ class Costs:
     """What is known of one read's costs per command; ``None`` where nothing is measured yet.
 
     Attributes:
-        server: the portal's seconds per command (its ``time`` block: the batch request's
-            ``duration`` over its commands).
+        server: the portal's seconds per command (each command's ``time`` block:
+            ``duration``).
         decode: the client's seconds per command (CPU from sending to the last delivery).
     """
 
@@ -184,37 +184,41 @@ class CostLog:
 
 @attrs.define(eq=False)
 class Reading:
-    """One planned read being measured as its parts finish (fed by the coalescer).
+    """One planned read, measured command by command as its answers are delivered.
+
+    The coalescer reports each command as its callers get it (:meth:`delivered`), or a command
+    that did not deliver (:meth:`failed`: an error, a retry, a hold, a close). When the last
+    command is delivered, before any caller runs again, the read's costs go to the log: the
+    next read (maybe the caller's very next line) is planned on them.
 
     Attributes:
         method: the read's one method (``None`` when it mixes methods: nothing is recorded).
         commands: its commands, over all parts.
-        parts: its requests.
         started: the client's CPU clock when it was sent.
-        server: the portal's seconds so far (``None`` once a part came without a time block).
-        failed: a part did not deliver (an error, a retry): the sample would mislead.
+        server: the portal's seconds so far, summed from each command's ``time`` block
+            (``None`` once a command came without one).
+        done: commands delivered so far.
+        failed: a command did not deliver: the sample would mislead.
     """
 
     method: str | None
     commands: int
-    parts: int
     started: float
     server: float | None = 0.0
+    done: int = 0
     failed: bool = False
 
-    def part_done(self, server: float | None, *, ok: bool = True) -> bool:
-        """A part finished (``server``: its request's ``duration``); True for the last part."""
-        self.parts -= 1
-        if not ok:
-            self.failed = True
+    def delivered(self, server: float | None) -> bool:
+        """A command reached its callers (``server``: its ``duration``); True for the last."""
+        self.done += 1
         if server is None or self.server is None:
             self.server = None
         else:
             self.server += server
-        return self.parts == 0
+        return self.done == self.commands
 
     def record(self, log: CostLog, cpu_now: float) -> None:
-        """Add this read's costs to ``log`` (once every part is done, if all delivered)."""
-        if self.parts == 0 and not self.failed and self.method is not None:
+        """Add this read's costs to ``log`` (when every command delivered, nothing failed)."""
+        if self.done == self.commands and not self.failed and self.method is not None:
             decode = max(0.0, cpu_now - self.started)
             log.record(self.method, self.commands, server=self.server, decode=decode)

@@ -153,39 +153,33 @@ def test_cost_log_averages_samples_per_method() -> None:
     assert log.costs("other") == Costs()
 
 
-def test_a_reading_records_once_every_part_delivered() -> None:
+def test_a_reading_records_once_every_command_delivered() -> None:
     log = CostLog()
-    reading = Reading("m", 40, 2, started=1.0)
-    assert reading.part_done(0.1) is False
+    reading = Reading("m", 2, started=1.0)
+    assert reading.delivered(0.1) is False
     reading.record(log, 2.0)  # not done yet: nothing recorded
     assert log.costs("m") == Costs()
-    assert reading.part_done(0.1) is True
+    assert reading.delivered(0.1) is True
     reading.record(log, 2.0)
-    assert log.costs("m") == Costs(server=pytest.approx(0.005), decode=pytest.approx(0.025))
+    assert log.costs("m") == Costs(server=pytest.approx(0.1), decode=pytest.approx(0.5))
 
 
-@pytest.mark.parametrize(
-    ("method", "second", "ok"),
-    [
-        (None, 0.1, True),  # mixed methods: no method to record for
-        ("m", 0.1, False),  # a part failed (re-sent, held, cut short): misleading
-    ],
-)
-def test_a_reading_records_nothing_when_misleading(
-    method: str | None, second: float, ok: bool
-) -> None:
+@pytest.mark.parametrize("method", ["m", None])
+def test_a_reading_records_nothing_when_misleading(method: str | None) -> None:
     log = CostLog()
-    reading = Reading(method, 40, 2, started=1.0)
-    reading.part_done(0.1)
-    reading.part_done(second, ok=ok)
-    reading.record(log, 2.0)
+    reading = Reading(method, 2, started=1.0)
+    reading.delivered(0.1)
+    reading.delivered(0.1)
+    if method is not None:
+        reading.failed = True  # a command failed, was re-sent, held or cut short
+    reading.record(log, 2.0)  # (or mixed methods: no method to record for)
     assert log.costs("m") == Costs()
 
 
 def test_a_reading_without_a_time_block_records_the_decode_only() -> None:
     log = CostLog()
-    reading = Reading("m", 40, 2, started=1.0)
-    reading.part_done(None)
-    reading.part_done(0.1)
+    reading = Reading("m", 2, started=1.0)
+    reading.delivered(None)
+    reading.delivered(0.1)
     reading.record(log, 2.0)
-    assert log.costs("m") == Costs(server=None, decode=pytest.approx(0.025))
+    assert log.costs("m") == Costs(server=None, decode=pytest.approx(0.5))
