@@ -165,6 +165,10 @@ def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> N
             f"{statistics.median(r['cpu'] for r in got):6.3f}  "
             f"{statistics.median(ratios):10.2f}  {model:7.3f}"
         )
+    for plan, got in runs.items():  # each round, for the noise
+        walls = " ".join(f"{r['wall']:.3f}" for r in got)
+        cpus = " ".join(f"{r['cpu']:.3f}" for r in got)
+        print(f"{plan:9} wall {walls}   CPU {cpus}")
 
 
 if __name__ == "__main__":
