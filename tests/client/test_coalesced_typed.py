@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -22,8 +21,6 @@ from b24async import (
     ClientClosed,
     DecodeError,
     RateLimits,
-    batchstream,
-    jsonio,
 )
 from b24async.methods import GetAccessibility
 from b24async.models import _calendar_msgspec as fast
@@ -35,30 +32,9 @@ ANCHOR = dt.date(2026, 1, 5)
 WEEK = (ANCHOR, ANCHOR + dt.timedelta(days=6))
 
 
-@pytest.fixture(
-    autouse=True,
-    params=[
-        "whole",
-        "walked",
-        pytest.param("msgspec", marks=pytest.mark.skipif(not fast.AVAILABLE, reason="no msgspec")),
-    ],
-)
-def decoding(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Every test three times: batch answers decoded whole; walked command by command (the
-    way answers of 2 MiB and more are read, here forced for small ones); and walked with each
-    command's text read by msgspec (the speed extra)."""
-    monkeypatch.setattr(fast, "ENABLED", request.param == "msgspec")
-    if request.param == "whole":
-        monkeypatch.setattr(batchstream, "STREAM_MIN_BYTES", 10**12)
-        yield request.param
-        return
-    monkeypatch.setattr(batchstream, "STREAM_MIN_BYTES", 0)
-    backend = jsonio.BACKEND
-    jsonio.use("stdlib")  # the walk reads with the stdlib's scanner
-    try:
-        yield request.param
-    finally:
-        jsonio.use(backend)
+#: Every test three times: batch answers decoded whole, walked, and read by msgspec
+#: (tests/client/conftest.py).
+pytestmark = pytest.mark.usefixtures("decoding")
 
 
 def query(user: int) -> GetAccessibility:

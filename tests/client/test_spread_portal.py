@@ -11,11 +11,10 @@ import asyncio
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 
-from b24async import Availability, Bitrix24, ClientClosed, batchstream, jsonio
+from b24async import Availability, Bitrix24, ClientClosed
 from b24async.methods import GetAccessibility, SetUserStatus
 from b24async.protocol import HttpRequest, RawResponse
 from b24async.spreading import Costs, plan_spread
@@ -67,6 +66,16 @@ def client(portal: FakePortal, clock: LoopClock, transport: Recording) -> Bitrix
     return Bitrix24(portal.webhook_url, users_per_command=5, clock=clock, transport=transport)
 
 
+async def on_the_wire(
+    fake: FakePortal, clock: LoopClock, transport: Recording
+) -> tuple[Bitrix24, asyncio.Future[Availability]]:
+    """A client, and its first read once every part of it has left."""
+    b24 = client(fake, clock, transport)
+    call = asyncio.ensure_future(b24(read()))
+    await transport.all_left.wait()
+    return b24, call
+
+
 async def whole(portal: FakePortal) -> Availability:
     """The same read as one uncoalesced request."""
     async with Bitrix24(portal.webhook_url, coalesce=False) as solo:
@@ -97,23 +106,8 @@ async def test_a_first_read_goes_in_the_planned_parts_smallest_first() -> None:
     assert took == pytest.approx(LATENCY + max(planned) * PROCESSING, abs=1e-3)
 
 
-@pytest.fixture(params=["whole", "walked"])
-def decoding(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Batch answers decoded whole, or walked command by command (as answers of 2 MiB and
-    more are read): the caller then goes on while its last part's sender still finishes."""
-    if request.param == "whole":
-        yield request.param
-        return
-    monkeypatch.setattr(batchstream, "STREAM_MIN_BYTES", 0)
-    backend = jsonio.BACKEND
-    jsonio.use("stdlib")  # the walk reads with the stdlib's scanner
-    try:
-        yield request.param
-    finally:
-        jsonio.use(backend)
-
-
-async def test_the_next_read_is_planned_on_what_the_first_measured(decoding: str) -> None:
+@pytest.mark.usefixtures("decoding")  # walked, by msgspec too: the caller goes on first
+async def test_the_next_read_is_planned_on_what_the_first_measured() -> None:
     clock = LoopClock()
     transport = Recording(clock)
     async with portal(clock) as fake, client(fake, clock, transport) as b24:
@@ -159,9 +153,7 @@ async def test_close_mid_spread_lets_the_parts_on_the_wire_finish() -> None:
     clock = LoopClock()
     transport = Recording(clock)
     async with portal(clock) as fake:
-        b24 = client(fake, clock, transport)
-        call = asyncio.ensure_future(b24(read()))
-        await transport.all_left.wait()
+        b24, call = await on_the_wire(fake, clock, transport)
         await b24.close()
         assert await call == await whole(fake)  # every part came back within the grace
         assert fake.stats.by_status[200] == 8 + 1
@@ -171,9 +163,7 @@ async def test_close_cutting_a_spread_short_fails_the_call_as_maybe_sent() -> No
     clock = LoopClock()
     transport = Recording(clock)
     async with portal(clock) as fake:
-        b24 = client(fake, clock, transport)
-        call = asyncio.ensure_future(b24(read()))
-        await transport.all_left.wait()
+        b24, call = await on_the_wire(fake, clock, transport)
         await b24.close(timeout=0.0)  # the parts are still on the portal: cut them short
         with pytest.raises(ClientClosed) as caught:
             await call
@@ -185,13 +175,15 @@ async def test_a_caller_cancelled_mid_spread_leaves_the_client_sound(
 ) -> None:
     clock = LoopClock()
     transport = Recording(clock)
-    async with portal(clock) as fake, client(fake, clock, transport) as b24:
-        call = asyncio.ensure_future(b24(read()))
-        await transport.all_left.wait()
+    async with portal(clock) as fake:
+        b24, call = await on_the_wire(fake, clock, transport)
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
             await call
-        again = await b24(read())  # the parts still on the wire finish; the next read is whole
+        # The parts still on the wire have no caller left: the next read is spread again.
+        again = await b24(read())
+        await b24.close()
         assert again == await whole(fake)
-        assert fake.stats.by_status == {200: len(transport.sizes) + 1}  # + whole()
+        assert len(transport.sizes) == 16 and sum(transport.sizes) == 80
+        assert fake.stats.by_status == {200: 16 + 1}  # + whole()
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
