@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import datetime as dt
 import json
@@ -30,6 +31,7 @@ import sys
 import time
 import tracemalloc
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from b24async import Bitrix24, jsonio
@@ -55,21 +57,19 @@ async def job(name: str, url: str, users: int, start: dt.date, end: dt.date) -> 
         return sum(len(v) for v in result.values()), b24.stats.requests
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("job", choices=("fan_in", "availability", "list_all"))
-    parser.add_argument("users", type=int)
-    parser.add_argument("--days", type=int, default=28)
-    parser.add_argument("--processing", type=float, default=0.005)
-    parser.add_argument("--cprofile", action="store_true")
-    parser.add_argument("--tracemalloc", action="store_true")
-    args = parser.parse_args()
+@contextlib.contextmanager
+def warmed_portal(
+    users: int, processing: float, days: int, *, calendars: bool = True
+) -> Iterator[tuple[str, dt.date, dt.date]]:
+    """A FakePortal in its own process (standard limits, 30 ms round trip, ``processing`` s per
+    command); with ``calendars``, every user's calendar generated for the ``days``-day window
+    from this Monday. Yields (webhook URL, first day, last day); stops the portal after."""
     config = {
-        "users": args.users,
+        "users": users,
         "rate": 2.0,
         "burst": 50,
         "latency": 0.03,
-        "processing": args.processing,
+        "processing": processing,
         "method_processing": {},
         "time_scale": 1.0,
         "operating_budget": 480.0,
@@ -83,10 +83,9 @@ def main() -> int:
         assert portal.stdout is not None
         url = json.loads(portal.stdout.readline())["webhook_url"]
         start = dt.date.today() - dt.timedelta(days=dt.date.today().weekday())
-        end = start + dt.timedelta(days=args.days - 1)
-        calendars = 0 if args.job == "list_all" else args.users
-        for first in range(1, calendars + 1, 500):  # warm the portal's lazy calendars
-            body = {"users": list(range(first, min(first + 500, args.users + 1)))}
+        end = start + dt.timedelta(days=days - 1)
+        for first in range(1, users + 1 if calendars else 1, 500):  # warm the lazy calendars
+            body = {"users": list(range(first, min(first + 500, users + 1)))}
             body.update({"from": start.isoformat(), "to": end.isoformat()})
             request = urllib.request.Request(
                 url + "calendar.accessibility.get",
@@ -94,6 +93,24 @@ def main() -> int:
                 {"Content-Type": "application/json"},
             )
             urllib.request.urlopen(request, timeout=300).read()  # 127.0.0.1 only
+        yield url, start, end
+    finally:
+        portal.terminate()
+        portal.wait(timeout=30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("job", choices=("fan_in", "availability", "list_all"))
+    parser.add_argument("users", type=int)
+    parser.add_argument("--days", type=int, default=28)
+    parser.add_argument("--processing", type=float, default=0.005)
+    parser.add_argument("--cprofile", action="store_true")
+    parser.add_argument("--tracemalloc", action="store_true")
+    args = parser.parse_args()
+    calendars = args.job != "list_all"
+    with warmed_portal(args.users, args.processing, args.days, calendars=calendars) as served:
+        url, start, end = served
         time.sleep(1.0)
         profile = cProfile.Profile() if args.cprofile else None
         if args.tracemalloc:
@@ -116,9 +133,6 @@ def main() -> int:
             pstats.Stats(profile).sort_stats(os.environ.get("B24_SORT", "tottime")).print_stats(
                 int(os.environ.get("B24_TOP", "25"))
             )
-    finally:
-        portal.terminate()
-        portal.wait(timeout=30)
     return 0
 
 

@@ -5,9 +5,9 @@ Usage::
     python benchmarks/spread.py                    # 2,000 users, 4 weeks, 5 rounds
     python benchmarks/spread.py --users 2000 --rounds 7 --processing 0.005
 
-One FakePortal in its own process (``portal_proc.py``: 30 ms round trip, ``--processing`` s per
-command, warmed for the window). Each round reads all users once with every plan, in turn, each
-in a fresh client, so the rounds see the same machine load:
+One FakePortal in its own process (``profile_speed.warmed_portal``: 30 ms round trip,
+``--processing`` s per command, warmed for the window). Each round reads all users once with
+every plan, in turn, each in a fresh client, so the rounds see the same machine load:
 
 * ``whole``: one request of 40 commands;
 * ``halves``: two equal concurrent requests (the rule before the plan);
@@ -27,21 +27,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+from profile_speed import warmed_portal
 
 from b24async import Bitrix24, coalesce, jsonio
 from b24async.methods import GetAccessibility
-from b24async.spreading import plan_spread
+from b24async.spreading import model_wall, plan_spread
 
-HERE = Path(__file__).resolve().parent
 PLANS = ("whole", "halves", "plan", "measured")
 LATENCY = 0.03
 
@@ -87,7 +84,7 @@ async def read(url: str, users: int, start: dt.date, end: dt.date, plan: str) ->
                 "wall": wall,
                 "cpu": cpu,
                 "requests": b24.stats.requests - before,
-                "sizes": sizes[-1],
+                "sizes": sizes[-1] if sizes else (-(-users // 50),),  # < 40 commands: unplanned
                 "intervals": intervals,
             }
     finally:
@@ -101,50 +98,17 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--processing", type=float, default=0.005)
     args = parser.parse_args()
-    config = {
-        "users": args.users,
-        "rate": 2.0,
-        "burst": 50,
-        "latency": LATENCY,
-        "processing": args.processing,
-        "method_processing": {},
-        "time_scale": 1.0,
-        "operating_budget": 480.0,
-    }
-    portal = subprocess.Popen(
-        [sys.executable, str(HERE / "portal_proc.py"), json.dumps(config)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
     runs: dict[str, list[dict[str, Any]]] = {plan: [] for plan in PLANS}
-    try:
-        assert portal.stdout is not None
-        url = json.loads(portal.stdout.readline())["webhook_url"]
-        start = dt.date.today() - dt.timedelta(days=dt.date.today().weekday())
-        end = start + dt.timedelta(days=args.days - 1)
-        for first in range(1, args.users + 1, 500):  # warm the portal's lazy calendars
-            body = {"users": list(range(first, min(first + 500, args.users + 1)))}
-            body.update({"from": start.isoformat(), "to": end.isoformat()})
-            request = urllib.request.Request(
-                url + "calendar.accessibility.get",
-                json.dumps(body).encode(),
-                {"Content-Type": "application/json"},
-            )
-            urllib.request.urlopen(request, timeout=300).read()  # 127.0.0.1 only
+    with warmed_portal(args.users, args.processing, args.days) as (url, start, end):
         for _ in range(args.rounds):
             for plan in PLANS:
                 time.sleep(4.5)  # the portal's bucket drains what the last read took
                 runs[plan].append(asyncio.run(read(url, args.users, start, end, plan)))
-    finally:
-        portal.terminate()
-        portal.wait(timeout=30)
     report(runs, args)
     return 0
 
 
 def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> None:
-    from b24async.spreading import model_wall
-
     whole = runs["whole"]
     commands = sum(whole[0]["sizes"])
     decode = statistics.median(r["cpu"] for r in whole) / commands
