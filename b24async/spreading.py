@@ -18,11 +18,13 @@ after it. On the FakePortal's 2,000-user availability job (40 commands, 5 ms eac
 decode each) the model gives 0.39 s for two halves (0.40 s measured), 0.305 s for the first
 call's 8 parts (:data:`PRIOR_RATIO`) and 0.295 s once the decode is measured.
 
-**What is known.** The plan takes the client's measurements (:class:`Costs`: the portal's
-``time`` block gives its seconds per command, the client's CPU gives its own). Until a method
-has been measured it assumes :data:`PRIOR_RATIO`: the model shows that guessing the decode too
-cheap costs a few percent, too dear much more (tiny first parts, one huge last part built
-alone), so the prior sits low (see :func:`plan_spread`).
+**What is known.** The plan takes the client's measurements (:class:`Costs`, kept per method
+by :class:`CostLog`): each command's ``time`` block gives the portal's seconds, and the client's
+CPU from sending a planned read to its last delivery gives its own (a :class:`Reading`). Until
+a method has been measured it assumes :data:`PRIOR_RATIO`: in the model, guessing the decode
+too cheap costs a few percent, too dear much more (tiny first parts, one large last part built
+alone), so the prior sits low. For the same reason a CPU measure that misses a serial stage
+(a slow link's transfer time) errs on the cheap side.
 
 **Bounds.** A spread spends extra requests of the portal's bucket (2 per second, 50 at once on
 standard plans) and extra PHP workers for one call, so it happens only when the client is idle
