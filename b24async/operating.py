@@ -23,67 +23,41 @@ until the mirror shows room, whichever is later; then one probe request learns t
 refusal while the mirror showed room means the threshold is lower than configured (or another
 client shares the credential): the threshold is lowered to the sum last reported.
 
-All portal times are turned into local deadlines on the portal's own clock: a bucket's expiry or
-a ban's end minus the portal's ``time.finish`` gives a duration, which is added to our monotonic
-reading when the response arrived. The two clocks are never compared.
-
 **The per-key model** (what a shared store, e.g. Redis, implements): per key, a list of
 ``(bucket number, seconds, stored at)`` entries on the portal's clock, ``pending`` seconds and
 commands in flight, a hold deadline and a probe flag; operations :meth:`reserve` (admission),
 :meth:`settle` (a command's report), :meth:`refused` (a 429). Everything else is arithmetic on
-these.
+these. The bookkeeping (the mirror, the cost estimates, :meth:`settle`) is
+:mod:`b24async.operating_mirror`; this module decides who may go and who waits.
+
+**Waiting.** A request that does not fit queues (first come, first served). A report or a
+refusal re-examines only the waiters that bill one of its keys, in order: those that now fit
+are admitted (their charges reserved for them) and woken; the others sleep on, their timer
+moved to the new deadline. A waiter wakes once, when admitted, however many requests settle
+meanwhile (thousands may wait on a held method).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable
 
 import attrs
 
 from b24async.clock import SYSTEM_CLOCK, Clock
+from b24async.operating_mirror import (
+    BATCH_KEY,
+    BATCH_WEIGHT,
+    BUCKETS,
+    INNER,
+    OperatingMirror,
+    in_batch,
+)
 from b24async.protocol import Timing
 
 __all__ = ["BATCH_KEY", "BATCH_WEIGHT", "MethodUsage", "OperatingBudget", "in_batch"]
 
-BATCH_KEY = "batch"
-_INNER = "batch/"
-BATCH_WEIGHT = 0.5  # the outer batch is billed half its handler time (2026 server code)
-BUCKETS = 10
-_BLIND_CALLS = 400  # calls of an unmeasured method admitted against a fresh budget
-
-
-def in_batch(method: str) -> str:
-    """The key name of ``method`` called inside a ``batch`` (see ``OperatingBudget(apart=)``)."""
-    return _INNER + method
-
-
-@attrs.define
-class _Entry:
-    bucket: int  # floor(portal unix time / bucket length)
-    seconds: float
-    stored_at: float  # portal unix time the portal stored it (at the latest)
-
-
-@attrs.define
-class _Key:
-    entries: list[_Entry] = attrs.field(factory=list)  # one per bucket, oldest first
-    pending: float = 0.0  # charges of admitted requests not settled yet
-    pending_units: int = 0  # their commands (one unit per batch request for the batch key)
-    hold_until: float | None = None  # local monotonic deadline of a hold after a 429
-    probe: bool = False  # after a hold: one request learns the new sum first
-    probing: bool = False
-    limited: bool | None = None  # False once the portal reports no ``operating`` for it
-    shared: bool = True  # False when reports carry no ``operating_reset_at`` (no stored sum)
-    reported: float = 0.0  # the last ``operating`` reported
-
-
-@attrs.define
-class _Cost:
-    seconds: float
-    measured: bool = False
+_Charges = dict[str, tuple[float, int]]  # key -> (seconds, units), as charges() returns
 
 
 @attrs.frozen
@@ -100,7 +74,21 @@ class MethodUsage:
     in_flight: int
 
 
-class OperatingBudget:
+class _Waiter:
+    """A request waiting for room: woken once, by :meth:`OperatingBudget._admit`."""
+
+    __slots__ = ("bases", "future", "methods", "signature", "timer")
+
+    def __init__(self, methods: Collection[str], future: asyncio.Future[_Charges]) -> None:
+        self.methods = methods
+        self.future = future
+        # The methods as a multiset: waiters with the same one get the same answer.
+        self.signature = tuple(sorted(methods))
+        self.bases = frozenset(m.removeprefix(INNER) for m in self.signature)
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class OperatingBudget(OperatingMirror):
     """Admission control per billed key against the portal's operating-time threshold.
 
     Args:
@@ -124,111 +112,16 @@ class OperatingBudget:
         apart: bool = False,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        self.apart = apart
-        self.configured = budget
+        super().__init__(budget, window, floor=floor, apart=apart, clock=clock)
         self.budget = budget
-        self.window = window
-        self.bucket_length = window / BUCKETS
-        self.floor = window / 6000 if floor is None else floor
         self.ban = window / 2 if ban is None else ban
-        self._clock = clock
-        self._keys: dict[str, _Key] = {}
-        self._costs: dict[str, _Cost] = {}
-        self._offset: float | None = None  # portal unix time minus our monotonic reading
-        self._changed = asyncio.Event()
         self.waited = 0.0
         self.learned: float | None = None  # a threshold learned from a refusal
-        # Whether refusals ban and clear the key (newer portals, told apart by billing ``batch``).
-        self.bans_clear = False
-
-    # -- time ---------------------------------------------------------------------------------
-
-    def _portal_now(self) -> float:
-        if self._offset is None:
-            return self._clock.time()  # no report yet: assume the clocks agree
-        return self._clock.monotonic() + self._offset
-
-    def _number(self, portal_time: float) -> int:
-        return math.floor(portal_time / self.bucket_length + 1e-9)
-
-    def _live(self, key: _Key, portal_time: float) -> list[_Entry]:
-        oldest = self._number(portal_time) - BUCKETS + 1
-        if key.entries and key.entries[0].bucket < oldest:
-            key.entries = [e for e in key.entries if e.bucket >= oldest]
-        return key.entries
-
-    @staticmethod
-    def _add(key: _Key, bucket: int, seconds: float, stored_at: float) -> None:
-        """Add to the key's entry for ``bucket`` (one entry per bucket, kept in order)."""
-        for entry in reversed(key.entries):
-            if entry.bucket == bucket:
-                entry.seconds += seconds
-                entry.stored_at = max(entry.stored_at, stored_at)
-                return
-            if entry.bucket < bucket:
-                break
-        key.entries.append(_Entry(bucket, seconds, stored_at))
-        key.entries.sort(key=lambda e: e.bucket)
+        self._waiters: dict[_Waiter, None] = {}  # first come, first served
+        self._settled: set[str] = set()  # methods (no batch/ prefix) reported since the last wake
 
     def _margin(self) -> float:
         return max(2 * self.floor, 0.01 * self.budget)
-
-    # -- estimates ----------------------------------------------------------------------------
-
-    def key_name(self, name: str) -> str:
-        """The key the portal bills ``name`` to: ``batch/<method>`` is ``<method>`` unless apart.
-
-        A store shared between processes names its entries with this, so a hold published for a
-        command inside a batch holds the same key's direct calls wherever the portal shares it.
-        """
-        if name.startswith(_INNER) and not self.apart:
-            return name[len(_INNER) :]
-        return name
-
-    def _key(self, name: str) -> _Key:
-        name = self.key_name(name)
-        key = self._keys.get(name)
-        if key is None:
-            key = self._keys[name] = _Key()
-        return key
-
-    def _group(self, name: str) -> list[_Key]:
-        """The keys whose sums one admission counts: a method's direct and in-batch mirrors."""
-        base = name.removeprefix(_INNER)
-        if base == BATCH_KEY or not self.apart:
-            return [self._key(name)]
-        return [self._key(base), self._key(_INNER + base)]
-
-    def cost(self, method: str) -> float:
-        """Expected handler seconds of one call of ``method`` (cautious until measured)."""
-        method = method.removeprefix(_INNER)
-        cost = self._costs.get(method)
-        if cost is None:
-            # Until the portal reports a method's time, assume a heavy one: 1/400 of the budget,
-            # so a job's first burst cannot spend the budget blind.
-            cost = self._costs[method] = _Cost(self.configured / _BLIND_CALLS)
-        return cost.seconds
-
-    def charges(self, methods: Collection[str]) -> dict[str, tuple[float, int]]:
-        """What one request carrying ``methods`` bills each key: ``{key: (seconds, units)}``.
-
-        An entry :data:`BATCH_KEY` marks a ``batch`` request: its key is billed half the sum of
-        the other entries. A key's sum under the per-request floor costs nothing.
-        """
-        counts: dict[str, int] = {}
-        for method in methods:
-            counts[method] = counts.get(method, 0) + 1
-        batched = counts.pop(BATCH_KEY, 0) > 0
-        out: dict[str, tuple[float, int]] = {}
-        total = 0.0
-        for method, count in counts.items():
-            seconds = count * self.cost(method)
-            total += seconds
-            out[self.key_name(method)] = (seconds if seconds > self.floor else 0.0, count)
-        if batched:
-            seconds = BATCH_WEIGHT * total
-            out[BATCH_KEY] = (seconds if seconds > self.floor else 0.0, 1)
-        return out
 
     # -- admission ----------------------------------------------------------------------------
 
@@ -262,6 +155,17 @@ class OperatingBudget:
                 expiry = (entry.bucket + BUCKETS) * self.bucket_length
                 return max(expiry - portal_now, 0.0) + 1e-3
         return None  # only answers in flight can make room
+
+    def _delay(self, charges: _Charges) -> float | None:
+        """0.0 if a request with these charges fits now, else how long until it may.
+
+        ``None`` means "wait for a call in flight to report".
+        """
+        waits = [self._remaining(name, seconds) for name, (seconds, _) in charges.items()]
+        if all(w == 0.0 for w in waits):
+            return 0.0
+        known = [w for w in waits if w is not None and w > 0]
+        return max(known) if known else None
 
     def hold_remaining(self, method: str, count: int = 1) -> float | None:
         """Seconds ``count`` more commands of ``method`` must wait; 0 to go now.
@@ -300,33 +204,78 @@ class OperatingBudget:
         # Calls under the floor together cost nothing: at least that many fit.
         return max(fits, int(self.floor / cost) if fits == 0 and cost < self.floor else fits)
 
-    def reserve(self, charges: Mapping[str, tuple[float, int]]) -> None:
-        """Count an admitted request's charges as in flight."""
-        for name, (seconds, units) in charges.items():
-            key = self._key(name)
-            key.pending += seconds
-            key.pending_units += units
-            if key.probe:
-                key.probing = True
-
     async def wait(self, methods: Collection[str]) -> None:
         """Wait until a request carrying ``methods`` fits every key it bills, then reserve it."""
-        started: float | None = None
-        while True:
-            charges = self.charges(methods)
-            waits = [self._remaining(name, seconds) for name, (seconds, _) in charges.items()]
-            if all(w == 0.0 for w in waits):
-                break
-            if started is None:
-                started = self._clock.monotonic()
-            known = [w for w in waits if w is not None and w > 0]
-            timeout = max(known) if known else None
-            self._changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout)
-        if started is not None:
-            self.waited += self._clock.monotonic() - started
-        self.reserve(charges)
+        charges = self.charges(methods)
+        delay = self._delay(charges)
+        if delay == 0.0:
+            self.reserve(charges)
+            return
+        started = self._clock.monotonic()
+        waiter = _Waiter(methods, asyncio.get_running_loop().create_future())
+        self._waiters[waiter] = None
+        self._arm(waiter, delay)
+        try:
+            await waiter.future  # resolved by _admit with the charges it reserved
+        except asyncio.CancelledError:
+            if waiter.future.done() and not waiter.future.cancelled():
+                # Admitted in the same moment it was cancelled: give the room back.
+                self._release(waiter.future.result())
+                self._admit(waiter.bases)
+            raise
+        finally:
+            if waiter.timer is not None:
+                waiter.timer.cancel()
+            self._waiters.pop(waiter, None)
+        self.waited += self._clock.monotonic() - started
+
+    def _arm(self, waiter: _Waiter, delay: float | None) -> None:
+        """Re-examine ``waiter`` after ``delay`` seconds (``None``: only when a report comes)."""
+        loop = waiter.future.get_loop()
+        if waiter.timer is not None:
+            if delay is not None and abs(waiter.timer.when() - (loop.time() + delay)) < 1e-3:
+                return  # the same deadline: keep the timer
+            waiter.timer.cancel()
+            waiter.timer = None
+        if delay is not None:
+            waiter.timer = loop.call_later(delay, self._admit, waiter.bases)
+
+    def _admit(self, bases: Iterable[str]) -> None:
+        """Admit, in order, the waiters billing any of ``bases`` that fit now; re-arm the rest.
+
+        Only admitted waiters wake. Waiters carrying the same methods get the same answer, so
+        each distinct request shape is examined once per pass until one of them fits.
+        """
+        if not self._waiters:
+            return
+        bases = frozenset(bases)
+        refused: dict[tuple[str, ...], float | None] = {}
+        for waiter in list(self._waiters):
+            if waiter.future.done() or waiter.bases.isdisjoint(bases):
+                continue
+            if waiter.signature in refused:
+                delay = refused[waiter.signature]
+            else:
+                charges = self.charges(waiter.methods)
+                delay = self._delay(charges)
+                if delay == 0.0:
+                    self.reserve(charges)
+                    if waiter.timer is not None:
+                        waiter.timer.cancel()
+                        waiter.timer = None
+                    waiter.future.set_result(charges)
+                    continue
+                refused[waiter.signature] = delay
+            self._arm(waiter, delay)
+
+    def _release(self, charges: _Charges) -> None:
+        """Undo :meth:`reserve` for a request that was admitted but never sent."""
+        for name, (seconds, units) in charges.items():
+            key = self._key(name)
+            key.pending_units = max(0, key.pending_units - units)
+            key.pending = max(0.0, key.pending - seconds) if key.pending_units else 0.0
+            if key.pending_units == 0:
+                key.probing = False
 
     # -- reports ------------------------------------------------------------------------------
 
@@ -335,91 +284,13 @@ class OperatingBudget:
 
         For :data:`BATCH_KEY` this is the batch request's envelope.
         """
-        key = self._key(name)
-        share = key.pending / key.pending_units if key.pending_units > 0 else 0.0
-        key.pending_units = max(0, key.pending_units - 1)
-        key.pending = key.pending - share if key.pending_units else 0.0
-        if key.pending_units == 0:
-            key.probing = False
-        if timing is not None and timing.finish is not None and not name.startswith(_INNER):
-            # A request's own block (not a command inside a batch) ends when the reply is built.
-            self._offset = timing.finish - self._clock.monotonic()
-        now = self._portal_now()
-        if timing is not None and timing.processing is not None and name != BATCH_KEY:
-            self._measure(name.removeprefix(_INNER), timing.processing)
-        if timing is not None and timing.operating is None and timing.finish is not None:
-            key.limited = False  # the portal does not time this key: nothing to mirror
-            key.entries.clear()
-        elif timing is not None and timing.operating is not None:
-            if name == BATCH_KEY and timing.operating > 0:
-                self.bans_clear = True  # only the newer accounting bills the batch key
-            key.limited = True
-            key.shared = timing.operating_reset_at is not None
-            answers_probe, key.probe = key.probe, False
-            self._reconcile(name, key, timing, now, trust=answers_probe or not key.shared)
-        own = share
-        if timing is not None and timing.processing is not None:
-            # The measured time, when the request is billed: it was estimated over the floor,
-            # or this call alone is over it.
-            slow = timing.processing > self.floor
-            own = timing.processing if share > 0 or slow else 0.0
-        if key.limited is not False and key.shared and name != BATCH_KEY and own > 0:
-            # Our own charge: in the bucket of the call's start, stored at the latest now.
-            began = timing.start if timing is not None and timing.start is not None else now
-            self._add(key, self._number(min(began, now)), own, now)
-        if not name.startswith(_INNER):
-            # Wake waiters once per request (a lone call, or the batch's own block, settled
-            # after its commands), not once per command: thousands may be waiting.
-            self._changed.set()
-
-    def _reconcile(self, name: str, key: _Key, timing: Timing, now: float, *, trust: bool) -> None:
-        """Correct the mirror with a reported sum.
-
-        More than we account for is always added (another client on the credential, a guess
-        too low). Less is trusted only from a probe after a refusal (a ban cleared the
-        buckets) or from a portal without shared storage: otherwise a report may simply not
-        include a request that finished at the portal just before ours (its time is stored
-        at the end of its request), and trimming on it would overspend.
-        """
-        reported = timing.operating or 0.0
-        key.reported = reported
-        asked = timing.start if timing.start is not None else now
-        own = 0.0
-        if name == BATCH_KEY:
-            # The envelope reports the batch key after this request was stored.
-            asked = now
-        elif timing.processing is not None and timing.processing > self.floor:
-            own = timing.processing  # a slow call is in its own report
-        live = self._live(key, now)
-        if not key.shared:
-            key.entries.clear()  # the portal keeps no sum between requests
-            return
-        expected = sum(e.seconds for e in live) + own
-        if reported > expected + key.pending + self.floor:
-            # Count the difference as stored now (it leaves the window last).
-            extra = reported - expected - key.pending
-            self._add(key, self._number(now), extra, now)
-            return
-        known = [e for e in live if e.stored_at <= asked]
-        expected = sum(e.seconds for e in known) + own
-        if trust and reported < expected - self.floor:
-            excess = expected - reported
-            for entry in sorted(known, key=lambda e: e.bucket):
-                cut = min(entry.seconds, excess)
-                entry.seconds -= cut
-                excess -= cut
-                if excess <= 0:
-                    break
-            key.entries = [e for e in key.entries if e.seconds > 0]
-
-    def _measure(self, method: str, sample: float) -> None:
-        cost = self._costs.get(method)
-        if cost is None or not cost.measured:
-            self._costs[method] = _Cost(sample, measured=True)  # replace the blind guess
-        elif sample > cost.seconds:
-            cost.seconds = sample  # a cautious running estimate: quick to rise, slow to fall
-        else:
-            cost.seconds = cost.seconds * 0.9 + sample * 0.1
+        super().settle(name, timing)
+        self._settled.add(name.removeprefix(INNER))
+        if not name.startswith(INNER):
+            # Examine waiters once per request (a lone call, or the batch's own block, settled
+            # after its commands), not once per command.
+            settled, self._settled = self._settled, set()
+            self._admit(settled)
 
     def refused(self, name: str) -> float:
         """The portal refused key ``name`` (429): hold it; returns the seconds to wait."""
@@ -452,7 +323,7 @@ class OperatingBudget:
         key.hold_until = now + wait
         key.probe = True
         key.probing = False
-        self._changed.set()
+        self._admit({name.removeprefix(INNER)})  # its waiters now wait for the hold's end
         return wait
 
     def usage(self) -> dict[str, MethodUsage]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+from collections.abc import Collection
 
 import pytest
 
@@ -255,3 +256,76 @@ def test_operating_ban_clears_the_key_on_newer_portals() -> None:
     clock.now += 300
     assert budget.usage()["m"].operating == 0
     assert budget.hold_remaining("m") == 0.0  # the probe
+
+
+class CountingBudget(OperatingBudget):
+    """An operating budget that counts how often a request's charges are worked out: once per
+    examination of a waiter (a waiter that woke to look for room did it once per wake-up)."""
+
+    examined = 0
+
+    def charges(self, methods: Collection[str]) -> dict[str, tuple[float, int]]:
+        self.examined += 1
+        return super().charges(methods)
+
+
+def unshared(clock: Clock) -> Timing:
+    """A 1 s call's report from a portal without shared storage: only requests in flight count."""
+    now = clock.time()
+    return Timing(start=now - 1.0, finish=now, processing=1.0, operating=0.5)
+
+
+async def test_a_settled_request_wakes_only_the_waiter_it_admits() -> None:
+    # 200 requests wait on one key that has room for one more each time a request settles. A
+    # settle must not wake all of them to look (200 settles x 200 waiters = 20,000 wake-ups
+    # before the fix): it admits the one that fits, in order, and the rest sleep on.
+    clock = Clock()
+    budget = CountingBudget(10.0, 600.0, floor=0.1, clock=clock)
+    budget.reserve(budget.charges(["m"]))
+    budget.settle("m", unshared(clock))  # m costs 1 s
+    for _ in range(9):
+        await budget.wait(["m"])  # 9 s in flight: 0.8 s of room left (margin 0.2 s)
+    admitted: list[int] = []
+
+    async def request(n: int) -> None:
+        await budget.wait(["m"])
+        admitted.append(n)
+
+    waiters = [asyncio.create_task(request(n)) for n in range(200)]
+    await asyncio.sleep(0)
+    assert admitted == [] and budget.usage()["m"].in_flight == 9
+    budget.examined = 0
+    for settled in range(1, 201):
+        budget.settle("m", unshared(clock))
+        await asyncio.sleep(0)
+        assert admitted == list(range(settled))  # one per settle, first come first served
+        assert budget.usage()["m"].in_flight == 9
+    await asyncio.gather(*waiters)
+    # Per settle: the waiter admitted, and one look at the next (the rest share its answer).
+    assert budget.examined <= 2 * 200
+
+
+async def test_a_waiter_cancelled_as_it_is_admitted_gives_its_room_back() -> None:
+    clock = Clock()
+    budget = OperatingBudget(10.0, 600.0, floor=0.1, clock=clock)
+    budget.reserve(budget.charges(["m"]))
+    budget.settle("m", unshared(clock))
+    for _ in range(9):
+        await budget.wait(["m"])
+    first = asyncio.create_task(budget.wait(["m"]))
+    second = asyncio.create_task(budget.wait(["m"]))
+    await asyncio.sleep(0)
+    budget.settle("m", unshared(clock))  # admits `first` (its charge reserved for it)...
+    first.cancel()  # ...which is cancelled before it runs again: the room goes to `second`
+    for _ in range(2):
+        await asyncio.sleep(0)
+    assert first.cancelled() and second.done()
+    assert budget.usage()["m"].in_flight == 9
+    third = asyncio.create_task(budget.wait(["m"]))
+    await asyncio.sleep(0)
+    third.cancel()  # cancelled while waiting: nothing was reserved for it
+    with pytest.raises(asyncio.CancelledError):
+        await third
+    assert budget.usage()["m"].in_flight == 9
+    budget.settle("m", unshared(clock))
+    assert budget.hold_remaining("m") == 0.0

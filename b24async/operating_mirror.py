@@ -1,0 +1,285 @@
+"""The mirror of the portal's operating-time accounting: what it has stored per billed key.
+
+This is the bookkeeping half of :class:`~b24async.operating.OperatingBudget` (which adds
+admission, waiting and refusals on top): per key, a list of ``(bucket number, seconds, stored
+at)`` entries on the portal's clock and the charges of requests in flight; the expected cost of
+each method; and :meth:`OperatingMirror.settle`, which takes each command's report and keeps
+the mirror true to it. No I/O and no waiting here.
+
+All portal times are turned into local deadlines on the portal's own clock: a bucket's expiry or
+a ban's end minus the portal's ``time.finish`` gives a duration, which is added to our monotonic
+reading when the response arrived. The two clocks are never compared.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+
+import attrs
+
+from b24async.clock import SYSTEM_CLOCK, Clock
+from b24async.protocol import Timing
+
+__all__ = ["BATCH_KEY", "BATCH_WEIGHT", "BUCKETS", "OperatingMirror", "in_batch"]
+
+BATCH_KEY = "batch"
+INNER = "batch/"  # the prefix of a method's key inside a batch (see in_batch)
+BATCH_WEIGHT = 0.5  # the outer batch is billed half its handler time (2026 server code)
+BUCKETS = 10
+_BLIND_CALLS = 400  # calls of an unmeasured method admitted against a fresh budget
+
+
+def in_batch(method: str) -> str:
+    """The key name of ``method`` called inside a ``batch`` (see ``OperatingBudget(apart=)``)."""
+    return INNER + method
+
+
+@attrs.define
+class Entry:
+    """What the portal stored for one key in one one-minute bucket."""
+
+    bucket: int  # floor(portal unix time / bucket length)
+    seconds: float
+    stored_at: float  # portal unix time the portal stored it (at the latest)
+
+
+@attrs.define
+class Key:
+    """One billed key as mirrored: its stored entries, its requests in flight, its hold."""
+
+    entries: list[Entry] = attrs.field(factory=list)  # one per bucket, oldest first
+    pending: float = 0.0  # charges of admitted requests not settled yet
+    pending_units: int = 0  # their commands (one unit per batch request for the batch key)
+    hold_until: float | None = None  # local monotonic deadline of a hold after a 429
+    probe: bool = False  # after a hold: one request learns the new sum first
+    probing: bool = False
+    limited: bool | None = None  # False once the portal reports no ``operating`` for it
+    shared: bool = True  # False when reports carry no ``operating_reset_at`` (no stored sum)
+    reported: float = 0.0  # the last ``operating`` reported
+
+    def add(self, bucket: int, seconds: float, stored_at: float) -> None:
+        """Add to the entry for ``bucket`` (one entry per bucket, kept in order)."""
+        for entry in reversed(self.entries):
+            if entry.bucket == bucket:
+                entry.seconds += seconds
+                entry.stored_at = max(entry.stored_at, stored_at)
+                return
+            if entry.bucket < bucket:
+                break
+        self.entries.append(Entry(bucket, seconds, stored_at))
+        self.entries.sort(key=lambda e: e.bucket)
+
+    def trim(self, known: list[Entry], excess: float) -> None:
+        """Take ``excess`` seconds off the ``known`` entries, oldest first."""
+        for entry in sorted(known, key=lambda e: e.bucket):
+            cut = min(entry.seconds, excess)
+            entry.seconds -= cut
+            excess -= cut
+            if excess <= 0:
+                break
+        self.entries = [e for e in self.entries if e.seconds > 0]
+
+
+@attrs.define
+class _Cost:
+    seconds: float
+    measured: bool = False
+
+
+class OperatingMirror:
+    """Per billed key, what the portal has stored and what is in flight (see module docs).
+
+    Args:
+        budget: the threshold, seconds per window (its 1/400 is an unmeasured method's cost).
+        window: the window, seconds (600: ten one-minute buckets).
+        floor: a key's per-request sum billed only above this (0.1 s).
+        apart: mirror a method's calls inside batches apart from its direct calls.
+        clock: where time is read (monotonic for deadlines, unix before the first report).
+    """
+
+    def __init__(
+        self,
+        budget: float,
+        window: float,
+        *,
+        floor: float | None = None,
+        apart: bool = False,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.apart = apart
+        self.configured = budget
+        self.window = window
+        self.bucket_length = window / BUCKETS
+        self.floor = window / 6000 if floor is None else floor
+        self._clock = clock
+        self._keys: dict[str, Key] = {}
+        self._costs: dict[str, _Cost] = {}
+        self._offset: float | None = None  # portal unix time minus our monotonic reading
+        # Whether refusals ban and clear the key (newer portals, told apart by billing ``batch``).
+        self.bans_clear = False
+
+    # -- time ---------------------------------------------------------------------------------
+
+    def _portal_now(self) -> float:
+        if self._offset is None:
+            return self._clock.time()  # no report yet: assume the clocks agree
+        return self._clock.monotonic() + self._offset
+
+    def _number(self, portal_time: float) -> int:
+        return math.floor(portal_time / self.bucket_length + 1e-9)
+
+    def _live(self, key: Key, portal_time: float) -> list[Entry]:
+        oldest = self._number(portal_time) - BUCKETS + 1
+        if key.entries and key.entries[0].bucket < oldest:
+            key.entries = [e for e in key.entries if e.bucket >= oldest]
+        return key.entries
+
+    # -- keys ---------------------------------------------------------------------------------
+
+    def key_name(self, name: str) -> str:
+        """The key the portal bills ``name`` to: ``batch/<method>`` is ``<method>`` unless apart.
+
+        A store shared between processes names its entries with this, so a hold published for a
+        command inside a batch holds the same key's direct calls wherever the portal shares it.
+        """
+        if name.startswith(INNER) and not self.apart:
+            return name[len(INNER) :]
+        return name
+
+    def _key(self, name: str) -> Key:
+        name = self.key_name(name)
+        key = self._keys.get(name)
+        if key is None:
+            key = self._keys[name] = Key()
+        return key
+
+    def _group(self, name: str) -> list[Key]:
+        """The keys whose sums one admission counts: a method's direct and in-batch mirrors."""
+        base = name.removeprefix(INNER)
+        if base == BATCH_KEY or not self.apart:
+            return [self._key(name)]
+        return [self._key(base), self._key(INNER + base)]
+
+    # -- estimates ----------------------------------------------------------------------------
+
+    def cost(self, method: str) -> float:
+        """Expected handler seconds of one call of ``method`` (cautious until measured)."""
+        method = method.removeprefix(INNER)
+        cost = self._costs.get(method)
+        if cost is None:
+            # Until the portal reports a method's time, assume a heavy one: 1/400 of the budget,
+            # so a job's first burst cannot spend the budget blind.
+            cost = self._costs[method] = _Cost(self.configured / _BLIND_CALLS)
+        return cost.seconds
+
+    def charges(self, methods: Collection[str]) -> dict[str, tuple[float, int]]:
+        """What one request carrying ``methods`` bills each key: ``{key: (seconds, units)}``.
+
+        An entry :data:`BATCH_KEY` marks a ``batch`` request: its key is billed half the sum of
+        the other entries. A key's sum under the per-request floor costs nothing.
+        """
+        counts: dict[str, int] = {}
+        for method in methods:
+            counts[method] = counts.get(method, 0) + 1
+        batched = counts.pop(BATCH_KEY, 0) > 0
+        out: dict[str, tuple[float, int]] = {}
+        total = 0.0
+        for method, count in counts.items():
+            seconds = count * self.cost(method)
+            total += seconds
+            out[self.key_name(method)] = (seconds if seconds > self.floor else 0.0, count)
+        if batched:
+            seconds = BATCH_WEIGHT * total
+            out[BATCH_KEY] = (seconds if seconds > self.floor else 0.0, 1)
+        return out
+
+    def _measure(self, method: str, sample: float) -> None:
+        cost = self._costs.get(method)
+        if cost is None or not cost.measured:
+            self._costs[method] = _Cost(sample, measured=True)  # replace the blind guess
+        elif sample > cost.seconds:
+            cost.seconds = sample  # a cautious running estimate: quick to rise, slow to fall
+        else:
+            cost.seconds = cost.seconds * 0.9 + sample * 0.1
+
+    # -- reports ------------------------------------------------------------------------------
+
+    def reserve(self, charges: Mapping[str, tuple[float, int]]) -> None:
+        """Count an admitted request's charges as in flight."""
+        for name, (seconds, units) in charges.items():
+            key = self._key(name)
+            key.pending += seconds
+            key.pending_units += units
+            if key.probe:
+                key.probing = True
+
+    def settle(self, name: str, timing: Timing | None = None) -> None:
+        """One command of key ``name`` finished (``timing``: its ``time`` block, if any).
+
+        For :data:`BATCH_KEY` this is the batch request's envelope.
+        """
+        key = self._key(name)
+        share = key.pending / key.pending_units if key.pending_units > 0 else 0.0
+        key.pending_units = max(0, key.pending_units - 1)
+        key.pending = key.pending - share if key.pending_units else 0.0
+        if key.pending_units == 0:
+            key.probing = False
+        if timing is not None and timing.finish is not None and not name.startswith(INNER):
+            # A request's own block (not a command inside a batch) ends when the reply is built.
+            self._offset = timing.finish - self._clock.monotonic()
+        now = self._portal_now()
+        if timing is not None and timing.processing is not None and name != BATCH_KEY:
+            self._measure(name.removeprefix(INNER), timing.processing)
+        if timing is not None and timing.operating is None and timing.finish is not None:
+            key.limited = False  # the portal does not time this key: nothing to mirror
+            key.entries.clear()
+        elif timing is not None and timing.operating is not None:
+            if name == BATCH_KEY and timing.operating > 0:
+                self.bans_clear = True  # only the newer accounting bills the batch key
+            key.limited = True
+            key.shared = timing.operating_reset_at is not None
+            answers_probe, key.probe = key.probe, False
+            self._reconcile(name, key, timing, now, trust=answers_probe or not key.shared)
+        own = share
+        if timing is not None and timing.processing is not None:
+            # The measured time, when the request is billed: it was estimated over the floor,
+            # or this call alone is over it.
+            slow = timing.processing > self.floor
+            own = timing.processing if share > 0 or slow else 0.0
+        if key.limited is not False and key.shared and name != BATCH_KEY and own > 0:
+            # Our own charge: in the bucket of the call's start, stored at the latest now.
+            began = timing.start if timing is not None and timing.start is not None else now
+            key.add(self._number(min(began, now)), own, now)
+
+    def _reconcile(self, name: str, key: Key, timing: Timing, now: float, *, trust: bool) -> None:
+        """Correct the mirror with a reported sum.
+
+        More than we account for is always added (another client on the credential, a guess
+        too low). Less is trusted only from a probe after a refusal (a ban cleared the
+        buckets) or from a portal without shared storage: otherwise a report may simply not
+        include a request that finished at the portal just before ours (its time is stored
+        at the end of its request), and trimming on it would overspend.
+        """
+        reported = timing.operating or 0.0
+        key.reported = reported
+        asked = timing.start if timing.start is not None else now
+        own = 0.0
+        if name == BATCH_KEY:
+            # The envelope reports the batch key after this request was stored.
+            asked = now
+        elif timing.processing is not None and timing.processing > self.floor:
+            own = timing.processing  # a slow call is in its own report
+        live = self._live(key, now)
+        if not key.shared:
+            key.entries.clear()  # the portal keeps no sum between requests
+            return
+        expected = sum(e.seconds for e in live) + own
+        if reported > expected + key.pending + self.floor:
+            # Count the difference as stored now (it leaves the window last).
+            key.add(self._number(now), reported - expected - key.pending, now)
+            return
+        known = [e for e in live if e.stored_at <= asked]
+        expected = sum(e.seconds for e in known) + own
+        if trust and reported < expected - self.floor:
+            key.trim(known, expected - reported)
