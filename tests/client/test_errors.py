@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import pickle
 from typing import Any
 
@@ -137,3 +138,49 @@ def test_status_for_batched_errors() -> None:
     assert status_for_code("OPERATION_TIME_LIMIT") == 429
     assert status_for_code("ERROR_METHOD_NOT_FOUND") == 404
     assert status_for_code("") == 400
+
+
+# Errors pickled by b24async before errors.py became a package (errors/base.py, api.py,
+# table.py): TokenExpired, OperationTimeLimit, ClientClosed, TransportError, DecodeError,
+# RedirectError, WrongAuthType, each with its attributes (pickle protocol 2, base64).
+OLD_PICKLE = (
+    "gAJdcQAoY2IyNGFzeW5jLmVycm9ycwpfcmVzdG9yZQpxAWNiMjRhc3luYy5lcnJvcnMKVG9rZW5FeHBpcmVkCnECWA0A"
+    "AABleHBpcmVkX3Rva2VucQNYBAAAAGdvbmVxBIZxBYZxBlJxB31xCChYBAAAAGNvZGVxCWgDWAsAAABkZXNjcmlwdGlv"
+    "bnEKaARYBgAAAHN0YXR1c3ELTZEBWAYAAABtZXRob2RxDFgIAAAAdXNlci5nZXRxDVgFAAAAZXh0cmFxDn1xD3ViaAFj"
+    "YjI0YXN5bmMuZXJyb3JzCk9wZXJhdGlvblRpbWVMaW1pdApxEFgUAAAAT1BFUkFUSU9OX1RJTUVfTElNSVRxEVgHAAAA"
+    "YmxvY2tlZHEShnEThnEUUnEVfXEWKGgJaBFoCmgSaAtNrQFoDFgFAAAAeC5nZXRxF2gOfXEYWAgAAAByZXNldF9hdHEZ"
+    "R0ApAAAAAAAAdWJoAWNiMjRhc3luYy5lcnJvcnMKQ2xpZW50Q2xvc2VkCnEaWBQAAABjbG9zZWQgd2hpbGUgc2VuZGlu"
+    "Z3EbhXEchnEdUnEefXEfKFgEAAAAc2VudHEgiFgGAAAAcmVzdWx0cSFOdWJoAWNiMjRhc3luYy5lcnJvcnMKVHJhbnNw"
+    "b3J0RXJyb3IKcSJYBQAAAHJlc2V0cSOFcSSGcSVScSZ9cScoaAxoF2ggiXViaAFjYjI0YXN5bmMuZXJyb3JzCkRlY29k"
+    "ZUVycm9yCnEoWAgAAABub3QgSlNPTnEphXEqhnErUnEsfXEtKFgDAAAAcmF3cS5jX2NvZGVjcwplbmNvZGUKcS9YBgAA"
+    "ADxodG1sPnEwWAYAAABsYXRpbjFxMYZxMlJxM2gLTfYBaAxoF3ViaAFjYjI0YXN5bmMuZXJyb3JzClJlZGlyZWN0RXJy"
+    "b3IKcTRYBQAAAG1vdmVkcTWFcTaGcTdScTh9cTkoWAgAAABsb2NhdGlvbnE6WBEAAABodHRwczovL2IuZXhhbXBsZXE7"
+    "aAtNLgFoDGgXdWJoAWNiMjRhc3luYy5lcnJvcnMKV3JvbmdBdXRoVHlwZQpxPFgPAAAAV1JPTkdfQVVUSF9UWVBFcT1Y"
+    "BwAAAHdlYmhvb2txPoZxP4ZxQFJxQX1xQihoCWg9aApoPmgLTZMBaAxYCgAAAGV2ZW50LmJpbmRxQ2gOfXFEdWJlLg=="
+)
+
+
+def test_errors_pickled_before_the_package_split_still_load() -> None:
+    old = pickle.loads(base64.b64decode(OLD_PICKLE))
+    assert [type(e).__name__ for e in old] == [
+        "TokenExpired",
+        "OperationTimeLimit",
+        "ClientClosed",
+        "TransportError",
+        "DecodeError",
+        "RedirectError",
+        "WrongAuthType",
+    ]
+    expired, limit, closed, transport, decode, redirect, wrong = old
+    assert (expired.code, expired.status, expired.method) == ("expired_token", 401, "user.get")
+    assert isinstance(expired, errors.TokenExpired) and limit.reset_at == 12.5
+    assert closed.sent and not transport.sent and decode.raw == b"<html>"
+    assert redirect.location == "https://b.example" and isinstance(wrong, errors.WrongAuthType)
+    new = pickle.dumps(ClientClosed(sent=True), protocol=2)
+    assert b"b24async.errors\n_restore" in new and b"b24async.errors\nClientClosed" in new
+
+
+@pytest.mark.parametrize("name", errors.__all__)
+def test_error_names_keep_their_module_for_pickles(name: str) -> None:
+    # New pickles must name b24async.errors too, so that older versions can read them.
+    assert getattr(errors, name).__module__ == "b24async.errors"
