@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 import b24async.methods
 import b24async.models
 from b24async import codec
+from b24async.codec.times import _normalize_iso
 from b24async.models import Accessibility, ParticipationStatus
 from b24async.protocol import build_query, encode_params
 
@@ -264,7 +265,7 @@ def test_iso_spellings_are_normalized_for_python_3_10(
         offset = offset.replace(":", "") if offset_style == "bare" else offset
     fraction = f"{moment.microsecond:06d}000"[:digits]
     text = f"{moment:%Y-%m-%d}{sep}{moment:%H:%M:%S}.{fraction}{offset}"
-    normalized = codec._normalize_iso(text)
+    normalized = _normalize_iso(text)
     assert normalized is not None and PY310_ISO.fullmatch(normalized)
     parsed = datetime.fromisoformat(normalized)
     assert parsed.microsecond == int(fraction[:6].ljust(6, "0"))
@@ -274,10 +275,10 @@ def test_iso_spellings_are_normalized_for_python_3_10(
 
 
 def test_iso_normalizing_path_on_its_own() -> None:
-    assert codec._normalize_iso("2024-07-25t13:06z") == "2024-07-25T13:06+00:00"
-    assert codec._normalize_iso("2024-07-25 13:06:54,5+03") == "2024-07-25T13:06:54.500000+03:00"
-    assert codec._normalize_iso("2024-07-25") == "2024-07-25"
-    assert codec._normalize_iso("noon") is None
+    assert _normalize_iso("2024-07-25t13:06z") == "2024-07-25T13:06+00:00"
+    assert _normalize_iso("2024-07-25 13:06:54,5+03") == "2024-07-25T13:06:54.500000+03:00"
+    assert _normalize_iso("2024-07-25") == "2024-07-25"
+    assert _normalize_iso("noon") is None
     assert codec.as_opt_datetime("2024-07-25T13:06:54+03", "F") == datetime(
         2024, 7, 25, 13, 6, 54, 0, MSK
     )
