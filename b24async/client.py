@@ -1,15 +1,19 @@
-"""``Bitrix24``: the async session manager, one per portal."""
+"""``Bitrix24``: the async session manager, one per portal.
+
+Here: construction (credentials, throttle, transport, coalescer), ``close()``, ``batch()``,
+the offline event stream and ``stats``. Calls are :mod:`b24async.client_calls`, list reads
+(``paginate``/``list_all``) :mod:`b24async.client_lists`: base classes of :class:`Bitrix24`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import aiohttp
 
-from b24async import jsonio
 from b24async.auth import (
     DEFAULT_OAUTH_URL,
     Credentials,
@@ -19,21 +23,14 @@ from b24async.auth import (
     parse_portal_url,
 )
 from b24async.batch import CommandSpec, ProgressCallback, normalize_commands, run_batch
+from b24async.client_lists import ListReads
 from b24async.clock import SYSTEM_CLOCK, Clock
 from b24async.coalesce import Coalescer
-from b24async.engine import Decoded, Engine
+from b24async.engine import Engine
 from b24async.errors import ClientClosed
-from b24async.lifecycle import GatedTransport, Lifecycle, current_operation
+from b24async.lifecycle import GatedTransport, Lifecycle
 from b24async.limits import RateLimits
-from b24async.paging import PageError, ReadPosition, paginate_pages, paginate_raw
 from b24async.portal_throttles import credential_key, shared_throttle
-from b24async.protocol import (
-    RawResponse,
-    Response,
-    decode_response,
-    encode_params,
-    normalize_method,
-)
 from b24async.results import BatchAccount, BatchResult
 from b24async.retry import RetryPolicy
 from b24async.stats import ClientStats, Counters
@@ -44,27 +41,15 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from b24async.events.offline import OfflineEvents
-    from b24async.methods.base import ListMethod, Method
+    from b24async.methods.base import Method
     from b24async.shared import Shared
 
 __all__ = ["Bitrix24"]
 
 T = TypeVar("T")
 
-_METHOD_NAMES: dict[str, str] = {}  # api_method -> normalized (one entry per request class)
 
-
-def _method_name(api_method: str) -> str:
-    """``normalize_method(api_method)``, remembered: typed requests repeat a few names."""
-    name = _METHOD_NAMES.get(api_method)
-    if name is None:
-        name = normalize_method(api_method)
-        if len(_METHOD_NAMES) < 1024:
-            _METHOD_NAMES[api_method] = name
-    return name
-
-
-class Bitrix24:
+class Bitrix24(ListReads):
     """An async Bitrix24 REST client for one portal.
 
     It owns the HTTP session, the credentials and every limit: calls from any number of
@@ -282,116 +267,7 @@ class Bitrix24:
             )
             self._throttle = self._engine.throttle = shared
 
-    # -- calls -------------------------------------------------------------------------------
-
-    async def call(self, method: str, params: Mapping[str, Any] | None = None) -> Response:
-        """Call one REST method and return its :class:`Response`.
-
-        Raises the :class:`~b24async.errors.ApiError` subclass for the server's error code,
-        :class:`~b24async.errors.TransportError` when the portal cannot be reached, and
-        ``TypeError``/``ValueError`` for bad input before anything is sent.
-        """
-        name = normalize_method(method)
-        encoded = encode_params(params)
-        self._check_open()
-        return await self._call_encoded(name, encoded)
-
-    async def _call_encoded(self, name: str, encoded: dict[str, Any]) -> Response:
-        if self._coalescer is not None and self._coalescer.accepts(name, encoded):
-            return await self._submit(name, encoded)
-        with self._lifecycle.operation():
-            return await self._call_direct(name, encoded)
-
-    @overload
-    async def _submit(
-        self,
-        name: str,
-        encoded: dict[str, Any],
-        progress: ProgressCallback | None = None,
-        *,
-        parse: None = None,
-    ) -> Response: ...
-
-    @overload
-    async def _submit(
-        self,
-        name: str,
-        encoded: dict[str, Any],
-        progress: ProgressCallback | None = None,
-        *,
-        parse: Callable[[Any], T],
-    ) -> T: ...
-
-    async def _submit(
-        self,
-        name: str,
-        encoded: dict[str, Any],
-        progress: ProgressCallback | None = None,
-        *,
-        parse: Callable[[Any], Any] | None = None,
-    ) -> Any:
-        assert self._coalescer is not None
-        # The future itself is awaited (no coroutine of the coalescer's in between): thousands
-        # of concurrent calls each save two coroutine frames.
-        future = self._coalescer.enqueue(name, encoded, progress, parse)
-        if current_operation() is None:
-            return await future
-        return await self._await_delegated(future)
-
-    @staticmethod
-    async def _await_delegated(future: asyncio.Future[T]) -> T:
-        """Await a coalesced call from inside an operation.
-
-        The coalescer accounts for its commands at close: the enclosing operation (a page of
-        ``paginate``) must not be cancelled for having nothing on the wire itself.
-        """
-        outer = current_operation()
-        assert outer is not None
-        with outer.delegating():
-            return await future
-
-    async def _call_direct(self, name: str, encoded: dict[str, Any]) -> Response:
-        def decode(raw: RawResponse) -> Decoded[Response]:
-            response = decode_response(raw, name)
-            return response, ((name, response.time),)
-
-        return await self._engine.send(
-            name,
-            encoded,
-            commands=(name,),
-            idempotent=self._engine.retry.idempotent(name),
-            decode=decode,
-        )
-
-    async def __call__(self, request: Method[T], *, progress: ProgressCallback | None = None) -> T:
-        """Send a typed request (see :mod:`b24async.methods`) and return its typed result.
-
-        ``progress(done, total)`` follows large availability queries (users answered so far).
-        """
-        name = _method_name(request.api_method)
-        coalescer = self._coalescer
-        shortcut = coalescer.shortcut(name, request) if coalescer is not None else None
-        if shortcut is not None:
-            # A mergeable request (a fan-in of availability queries): queued straight from
-            # its validated fields, parsed by the coalescer as the answer arrives.
-            assert coalescer is not None
-            self._check_open()
-            future = coalescer.enqueue_shortcut(name, shortcut, request.parse, progress)
-            del shortcut  # this frame waits below: thousands of them keep nothing extra alive
-            if current_operation() is None:
-                result: T = await future
-                return result
-            return await self._await_delegated(future)
-        encoded = encode_params(request.to_params())
-        self._check_open()
-        if self._coalescer is not None and self._coalescer.accepts(name, encoded):
-            # Parsed by the coalescer as the answer arrives (it then drops the raw answer).
-            return await self._submit(name, encoded, progress, parse=request.parse)
-        with self._lifecycle.operation():
-            response = await self._call_direct(name, encoded)
-        if progress is not None:
-            progress(1, 1)
-        return request.parse(response.result)
+    # -- batches -----------------------------------------------------------------------------
 
     @overload
     async def batch(
@@ -459,179 +335,6 @@ class Bitrix24:
             # Its last requests met the closed gate before close() cancelled it: the same end.
             raise followed.closed(planned, ClientClosed(sent=False)) from None
         return result
-
-    @overload
-    def paginate(
-        self,
-        method: ListMethod[T],
-        params: None = None,
-        *,
-        keyset: bool = False,
-        prefetch: int | None = 4,
-        progress: ProgressCallback | None = None,
-    ) -> AsyncGenerator[T, None]: ...
-
-    @overload
-    def paginate(
-        self,
-        method: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        keyset: bool = False,
-        prefetch: int | None = 4,
-        progress: ProgressCallback | None = None,
-    ) -> AsyncGenerator[Any, None]: ...
-
-    async def paginate(
-        self,
-        method: str | ListMethod[Any],
-        params: Mapping[str, Any] | None = None,
-        *,
-        keyset: bool = False,
-        prefetch: int | None = 4,
-        progress: ProgressCallback | None = None,
-    ) -> AsyncGenerator[Any, None]:
-        """Stream every row of a list method, fetching many pages per request.
-
-        Memory stays bounded by ``prefetch`` batch requests of rows (2,500 rows each; ``None``
-        for no bound, the fastest read), whatever the list's size. ``keyset=True`` walks by
-        ``ID`` with ``start=-1`` (no row counting on the portal: the fast way through huge
-        lists; needs a method that filters and sorts by ID).
-        A typed list request (e.g. ``GetUsers``) yields typed rows.
-
-        A page that fails after the retry policy is never skipped: the rows before it are
-        yielded, then :class:`~b24async.paging.PageError` names the page (``start``, or the
-        ``ID`` it follows) and carries its error. Closing the client mid-read raises
-        :class:`~b24async.paging.PageClosed`, a :class:`~b24async.ClientClosed` that is also
-        a ``PageError`` saying where the read stopped.
-        """
-        parse: Callable[[Any], Any] | None = None
-        if isinstance(method, str):
-            name, encoded = normalize_method(method), encode_params(params)
-        else:
-            if params is not None:
-                raise TypeError("params come from the typed request; do not pass them too")
-            name, encoded, parse = (
-                method.api_method,
-                encode_params(method.to_params()),
-                method.parse_item,
-            )
-        self._check_open()
-        position = ReadPosition()
-        rows = paginate_raw(
-            self._engine,
-            self._call_encoded,
-            name,
-            encoded,
-            keyset=keyset,
-            prefetch=prefetch,
-            progress=progress,
-            position=position,
-        )
-        try:
-            while True:
-                # Each step is an operation of its own (close() may end it); the caller's
-                # code between rows is not.
-                try:
-                    with self._lifecycle.operation():
-                        try:
-                            row = await rows.__anext__()
-                        except StopAsyncIteration:
-                            break
-                except ClientClosed as exc:  # say where the read stopped
-                    raise position.closed(name, exc) from exc
-                yield parse(row) if parse is not None else row
-        finally:
-            if isinstance(rows, AsyncGenerator):
-                await rows.aclose()
-
-    @overload
-    async def list_all(
-        self,
-        method: ListMethod[T],
-        params: None = None,
-        *,
-        keyset: bool = False,
-        prefetch: int | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> list[T]: ...
-
-    @overload
-    async def list_all(
-        self,
-        method: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        keyset: bool = False,
-        prefetch: int | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> list[Any]: ...
-
-    async def list_all(
-        self,
-        method: str | ListMethod[Any],
-        params: Mapping[str, Any] | None = None,
-        *,
-        keyset: bool = False,
-        prefetch: int | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> list[Any]:
-        """Every row of a list method as one list (see :meth:`paginate`).
-
-        It keeps every row anyway, so by default it sends every page request the throttle
-        lets through at once (``prefetch=None``): the fastest way to read a list. A typed list
-        request (e.g. ``GetUsers``) gives typed rows. A page that fails raises
-        :class:`~b24async.paging.PageError`, a close mid-read
-        :class:`~b24async.paging.PageClosed` (a ``ClientClosed`` and a ``PageError``); either
-        way the rows read so far are on ``error.rows``.
-        """
-        parse: Callable[[Any], Any] | None = None
-        if isinstance(method, str):
-            name, encoded = normalize_method(method), encode_params(params)
-        elif params is not None:
-            raise TypeError("params come from the typed request; do not pass them too")
-        else:
-            name, encoded = method.api_method, encode_params(method.to_params())
-            parse = method.parse_item
-        self._check_open()
-        rows: list[Any] = []
-        position = ReadPosition()
-        # Page by page, as one operation: stepping through the rows one by one (two async
-        # generators and a lifecycle operation per row) cost more client CPU than decoding them.
-        # Every row is kept: the answers skip the collector's young generations (jsonio.kept).
-        try:
-            with self._lifecycle.operation(), jsonio.kept():
-                pages = paginate_pages(
-                    self._engine,
-                    self._call_encoded,
-                    name,
-                    encoded,
-                    keyset=keyset,
-                    prefetch=prefetch,
-                    progress=progress,
-                    position=position,
-                )
-                try:
-                    async for page in pages:
-                        if parse is None:
-                            rows.extend(page)
-                            continue
-                        with jsonio.gc_paused() as paused:  # typed rows are kept too: age them
-                            rows.extend(map(parse, page))
-                            if paused:
-                                jsonio.age_if_kept()
-                finally:
-                    await pages.aclose()
-        except ClientClosed as exc:  # say where the read stopped; keep what was read
-            error = position.closed(name, exc)
-            error.rows = rows
-            if error is exc:
-                raise
-            raise error from exc
-        except PageError as exc:
-            exc.rows = rows
-            raise
-        return rows
 
     # -- events -----------------------------------------------------------------------------
 
