@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
-import attrs
-
 from b24async import jsonio
 from b24async.batch import ProgressCallback
 from b24async.client_calls import Calls
@@ -22,40 +20,44 @@ from b24async.errors import ClientClosed
 from b24async.paging import CallFn, PageError, ReadPosition, paginate_pages, paginate_raw
 from b24async.protocol import encode_params, normalize_method
 
-if TYPE_CHECKING:
-    from b24async.methods.base import ListMethod
-
 __all__ = ["ListReads"]
 
 T = TypeVar("T")
-W_co = TypeVar("W_co", covariant=True)
+
+if TYPE_CHECKING:  # (a Protocol class costs import time: only the type checker needs _Walk)
+    from b24async.methods.base import ListMethod
+
+    W = TypeVar("W", covariant=True)
+
+    class _Walk(Protocol[W]):
+        """:func:`~b24async.paging.paginate_raw` or :func:`~b24async.paging.paginate_pages`."""
+
+        def __call__(
+            self,
+            engine: Engine,
+            call: CallFn,
+            method: str,
+            params: dict[str, Any],
+            *,
+            keyset: bool,
+            prefetch: int | None,
+            progress: ProgressCallback | None,
+            position: ReadPosition | None,
+        ) -> W: ...
 
 
-class _Walk(Protocol[W_co]):
-    """:func:`~b24async.paging.paginate_raw` or :func:`~b24async.paging.paginate_pages`."""
-
-    def __call__(
-        self,
-        engine: Engine,
-        call: CallFn,
-        method: str,
-        params: dict[str, Any],
-        *,
-        keyset: bool,
-        prefetch: int | None,
-        progress: ProgressCallback | None,
-        position: ReadPosition | None,
-    ) -> W_co: ...
-
-
-@attrs.frozen
 class _Read:
     """One read of a list method, resolved: what it sends, how rows are parsed, where it is."""
 
-    name: str
-    encoded: dict[str, Any]
-    parse: Callable[[Any], Any] | None
-    position: ReadPosition = attrs.field(factory=ReadPosition)
+    __slots__ = ("encoded", "name", "parse", "position")
+
+    def __init__(
+        self, name: str, encoded: dict[str, Any], parse: Callable[[Any], Any] | None
+    ) -> None:
+        self.name = name
+        self.encoded = encoded
+        self.parse = parse
+        self.position = ReadPosition()
 
 
 class ListReads(Calls):
@@ -75,12 +77,12 @@ class ListReads(Calls):
     def _walk(
         self,
         read: _Read,
-        walk: _Walk[W_co],
+        walk: _Walk[W],
         *,
         keyset: bool,
         prefetch: int | None,
         progress: ProgressCallback | None,
-    ) -> W_co:
+    ) -> W:
         """Start ``walk`` over ``read``'s pages through this client (its first page a call)."""
         return walk(
             self._engine,
