@@ -154,6 +154,11 @@ class OperatingBudget(OperatingMirror):
             if needed <= 0:
                 expiry = (entry.bucket + BUCKETS) * self.bucket_length
                 return max(expiry - portal_now, 0.0) + 1e-3
+        if pending == 0 and live:
+            # More than the whole budget, nothing in flight to report: it goes alone once the
+            # key's last bucket leaves the window (no report would come to say so).
+            expiry = (max(e.bucket for e in live) + BUCKETS) * self.bucket_length
+            return max(expiry - portal_now, 0.0) + 1e-3
         return None  # only answers in flight can make room
 
     def _delay(self, charges: _Charges) -> float | None:

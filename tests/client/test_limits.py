@@ -329,3 +329,17 @@ async def test_a_waiter_cancelled_as_it_is_admitted_gives_its_room_back() -> Non
     assert budget.usage()["m"].in_flight == 9
     budget.settle("m", unshared(clock))
     assert budget.hold_remaining("m") == 0.0
+
+
+def test_a_charge_over_the_whole_budget_waits_for_the_key_to_empty_not_for_a_report() -> None:
+    # Nothing of the key is in flight, so no report will come: the wait is the time until the
+    # key's last stored bucket leaves the window, after which the request goes alone. (A waiter
+    # is examined only when its own keys change or its timer fires.)
+    clock = Clock()
+    budget = OperatingBudget(10.0, 600.0, floor=0.1, clock=clock)
+    budget.reserve(budget.charges(["m"]))
+    budget.settle("m", report(clock, operating=1.0, processing=1.0))  # 1 s stored, m costs 1 s
+    wait = budget.hold_remaining("m", 20)  # 20 s: more than the whole budget
+    assert wait is not None and 0 < wait <= 600.0 + 1e-3
+    clock.now += wait
+    assert budget.hold_remaining("m", 20) == 0.0
