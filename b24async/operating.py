@@ -30,10 +30,11 @@ commands in flight, a hold deadline and a probe flag; operations :meth:`reserve`
 these. The bookkeeping (the mirror, the cost estimates, :meth:`settle`) is
 :mod:`b24async.operating_mirror`; this module decides who may go and who waits.
 
-**Waiting.** A request that does not fit queues (first come, first served). A report or a
-refusal re-examines only the waiters that bill one of its keys, in order: those that now fit
-are admitted (their charges reserved for them) and woken; the others sleep on, their timer
-moved to the new deadline. A waiter wakes once, when admitted, however many requests settle
+**Waiting.** A request that does not fit queues (first come, first served). Reports and
+refusals mark their keys; once the reports at hand are in (the next step of the event loop),
+one pass examines only the waiters that bill a marked key, in order: those that now fit are
+admitted (their charges reserved for them) and woken; the others sleep on, their timer moved
+to the new deadline. A waiter wakes once, when admitted, however many requests settle
 meanwhile (thousands may wait on a held method).
 """
 
@@ -118,7 +119,8 @@ class OperatingBudget(OperatingMirror):
         self.waited = 0.0
         self.learned: float | None = None  # a threshold learned from a refusal
         self._waiters: dict[_Waiter, None] = {}  # first come, first served
-        self._settled: set[str] = set()  # methods (no batch/ prefix) reported since the last wake
+        self._touched: set[str] = set()  # methods (no batch/ prefix) changed since the last pass
+        self._pass: tuple[asyncio.AbstractEventLoop, asyncio.Handle] | None = None
 
     def _margin(self) -> float:
         return max(2 * self.floor, 0.01 * self.budget)
@@ -226,7 +228,7 @@ class OperatingBudget(OperatingMirror):
             if waiter.future.done() and not waiter.future.cancelled():
                 # Admitted in the same moment it was cancelled: give the room back.
                 self._release(waiter.future.result())
-                self._admit(waiter.bases)
+                self._touch(*waiter.bases)
             raise
         finally:
             if waiter.timer is not None:
@@ -273,6 +275,26 @@ class OperatingBudget(OperatingMirror):
                 refused[waiter.signature] = delay
             self._arm(waiter, delay)
 
+    def _touch(self, *names: str) -> None:
+        """Keys of ``names`` changed: examine their waiters once the reports at hand are in.
+
+        One pass per event-loop step, after the caller's synchronous run of settles (a batch
+        request settles each command, then its own block; a failed one its block first), so a
+        waiter is examined once against all of them, as a waiter woken by them would have seen.
+        """
+        if not self._waiters:
+            self._touched.clear()
+            return
+        self._touched.update(name.removeprefix(INNER) for name in names)
+        loop = next(iter(self._waiters)).future.get_loop()
+        if self._pass is None or self._pass[0] is not loop:  # (a pass of a closed loop never runs)
+            self._pass = (loop, loop.call_soon(self._examine))
+
+    def _examine(self) -> None:
+        self._pass = None
+        touched, self._touched = self._touched, set()
+        self._admit(touched)
+
     def _release(self, charges: _Charges) -> None:
         """Undo :meth:`reserve` for a request that was admitted but never sent."""
         for name, (seconds, units) in charges.items():
@@ -290,12 +312,7 @@ class OperatingBudget(OperatingMirror):
         For :data:`BATCH_KEY` this is the batch request's envelope.
         """
         super().settle(name, timing)
-        self._settled.add(name.removeprefix(INNER))
-        if not name.startswith(INNER):
-            # Examine waiters once per request (a lone call, or the batch's own block, settled
-            # after its commands), not once per command.
-            settled, self._settled = self._settled, set()
-            self._admit(settled)
+        self._touch(name)
 
     def refused(self, name: str) -> float:
         """The portal refused key ``name`` (429): hold it; returns the seconds to wait."""
@@ -328,7 +345,7 @@ class OperatingBudget(OperatingMirror):
         key.hold_until = now + wait
         key.probe = True
         key.probing = False
-        self._admit({name.removeprefix(INNER)})  # its waiters now wait for the hold's end
+        self._touch(name)  # its waiters now wait for the hold's end
         return wait
 
     def usage(self) -> dict[str, MethodUsage]:

@@ -297,7 +297,8 @@ async def test_a_settled_request_wakes_only_the_waiter_it_admits() -> None:
     budget.examined = 0
     for settled in range(1, 201):
         budget.settle("m", unshared(clock))
-        await asyncio.sleep(0)
+        for _ in range(2):  # the pass that admits, then the admitted waiter's step
+            await asyncio.sleep(0)
         assert admitted == list(range(settled))  # one per settle, first come first served
         assert budget.usage()["m"].in_flight == 9
     await asyncio.gather(*waiters)
@@ -315,9 +316,11 @@ async def test_a_waiter_cancelled_as_it_is_admitted_gives_its_room_back() -> Non
     first = asyncio.create_task(budget.wait(["m"]))
     second = asyncio.create_task(budget.wait(["m"]))
     await asyncio.sleep(0)
-    budget.settle("m", unshared(clock))  # admits `first` (its charge reserved for it)...
+    budget.settle("m", unshared(clock))
+    await asyncio.sleep(0)  # the pass admits `first` (its charge reserved for it)...
+    assert not first.done() and budget.usage()["m"].in_flight == 8 + 1  # its reservation
     first.cancel()  # ...which is cancelled before it runs again: the room goes to `second`
-    for _ in range(2):
+    for _ in range(3):
         await asyncio.sleep(0)
     assert first.cancelled() and second.done()
     assert budget.usage()["m"].in_flight == 9
@@ -343,3 +346,22 @@ def test_a_charge_over_the_whole_budget_waits_for_the_key_to_empty_not_for_a_rep
     assert wait is not None and 0 < wait <= 600.0 + 1e-3
     clock.now += wait
     assert budget.hold_remaining("m", 20) == 0.0
+
+
+async def test_waiters_are_examined_after_all_the_settles_at_hand() -> None:
+    # A failed batch request settles its own block first, then its commands: the waiter on the
+    # commands' method is examined once they are all in, and admitted.
+    clock = Clock()
+    budget = CountingBudget(10.0, 600.0, floor=0.1, clock=clock)
+    budget.reserve(budget.charges(["m"]))
+    budget.settle("m", unshared(clock))  # m costs 1 s
+    await budget.wait(["batch", "batch/m", "batch/m", "batch/m", "batch/m", "batch/m"])
+    await budget.wait(["m", "m", "m", "m"])  # 5 + 4 = 9 s in flight
+    waiter = asyncio.create_task(budget.wait(["m"]))
+    await asyncio.sleep(0)
+    budget.examined = 0
+    for name in ("batch", "batch/m", "batch/m", "batch/m", "batch/m", "batch/m"):
+        budget.settle(name, None)  # the failed request's order (Engine._settle)
+    for _ in range(2):
+        await asyncio.sleep(0)
+    assert waiter.done() and budget.examined == 1
