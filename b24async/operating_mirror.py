@@ -16,8 +16,6 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping
 
-import attrs
-
 from b24async.clock import SYSTEM_CLOCK, Clock
 from b24async.protocol import Timing
 
@@ -38,7 +36,8 @@ def in_batch(method: str) -> str:
 class Entry:
     """What the portal stored for one key in one one-minute bucket."""
 
-    # A plain slotted class (as _Cost): an attrs class costs ~0.5 ms at import, for nothing here.
+    # Plain slotted classes here (Entry, Key, _Cost): an attrs class costs ~0.5 ms at import,
+    # and these internal records need nothing it generates.
     __slots__ = ("bucket", "seconds", "stored_at")
 
     def __init__(self, bucket: int, seconds: float, stored_at: float) -> None:
@@ -50,19 +49,31 @@ class Entry:
         return f"Entry({self.bucket}, {self.seconds}, {self.stored_at})"
 
 
-@attrs.define
 class Key:
     """One billed key as mirrored: its stored entries, its requests in flight, its hold."""
 
-    entries: list[Entry] = attrs.field(factory=list)  # one per bucket, oldest first
-    pending: float = 0.0  # charges of admitted requests not settled yet
-    pending_units: int = 0  # their commands (one unit per batch request for the batch key)
-    hold_until: float | None = None  # local monotonic deadline of a hold after a 429
-    probe: bool = False  # after a hold: one request learns the new sum first
-    probing: bool = False
-    limited: bool | None = None  # False once the portal reports no ``operating`` for it
-    shared: bool = True  # False when reports carry no ``operating_reset_at`` (no stored sum)
-    reported: float = 0.0  # the last ``operating`` reported
+    __slots__ = (
+        "entries",
+        "hold_until",
+        "limited",
+        "pending",
+        "pending_units",
+        "probe",
+        "probing",
+        "reported",
+        "shared",
+    )
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []  # one per bucket, oldest first
+        self.pending = 0.0  # charges of admitted requests not settled yet
+        self.pending_units = 0  # their commands (one unit per batch request for the batch key)
+        self.hold_until: float | None = None  # local monotonic deadline of a hold after a 429
+        self.probe = False  # after a hold: one request learns the new sum first
+        self.probing = False
+        self.limited: bool | None = None  # False once the portal reports no ``operating``
+        self.shared = True  # False when reports carry no ``operating_reset_at`` (no stored sum)
+        self.reported = 0.0  # the last ``operating`` reported
 
     def add(self, bucket: int, seconds: float, stored_at: float) -> None:
         """Add to the entry for ``bucket`` (one entry per bucket, kept in order)."""
