@@ -141,8 +141,7 @@ class Engine:
                     if inspect.isawaitable(decoded):  # a large answer read in steps
                         decoded = await decoded
                     value, timings = decoded
-                    for command, timing in timings:
-                        self.throttle.settle(command, timing)
+                    self._settle_reports(timings)
                     settled = True
                     return value
             except B24Error as exc:
@@ -215,5 +214,14 @@ class Engine:
         return raw
 
     def _settle(self, commands: Sequence[str]) -> None:
-        for command in commands:
-            self.throttle.settle(command, None)
+        self._settle_reports([(command, None) for command in commands])
+
+    def _settle_reports(self, reports: Sequence[tuple[str, Timing | None]]) -> None:
+        # One pass per answer where the policy offers it (Throttle.settle_all; optional
+        # beyond ThrottlePolicy), else one settle per command.
+        settle_all = getattr(self.throttle, "settle_all", None)
+        if settle_all is not None:
+            settle_all(reports)
+        else:
+            for command, timing in reports:
+                self.throttle.settle(command, timing)

@@ -41,7 +41,7 @@ meanwhile (thousands may wait on a held method).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 
 import attrs
 
@@ -313,6 +313,15 @@ class OperatingBudget(OperatingMirror):
         """
         super().settle(name, timing)
         self._touch(name)
+
+    def settle_all(self, reports: Iterable[tuple[str, Timing | None]]) -> None:
+        """:meth:`settle` each ``(name, timing)`` of one answer; waiters are examined once."""
+        reports = reports if isinstance(reports, Sequence) else list(reports)
+        super().settle_all(reports)
+        if self._waiters:
+            self._touch(*{name: None for name, _ in reports})
+        else:
+            self._touched.clear()
 
     def refused(self, name: str) -> float:
         """The portal refused key ``name`` (429): hold it; returns the seconds to wait."""

@@ -14,7 +14,7 @@ reading when the response arrived. The two clocks are never compared.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from b24async.clock import SYSTEM_CLOCK, Clock
 from b24async.protocol import Timing
@@ -271,6 +271,68 @@ class OperatingMirror:
             began = timing.start if timing is not None and timing.start is not None else now
             key.add(self._number(min(began, now)), own, now)
 
+    def settle_all(self, reports: Iterable[tuple[str, Timing | None]]) -> None:
+        """:meth:`settle` each ``(name, timing)`` in order: the reports of one answer.
+
+        The same mirror afterwards as one :meth:`settle` per report, for a fraction of the
+        cost (a list read settles ~51 reports per batch answer): the clock is read once (the
+        reports arrived together), a run of reports of one key looks the key up once, and a
+        report that bills nothing skips the bucket arithmetic.
+        """
+        mono = self._clock.monotonic()
+        floor = self.floor
+        last: str | None = None
+        key = Key()  # (replaced before use: every name differs from None)
+        inner = batch = False
+        for name, timing in reports:
+            if name != last:
+                last = name
+                key = self._key(name)
+                inner = name.startswith(INNER)
+                batch = name == BATCH_KEY
+            units = key.pending_units
+            if units > 0:
+                share = key.pending / units
+                units = key.pending_units = units - 1
+                key.pending = key.pending - share if units else 0.0
+            else:
+                share = key.pending = 0.0
+            if units == 0:
+                key.probing = False
+            if timing is None:
+                if share > 0 and key.limited is not False and key.shared and not batch:
+                    now = self._portal_now()
+                    key.add(self._number(now), share, now)
+                continue
+            finish = timing.finish
+            if finish is not None and not inner:
+                self._offset = finish - mono
+            offset = self._offset
+            now = mono + offset if offset is not None else self._clock.time()
+            processing = timing.processing
+            if processing is not None and not batch:
+                self._measure(name[len(INNER) :] if inner else name, processing)
+            operating = timing.operating
+            if operating is None:
+                if finish is not None:
+                    key.limited = False
+                    key.entries.clear()
+            else:
+                if batch and operating > 0:
+                    self.bans_clear = True
+                key.limited = True
+                key.shared = timing.operating_reset_at is not None
+                answers_probe, key.probe = key.probe, False
+                self._reconcile(name, key, timing, now, trust=answers_probe or not key.shared)
+            own = share
+            if processing is not None:
+                own = processing if share > 0 or processing > floor else 0.0
+            if own > 0 and key.limited is not False and key.shared and not batch:
+                began = timing.start
+                if began is None or began > now:
+                    began = now
+                key.add(self._number(began), own, now)
+
     def _reconcile(self, name: str, key: Key, timing: Timing, now: float, *, trust: bool) -> None:
         """Correct the mirror with a reported sum.
 
@@ -293,12 +355,14 @@ class OperatingMirror:
         if not key.shared:
             key.entries.clear()  # the portal keeps no sum between requests
             return
-        expected = sum(e.seconds for e in live) + own
+        expected = sum([e.seconds for e in live]) + own  # (a list sums faster than a generator)
         if reported > expected + key.pending + self.floor:
             # Count the difference as stored now (it leaves the window last).
             key.add(self._number(now), reported - expected - key.pending, now)
             return
+        if not trust:
+            return  # (the usual case: what follows only trims, on a trusted report)
         known = [e for e in live if e.stored_at <= asked]
-        expected = sum(e.seconds for e in known) + own
-        if trust and reported < expected - self.floor:
+        expected = sum([e.seconds for e in known]) + own
+        if reported < expected - self.floor:
             key.trim(known, expected - reported)

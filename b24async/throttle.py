@@ -9,7 +9,7 @@ without touching the client.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol, runtime_checkable
 
@@ -179,6 +179,19 @@ class Throttle:
     def settle(self, method: str, timing: Timing | None) -> None:
         """Record one command's outcome for its method's budget."""
         self.operating.settle(method, timing)
+
+    def settle_all(self, reports: Iterable[tuple[str, Timing | None]]) -> None:
+        """:meth:`settle` each ``(method, timing)`` of one answer, in one pass.
+
+        Not part of :class:`ThrottlePolicy`: the client calls it when a policy has it (a
+        batch answer brings ~51 reports) and calls ``settle`` per report otherwise. A subclass
+        that overrides ``settle`` (to watch each report) gets its ``settle`` per report here.
+        """
+        if type(self).settle is not Throttle.settle:
+            for method, timing in reports:
+                self.settle(method, timing)
+        else:
+            self.operating.settle_all(reports)
 
     def on_query_limit(self) -> None:
         """Treat the bucket as full: another client on the portal has been using it."""
