@@ -1,0 +1,188 @@
+"""Settling one answer's reports in one pass (``settle_all``) against one ``settle`` each."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from b24async.operating import OperatingBudget
+from b24async.operating_mirror import BATCH_KEY, OperatingMirror, in_batch
+from b24async.protocol import Timing
+from b24async.throttle import Throttle
+
+UNIX = 1_800_000_000.0
+METHODS = ("user.get", "crm.deal.list")
+NAMES = (*METHODS, *(in_batch(m) for m in METHODS), BATCH_KEY)
+
+
+class Clock:
+    """Monotonic and unix readings that move together, only when a test moves them."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def time(self) -> float:
+        return self.now + UNIX - 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.0)
+
+
+def maybe(values: st.SearchStrategy[float]) -> st.SearchStrategy[float | None]:
+    return st.one_of(st.none(), values)
+
+
+# A time block as a portal may send it: times near the clocks' (skewed either way), any field
+# missing, processing and operating from nothing to over the budget.
+timings = st.builds(
+    lambda start, took, skew, processing, operating, reset, finish: Timing(
+        start=None if start is None else UNIX + start,
+        finish=None if not finish else UNIX + (start or 0.0) + took + skew,
+        processing=processing,
+        operating=operating,
+        operating_reset_at=reset,
+    ),
+    maybe(st.floats(0.0, 1200.0)),
+    st.floats(0.0, 5.0),
+    st.sampled_from([0.0, -3.0, 7.5]),
+    maybe(st.sampled_from([0.0, 0.02, 0.05, 0.1, 0.11, 1.0, 30.0])),
+    maybe(st.sampled_from([0.0, 0.05, 0.5, 3.0, 50.0, 300.0, 470.0, 500.0])),
+    maybe(st.just(UNIX + 600.0)),
+    st.booleans(),
+)
+reports = st.lists(st.tuples(st.sampled_from(NAMES), maybe(timings)), max_size=60)
+steps = st.one_of(
+    st.tuples(st.just("answer"), reports),
+    st.tuples(st.just("reserve"), st.lists(st.sampled_from(NAMES), min_size=1, max_size=60)),
+    st.tuples(st.just("refused"), st.sampled_from(NAMES)),
+    st.tuples(st.just("wait"), st.sampled_from([0.0, 0.5, 30.0, 61.0, 400.0])),
+)
+
+
+def state(budget: OperatingMirror) -> Any:
+    """Everything the mirror holds, floats exact."""
+    keys = {
+        name: (
+            [(e.bucket, e.seconds, e.stored_at) for e in key.entries],
+            key.pending,
+            key.pending_units,
+            key.hold_until,
+            key.probe,
+            key.probing,
+            key.limited,
+            key.shared,
+            key.reported,
+        )
+        for name, key in budget._keys.items()
+    }
+    costs = {name: (c.seconds, c.measured) for name, c in budget._costs.items()}
+    extra = (budget.budget, budget.learned) if isinstance(budget, OperatingBudget) else ()
+    return keys, costs, budget._offset, budget.bans_clear, extra
+
+
+def play(budget: OperatingBudget, clock: Clock, script: list[Any], *, at_once: bool) -> None:
+    for step, arg in script:
+        if step == "answer":
+            if at_once:
+                budget.settle_all(arg)
+            else:
+                for name, timing in arg:
+                    budget.settle(name, timing)
+        elif step == "reserve":
+            methods = [BATCH_KEY, *arg] if len(arg) > 1 else arg
+            budget.reserve(budget.charges(methods))
+        elif step == "refused":
+            budget.refused(arg)
+        else:
+            clock.now += arg
+
+
+@settings(max_examples=400, deadline=None)
+@given(script=st.lists(steps, max_size=25), apart=st.booleans(), budget=st.sampled_from([6.0, 480.0]))
+def test_settling_an_answer_at_once_leaves_the_mirror_of_one_settle_per_report(
+    script: list[Any], apart: bool, budget: float
+) -> None:
+    clocks = Clock(), Clock()
+    each, whole = (OperatingBudget(budget, 600.0, apart=apart, clock=c) for c in clocks)
+    play(each, clocks[0], script, at_once=False)
+    play(whole, clocks[1], script, at_once=True)
+    assert state(whole) == state(each)
+    # The admission answers that follow from the state agree too.
+    for name in NAMES:
+        assert whole.hold_remaining(name) == each.hold_remaining(name)
+        assert whole.admissible(name) == each.admissible(name)
+    assert whole.usage() == each.usage()
+
+
+def test_settle_all_takes_any_iterable_once() -> None:
+    clocks = Clock(), Clock()
+    each, whole = (OperatingBudget(6.0, 600.0, clock=c) for c in clocks)
+    now = UNIX
+    answer = [
+        (in_batch("user.get"), Timing(now, now + 0.5, 0.5, 0.5, None, None, 2.0, now + 600)),
+        (BATCH_KEY, Timing(now, now + 0.6, 0.6, 0.5, None, None, 0.25, now + 600)),
+    ]
+    for budget in (each, whole):
+        budget.reserve(budget.charges([BATCH_KEY, "user.get"]))
+    for name, timing in answer:
+        each.settle(name, timing)
+    whole.settle_all(iter(answer))  # a generator is read once, in order
+    assert state(whole) == state(each)
+    assert whole.usage()["user.get"].operating == pytest.approx(2.0)
+
+
+async def test_waiters_see_a_whole_answer_settled_as_one_settle_each() -> None:
+    # Three requests wait on a held key; one answer of five commands makes room for two. Each
+    # way of settling admits the same waiters, in the same order, in one examination pass.
+    admitted: dict[bool, list[int]] = {}
+    for at_once in (False, True):
+        clock = Clock()
+        budget = OperatingBudget(6.0, 600.0, floor=0.001, clock=clock)
+        now = clock.time()
+        budget.settle("m", Timing(now - 1, now, 1.0, 1.0, None, None, 0.5, now + 600))
+        budget.reserve(budget.charges(["m"] * 5))
+        order: list[int] = []
+
+        async def one(i: int, budget: OperatingBudget = budget, order: list[int] = order) -> None:
+            await budget.wait(["m", "m"])
+            order.append(i)
+
+        tasks = [asyncio.create_task(one(i)) for i in range(3)]
+        await asyncio.sleep(0)
+        assert order == []  # all held: the five in flight fill the budget
+        answer = [("m", Timing(now, now + 0.2, 0.2, 0.2, None, None, 1.0, now + 600))] * 5
+        if at_once:
+            budget.settle_all(answer)
+        else:
+            for name, timing in answer:
+                budget.settle(name, timing)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        admitted[at_once] = list(order)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    assert admitted[True] == admitted[False]
+    assert admitted[True]  # the answer did make room
+
+
+def test_a_throttle_that_watches_each_settle_still_sees_each_one() -> None:
+    # SharedThrottle publishes holds per report by overriding settle: settle_all must not
+    # bypass such an override.
+    seen: list[str] = []
+
+    class Watching(Throttle):
+        def settle(self, method: str, timing: Timing | None) -> None:
+            seen.append(method)
+            super().settle(method, timing)
+
+    answer = [(in_batch("user.get"), None), (in_batch("user.get"), None), (BATCH_KEY, None)]
+    Watching().settle_all(answer)
+    assert seen == [name for name, _ in answer]
