@@ -93,18 +93,24 @@ class Timing:
     @classmethod
     def from_wire(cls, raw: Any) -> Timing | None:
         """Build from the wire ``time`` object; ``None`` when absent or not an object."""
-        if not isinstance(raw, Mapping):
+        if type(raw) is not dict and not isinstance(raw, Mapping):
             return None
         get = raw.get
-        return cls(  # positional: in field order (one per command of every batch answer)
-            _to_float(get("start")),
-            _to_float(get("finish")),
-            _to_float(get("duration")),
-            _to_float(get("processing")),
-            _to_datetime(get("date_start")),
-            _to_datetime(get("date_finish")),
-            _to_float(get("operating")),
-            _to_float(get("operating_reset_at")),
+        # One per command of every batch answer: the portal's usual spellings (a float, a date
+        # string) are taken inline, anything else goes through the readers.
+        start, finish = get("start"), get("finish")
+        duration, processing = get("duration"), get("processing")
+        began, ended = get("date_start"), get("date_finish")
+        operating, reset = get("operating"), get("operating_reset_at")
+        return cls(  # positional: in field order
+            start if type(start) is float else _to_float(start),
+            finish if type(finish) is float else _to_float(finish),
+            duration if type(duration) is float else _to_float(duration),
+            processing if type(processing) is float else _to_float(processing),
+            _datetime_of(began) if type(began) is str else _to_datetime(began),
+            _datetime_of(ended) if type(ended) is str else _to_datetime(ended),
+            operating if type(operating) is float else _to_float(operating),
+            reset if type(reset) is float else _to_float(reset),
         )
 
     @property
