@@ -281,15 +281,19 @@ class OperatingMirror:
         """
         mono = self._clock.monotonic()
         floor = self.floor
+        length = self.bucket_length
+        costs = self._costs
         last: str | None = None
         key = Key()  # (replaced before use: every name differs from None)
         inner = batch = False
+        method = ""
         for name, timing in reports:
             if name != last:
                 last = name
                 key = self._key(name)
                 inner = name.startswith(INNER)
                 batch = name == BATCH_KEY
+                method = name[len(INNER) :] if inner else name
             units = key.pending_units
             if units > 0:
                 share = key.pending / units
@@ -311,7 +315,13 @@ class OperatingMirror:
             now = mono + offset if offset is not None else self._clock.time()
             processing = timing.processing
             if processing is not None and not batch:
-                self._measure(name[len(INNER) :] if inner else name, processing)
+                cost = costs.get(method)  # (_measure, inline)
+                if cost is None or not cost.measured:
+                    costs[method] = _Cost(processing, measured=True)
+                elif processing > cost.seconds:
+                    cost.seconds = processing
+                else:
+                    cost.seconds = cost.seconds * 0.9 + processing * 0.1
             operating = timing.operating
             if operating is None:
                 if finish is not None:
@@ -331,7 +341,15 @@ class OperatingMirror:
                 began = timing.start
                 if began is None or began > now:
                     began = now
-                key.add(self._number(began), own, now)
+                bucket = math.floor(began / length + 1e-9)  # (_number, inline)
+                entries = key.entries
+                if entries and entries[-1].bucket == bucket:  # (add's usual case, inline)
+                    entry = entries[-1]
+                    entry.seconds += own
+                    if now > entry.stored_at:
+                        entry.stored_at = now
+                else:
+                    key.add(bucket, own, now)
 
     def _reconcile(self, name: str, key: Key, timing: Timing, now: float, *, trust: bool) -> None:
         """Correct the mirror with a reported sum.
