@@ -236,7 +236,8 @@ class OperatingMirror:
     def settle(self, name: str, timing: Timing | None = None) -> None:
         """One command of key ``name`` finished (``timing``: its ``time`` block, if any).
 
-        For :data:`BATCH_KEY` this is the batch request's envelope.
+        For :data:`BATCH_KEY` this is the batch request's envelope. :meth:`settle_all` is the
+        same for a whole answer's reports at once: change both alike.
         """
         key = self._key(name)
         share = key.pending / key.pending_units if key.pending_units > 0 else 0.0
@@ -277,7 +278,9 @@ class OperatingMirror:
         The same mirror afterwards as one :meth:`settle` per report, for a fraction of the
         cost (a list read settles ~51 reports per batch answer): the clock is read once (the
         reports arrived together), a run of reports of one key looks the key up once, and a
-        report that bills nothing skips the bucket arithmetic.
+        report that bills nothing skips the bucket arithmetic. It repeats :meth:`settle`'s
+        rules step for step (``tests/client/test_settle_all.py`` pins the two together):
+        change both alike.
         """
         mono = self._clock.monotonic()
         floor = self.floor
