@@ -106,7 +106,9 @@ def play(budget: OperatingBudget, clock: Clock, script: list[Any], *, at_once: b
 
 
 @settings(max_examples=400, deadline=None)
-@given(script=st.lists(steps, max_size=25), apart=st.booleans(), budget=st.sampled_from([6.0, 480.0]))
+@given(
+    script=st.lists(steps, max_size=25), apart=st.booleans(), budget=st.sampled_from([6.0, 480.0])
+)
 def test_settling_an_answer_at_once_leaves_the_mirror_of_one_settle_per_report(
     script: list[Any], apart: bool, budget: float
 ) -> None:
