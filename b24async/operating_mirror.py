@@ -236,52 +236,29 @@ class OperatingMirror:
     def settle(self, name: str, timing: Timing | None = None) -> None:
         """One command of key ``name`` finished (``timing``: its ``time`` block, if any).
 
-        For :data:`BATCH_KEY` this is the batch request's envelope. :meth:`settle_all` is the
-        same for a whole answer's reports at once: change both alike.
+        For :data:`BATCH_KEY` this is the batch request's envelope. One set of rules serves
+        one report and a whole answer's (:meth:`settle_all`).
         """
-        key = self._key(name)
-        share = key.pending / key.pending_units if key.pending_units > 0 else 0.0
-        key.pending_units = max(0, key.pending_units - 1)
-        key.pending = key.pending - share if key.pending_units else 0.0
-        if key.pending_units == 0:
-            key.probing = False
-        if timing is not None and timing.finish is not None and not name.startswith(INNER):
-            # A request's own block (not a command inside a batch) ends when the reply is built.
-            self._offset = timing.finish - self._clock.monotonic()
-        now = self._portal_now()
-        if timing is not None and timing.processing is not None and name != BATCH_KEY:
-            self._measure(name.removeprefix(INNER), timing.processing)
-        if timing is not None and timing.operating is None and timing.finish is not None:
-            key.limited = False  # the portal does not time this key: nothing to mirror
-            key.entries.clear()
-        elif timing is not None and timing.operating is not None:
-            if name == BATCH_KEY and timing.operating > 0:
-                self.bans_clear = True  # only the newer accounting bills the batch key
-            key.limited = True
-            key.shared = timing.operating_reset_at is not None
-            answers_probe, key.probe = key.probe, False
-            self._reconcile(name, key, timing, now, trust=answers_probe or not key.shared)
-        own = share
-        if timing is not None and timing.processing is not None:
-            # The measured time, when the request is billed: it was estimated over the floor,
-            # or this call alone is over it.
-            slow = timing.processing > self.floor
-            own = timing.processing if share > 0 or slow else 0.0
-        if key.limited is not False and key.shared and name != BATCH_KEY and own > 0:
-            # Our own charge: in the bucket of the call's start, stored at the latest now.
-            began = timing.start if timing is not None and timing.start is not None else now
-            key.add(self._number(min(began, now)), own, now)
+        self._settle(((name, timing),))
 
     def settle_all(self, reports: Iterable[tuple[str, Timing | None]]) -> None:
-        """:meth:`settle` each ``(name, timing)`` in order: the reports of one answer.
+        """Settle each ``(name, timing)`` in order: the reports of one answer.
 
-        The same mirror afterwards as one :meth:`settle` per report, for a fraction of the
-        cost (a list read settles ~51 reports per batch answer): the clock is read once (the
-        reports arrived together), a run of reports of one key looks the key up once, and a
-        report that bills nothing skips the bucket arithmetic. It repeats :meth:`settle`'s
-        rules step for step (``tests/client/test_settle_all.py`` pins the two together):
-        change both alike.
+        Each report frees its share of what its key has in flight; its ``time`` block (if any)
+        teaches the method's cost, the portal clock's offset (a request's own block ends when
+        the reply is built) and the key's stored operating time (see :meth:`_reconcile`); a
+        shared key then stores our own charge in the bucket of the call's start.
+
+        The same mirror afterwards as one call per report (``tests/client/test_settle_all.py``
+        checks it), for a fraction of the cost (a list read settles ~51 reports per batch
+        answer): the clock is read once (the reports arrived together), a run of reports of
+        one key looks the key up once, and a report that bills nothing skips the bucket
+        arithmetic.
         """
+        self._settle(reports)
+
+    def _settle(self, reports: Iterable[tuple[str, Timing | None]]) -> None:
+        # (One body for settle and settle_all: a subclass overriding either is not re-entered.)
         mono = self._clock.monotonic()
         floor = self.floor
         length = self.bucket_length
