@@ -19,19 +19,31 @@ Calendar layout (weeks are counted from the anchor Monday, ``-WEEKS_BEFORE..WEEK
 * like Bitrix24, a meeting has one entry per participant: the host's entry is the parent
   (``ID == PARENT_ID``, status ``H``), each attendee gets a child entry in their own calendar;
 * users with ``id % 13 == 5`` have one HR absence (2-5 days) around the anchor week.
+
+This module holds the seeded calendars (their layout, IDs and generators) and is the one import
+path for all seeded data: the users and departments are made in
+:mod:`~b24async.testing.data_users`, the calendar entry records and their builders live in
+:mod:`~b24async.testing.data_entries`.
 """
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
-import functools
 import random
-from collections.abc import Sequence
-from typing import Any
 from zoneinfo import ZoneInfo
 
-import attrs
+from b24async.testing.data_entries import (
+    CalendarEvent,
+    HrAbsence,
+    Meeting,
+    _working_hours,
+    all_day_event,
+    attendee_entry,
+    display_datetime,
+    timed_event,
+    user_section_id,
+)
+from b24async.testing.data_users import USER_FIELDS, Department, make_departments, make_users
 
 __all__ = [
     "FIRST_SEEDED_EVENT_ID",
@@ -88,48 +100,7 @@ _TIMEZONES = (
     "America/Managua",
     "Asia/Almaty",
 )
-_FIRST_M = (
-    "James", "John", "Robert", "Michael", "William", "David", "Richard", "Joseph", "Thomas",
-    "Charles", "Daniel", "Matthew", "Anthony", "Mark", "Paul", "Steven", "Andrew", "Kevin",
-)
-_FIRST_F = (
-    "Mary", "Patricia", "Jennifer", "Linda", "Elizabeth", "Barbara", "Susan", "Jessica", "Sarah",
-    "Karen", "Nancy", "Lisa", "Sandra", "Ashley", "Emily", "Anna", "Laura", "Olivia",
-)
-_LAST = (
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Wilson",
-    "Anderson", "Taylor", "Moore", "Jackson", "Martin", "Lee", "Thompson", "White", "Harris",
-    "Clark", "Lewis", "Walker", "Hall", "Young", "King", "Wright", "Scott", "Green", "Baker",
-)
-# Some users have Cyrillic names (with a transliterated e-mail) so clients meet non-ASCII data.
-_RU_FIRST_M = (
-    ("Иван", "ivan"), ("Алексей", "aleksey"), ("Дмитрий", "dmitriy"), ("Сергей", "sergey"),
-)
-_RU_FIRST_F = (("Анна", "anna"), ("Мария", "mariya"), ("Елена", "elena"), ("Ольга", "olga"))
-_RU_LAST = (
-    ("Иванов", "ivanov"), ("Петров", "petrov"), ("Смирнов", "smirnov"), ("Попов", "popov"),
-)
-_POSITIONS = (
-    "Manager", "Developer", "Senior developer", "QA engineer", "Designer", "Accountant",
-    "Sales manager", "Support engineer", "Analyst", "Team lead", "HR specialist",
-)
 # fmt: on
-# (id, name, parent): a root, five divisions, six teams. Users join teams or divisions.
-_DEPARTMENTS = (
-    (1, "Company", None),
-    (2, "Sales", 1),
-    (3, "Engineering", 1),
-    (4, "Marketing", 1),
-    (5, "Finance", 1),
-    (6, "Support", 1),
-    (7, "Backend", 3),
-    (8, "Frontend", 3),
-    (9, "QA", 3),
-    (10, "Sales East", 2),
-    (11, "Sales West", 2),
-    (12, "Support L1", 6),
-)
-_MEMBER_DEPARTMENTS = tuple(d[0] for d in _DEPARTMENTS if d[0] != 1)
 
 _BUSY_NAMES = ("Focus time", "Code review", "Client call", "Interview", "Training", "Report")
 _FREE_NAMES = ("Lunch", "Gym", "Optional webinar", "Reading time")
@@ -137,94 +108,6 @@ _ALL_DAY_NAMES = ("Business trip", "Conference", "Offsite", "Day off")
 _MEETING_NAMES = ("Standup", "Planning", "Sprint review", "1:1", "Retrospective", "Design review")
 _EVENT_TYPES = ("#shared#", "#collab#", "#shared_collab#")
 _OFFICE_START, _OFFICE_END = 9 * 60, 18 * 60  # seeded timed entries stay inside (minutes)
-
-USER_FIELDS = (
-    "ID", "XML_ID", "ACTIVE", "NAME", "LAST_NAME", "SECOND_NAME", "EMAIL", "LAST_LOGIN",
-    "DATE_REGISTER", "TIME_ZONE", "IS_ONLINE", "TIME_ZONE_OFFSET", "PERSONAL_GENDER",
-    "PERSONAL_BIRTHDAY", "WORK_POSITION", "WORK_PHONE", "UF_DEPARTMENT", "UF_PHONE_INNER",
-    "USER_TYPE",
-)  # fmt: skip
-"""The fields of a user record, in output order."""
-
-
-@attrs.frozen
-class Department:
-    """One ``department.get`` row: ``ID``, ``NAME``, ``SORT``, ``PARENT``, ``UF_HEAD``."""
-
-    id: int
-    name: str
-    sort: int
-    parent: int | None
-    head: int
-
-
-@attrs.frozen
-class Meeting:
-    """The participants of one meeting: ``entry_ids[i]`` is the entry of ``attendee_ids[i]``.
-
-    Index 0 is the host (status ``H``, entry == ``parent_id``). ``statuses`` are the seeded ones;
-    the portal state keeps later ``calendar.meeting.status.set`` changes on top.
-    """
-
-    parent_id: int
-    host_id: int
-    attendee_ids: tuple[int, ...]
-    entry_ids: tuple[int, ...]
-    statuses: tuple[str, ...]
-
-
-@attrs.frozen
-class CalendarEvent:
-    """One calendar entry in one user's calendar (a meeting has one per participant).
-
-    Timed events: ``start_ts``/``end_ts`` are UTC instants, ``date_from``/``date_to`` the wall
-    clock of ``tz_from``/``tz_to`` in the portal display format, ``offset_*`` those zones'
-    offsets at each end (``TZ_OFFSET_FROM``/``TO``). All-day events, as CORE stores them: the
-    zones are empty and the offsets 0, ``start_ts``/``end_ts`` are the UTC midnights of the
-    first and the last day (equal for a one-day event), the display strings are bare dates.
-    """
-
-    id: int
-    parent_id: int
-    owner_id: int
-    created_by: int
-    section_id: int
-    name: str
-    start_ts: int
-    end_ts: int
-    date_from: str
-    date_to: str
-    offset_from: int
-    offset_to: int
-    tz_from: str
-    tz_to: str
-    all_day: bool
-    accessibility: str
-    importance: str
-    event_type: str | None = None
-    description: str = ""
-    meeting: Meeting | None = None
-
-
-@attrs.frozen
-class HrAbsence:
-    """An absence from the HR absence chart (shown by ``calendar.accessibility.get`` only)."""
-
-    id: str
-    user_id: int
-    first_day: dt.date
-    last_day: dt.date
-
-
-def display_datetime(value: dt.datetime) -> str:
-    """Format a wall-clock time the way the portal displays it: ``02.12.2024 11:00:00``.
-
-    Bitrix's SQL date formatting drops a midnight time: ``05.12.2024`` for 00:00:00.
-    """
-    label = f"{value.day:02d}.{value.month:02d}.{value.year:04d}"
-    if value.hour == value.minute == value.second == 0:
-        return label
-    return f"{label} {value.hour:02d}:{value.minute:02d}:{value.second:02d}"
 
 
 def user_timezone(seed: int, user_id: int) -> str:
@@ -256,84 +139,6 @@ def portal_day_shift(portal_tz: dt.tzinfo, year: int) -> tuple[int, int]:
     return (-1 if earliest < 0 else 0, 1 if latest > 86400 else 0)
 
 
-def user_section_id(user_id: int) -> int:
-    """The ID of a user's personal calendar section (one per user)."""
-    return 100 + user_id
-
-
-def make_departments(users: Sequence[dict[str, Any]]) -> list[Department]:
-    """The fixed department tree; each head is the lowest-ID active member (``0`` if none)."""
-    heads: dict[int, int] = {}
-    for user in users:
-        if not user["ACTIVE"]:
-            continue
-        for dep in user["UF_DEPARTMENT"]:
-            heads.setdefault(dep, int(user["ID"]))
-    return [
-        Department(id=dep_id, name=name, sort=500, parent=parent, head=heads.get(dep_id, 0))
-        for dep_id, name, parent in _DEPARTMENTS
-    ]
-
-
-def make_users(count: int, seed: int, anchor: dt.date, portal_tz: ZoneInfo) -> list[dict[str, Any]]:
-    """``count`` user records (IDs 1..count) in ``user.get`` output form.
-
-    Every 17th user is fired (``ACTIVE`` false); user 1 is the admin of department 1.
-    """
-    rng = random.Random(seed)
-    anchor_ts = int(dt.datetime.combine(anchor, dt.time(), portal_tz).timestamp())
-    day_cache: dict[int, str] = {}
-    users: list[dict[str, Any]] = []
-    for uid in range(1, count + 1):
-        female = rng.random() < 0.5
-        if rng.random() < 0.12:
-            first, first_lat = rng.choice(_RU_FIRST_F if female else _RU_FIRST_M)
-            last, last_lat = rng.choice(_RU_LAST)
-            if female:
-                last, last_lat = last + "а", last_lat + "a"
-        else:
-            first = first_lat = rng.choice(_FIRST_F if female else _FIRST_M)
-            last = last_lat = rng.choice(_LAST)
-        if uid == 1:
-            departments = [1]
-        else:
-            departments = [rng.choice(_MEMBER_DEPARTMENTS)]
-            if rng.random() < 0.08:
-                second = rng.choice(_MEMBER_DEPARTMENTS)
-                if second != departments[0]:
-                    departments.append(second)
-        active = uid % 17 != 0
-        registered_days = rng.randrange(30, 2500)
-        login_ts = anchor_ts - rng.randrange(600, 30 * 86400) - (0 if active else 90 * 86400)
-        if registered_days not in day_cache:
-            day = anchor - dt.timedelta(days=registered_days)
-            day_cache[registered_days] = dt.datetime.combine(day, dt.time(), portal_tz).isoformat()
-        users.append(
-            {
-                "ID": str(uid),
-                "XML_ID": "",
-                "ACTIVE": active,
-                "NAME": first,
-                "LAST_NAME": last,
-                "SECOND_NAME": "",
-                "EMAIL": f"{first_lat}.{last_lat}{uid}@example.com".lower(),
-                "LAST_LOGIN": dt.datetime.fromtimestamp(login_ts, portal_tz).isoformat(),
-                "DATE_REGISTER": day_cache[registered_days],
-                "TIME_ZONE": "",
-                "IS_ONLINE": "Y" if active and rng.random() < 0.2 else "N",
-                "TIME_ZONE_OFFSET": "0",
-                "PERSONAL_GENDER": "F" if female else "M",
-                "PERSONAL_BIRTHDAY": "",
-                "WORK_POSITION": "Portal administrator" if uid == 1 else rng.choice(_POSITIONS),
-                "WORK_PHONE": "",
-                "UF_DEPARTMENT": departments,
-                "UF_PHONE_INNER": str(1000 + uid),
-                "USER_TYPE": "employee",
-            }
-        )
-    return users
-
-
 def seeded_id_limit(user_count: int) -> int:
     """The first event ID above every seeded one (new events are numbered from here)."""
     return FIRST_SEEDED_EVENT_ID + user_count * _NWEEKS * _BLOCK
@@ -359,151 +164,6 @@ def decode_seeded_event_id(event_id: int, user_count: int) -> tuple[int, int, in
     block, slot = divmod(event_id - FIRST_SEEDED_EVENT_ID, _BLOCK)
     user_index, week_index = divmod(block, _NWEEKS)
     return user_index + 1, week_index - WEEKS_BEFORE, slot
-
-
-def timed_event(
-    ids: tuple[int, int, int],
-    name: str,
-    start: dt.datetime,
-    end: dt.datetime,
-    tz_from: str,
-    tz_to: str,
-    **extra: Any,
-) -> CalendarEvent:
-    """A timed entry from aware ``start``/``end``; ``ids`` is (id, parent_id, owner)."""
-    start = start.astimezone(ZoneInfo(tz_from))
-    end = end.astimezone(ZoneInfo(tz_to))
-    event_id, parent_id, owner = ids
-    return CalendarEvent(
-        id=event_id,
-        parent_id=parent_id,
-        owner_id=owner,
-        created_by=owner,
-        section_id=user_section_id(owner),
-        name=name,
-        start_ts=int(start.timestamp()),
-        end_ts=int(end.timestamp()),
-        date_from=display_datetime(start),
-        date_to=display_datetime(end),
-        offset_from=int((start.utcoffset() or dt.timedelta()).total_seconds()),
-        offset_to=int((end.utcoffset() or dt.timedelta()).total_seconds()),
-        tz_from=tz_from,
-        tz_to=tz_to,
-        all_day=False,
-        **extra,
-    )
-
-
-def all_day_event(
-    ids: tuple[int, int, int],
-    name: str,
-    first: dt.date,
-    last: dt.date,
-    **extra: Any,
-) -> CalendarEvent:
-    """An all-day entry from its first to its last day; ``ids`` is (id, parent_id, owner)."""
-    event_id, parent_id, owner = ids
-    return CalendarEvent(
-        id=event_id,
-        parent_id=parent_id,
-        owner_id=owner,
-        created_by=owner,
-        section_id=user_section_id(owner),
-        name=name,
-        start_ts=calendar.timegm(first.timetuple()),
-        end_ts=calendar.timegm(last.timetuple()),
-        date_from=_day_label(first.toordinal()),
-        date_to=_day_label(last.toordinal()),
-        offset_from=0,
-        offset_to=0,
-        tz_from="",
-        tz_to="",
-        all_day=True,
-        **extra,
-    )
-
-
-_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
-
-
-@functools.lru_cache(maxsize=4096)
-def _day_label(ordinal: int) -> str:
-    day = dt.date.fromordinal(ordinal)
-    return f"{day.day:02d}.{day.month:02d}.{day.year:04d}"
-
-
-@functools.lru_cache(maxsize=16384)
-def _noon_offset(tz_name: str, ordinal: int) -> int:
-    noon = dt.datetime.combine(dt.date.fromordinal(ordinal), dt.time(12))
-    offset = ZoneInfo(tz_name).utcoffset(noon)
-    return int(offset.total_seconds()) if offset is not None else 0
-
-
-def _working_hours(
-    ids: tuple[int, int, int],
-    name: str,
-    day: dt.date,
-    minute_of_day: int,
-    minutes: int,
-    tz_name: str,
-    **extra: Any,
-) -> CalendarEvent:
-    """A seeded office-hours entry: the same as :func:`timed_event`, by arithmetic.
-
-    Zones switch daylight saving time at night, so an office-hours entry has its day's noon
-    offset at both ends and never crosses midnight. This runs for every seeded entry (tens of
-    thousands when a big portal's calendars are read), hence the caches.
-    """
-    ordinal = day.toordinal()
-    offset = _noon_offset(tz_name, ordinal)
-    start_ts = (ordinal - _EPOCH_ORDINAL) * 86400 + minute_of_day * 60 - offset
-    end_minute = minute_of_day + minutes
-    label = _day_label(ordinal)
-    event_id, parent_id, owner = ids
-    return CalendarEvent(
-        id=event_id,
-        parent_id=parent_id,
-        owner_id=owner,
-        created_by=owner,
-        section_id=user_section_id(owner),
-        name=name,
-        start_ts=start_ts,
-        end_ts=start_ts + minutes * 60,
-        date_from=f"{label} {minute_of_day // 60:02d}:{minute_of_day % 60:02d}:00",
-        date_to=f"{label} {end_minute // 60:02d}:{end_minute % 60:02d}:00",
-        offset_from=offset,
-        offset_to=offset,
-        tz_from=tz_name,
-        tz_to=tz_name,
-        all_day=False,
-        **extra,
-    )
-
-
-def attendee_entry(host_entry: CalendarEvent, entry_id: int, owner: int) -> CalendarEvent:
-    """An attendee's own copy of a meeting entry (``attrs.evolve``, but three times faster)."""
-    return CalendarEvent(
-        id=entry_id,
-        parent_id=host_entry.parent_id,
-        owner_id=owner,
-        created_by=owner,
-        section_id=user_section_id(owner),
-        name=host_entry.name,
-        start_ts=host_entry.start_ts,
-        end_ts=host_entry.end_ts,
-        date_from=host_entry.date_from,
-        date_to=host_entry.date_to,
-        offset_from=host_entry.offset_from,
-        offset_to=host_entry.offset_to,
-        tz_from=host_entry.tz_from,
-        tz_to=host_entry.tz_to,
-        all_day=host_entry.all_day,
-        accessibility=host_entry.accessibility,
-        importance=host_entry.importance,
-        event_type=host_entry.event_type,
-        description=host_entry.description,
-        meeting=host_entry.meeting,
-    )
 
 
 def _importance(rng: random.Random) -> str:
