@@ -3,9 +3,10 @@
 Follows CORE ``calendar_restservice.php`` (see :mod:`~b24async.testing.methods_calendar` for
 the params' rules). The answer of a 2,000-user, four-week read is ~54,000 entries (18 MB): each
 user's entries are printed as JSON once per (window, viewer zone) and each entry once per viewer
-zone, kept in the state's :class:`~b24async.testing.state.PrintedCache` until the state changes,
-and spliced into the reply (:mod:`~b24async.testing.jsontext`), byte for byte what printing the
-entry dicts prints. The fake portal's own CPU is serial time a real portal does not spend.
+zone, kept in the state's :class:`~b24async.testing.printed_cache.PrintedCache` until the state
+changes, and spliced into the reply (:mod:`~b24async.testing.jsontext`), byte for byte what
+printing the entry dicts prints. The fake portal's own CPU is serial time a real portal does not
+spend.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from b24async.testing.data import (
     portal_day_shift,
     seeded_id_limit,
 )
+from b24async.testing.printed_cache import PrintedCache
 
 if TYPE_CHECKING:
     from b24async.testing.events import EventHub
@@ -49,8 +50,6 @@ PORTAL_TIMEZONE = "Europe/Moscow"
 ADMIN_ID = 1
 """The portal admin: may edit any user and add events to any calendar."""
 _WEEK_CACHE_LIMIT = 60_000  # (user, week) entries, ~10 events each; cleared when full
-_PRINTED_LIMIT = 64 * 1024 * 1024  # bytes of printed answers kept; cleared when over
-_ENTRIES_LIMIT = 200_000  # printed calendar entries (~400 bytes each) kept
 # Seeded messenger statuses by ``id % 6``; None means "never set" (im.user.status.get: false).
 _IM_PATTERN = (None, "online", "online", "dnd", "away", "break")
 
@@ -79,53 +78,6 @@ class MeetingView:
     """The current status: ``H`` for the host, ``Y``/``N``/``Q`` for attendees."""
     name: str
     start_ts: int
-
-
-class PrintedCache:
-    """Printed JSON parts of answers (``key -> bytes``), bounded by their total size.
-
-    Handlers own the keys (they start with the method's name). The state empties the cache on
-    every change, so a part is only ever reused for the state it was printed from.
-    """
-
-    __slots__ = ("_chars", "_entries", "_texts")
-
-    def __init__(self) -> None:
-        """An empty cache."""
-        self._texts: dict[Hashable, bytes] = {}
-        self._chars = 0
-        self._entries: dict[str, dict[int, str]] = {}
-
-    def get(self, key: Hashable) -> bytes | None:
-        """The text stored under ``key``, or None."""
-        return self._texts.get(key)
-
-    def put(self, key: Hashable, text: bytes) -> None:
-        """Store ``text``; when the cache is over its size, everything older goes first."""
-        self._chars += len(text)
-        if self._chars > _PRINTED_LIMIT:
-            self.clear()
-            self._chars = len(text)
-        self._texts[key] = text
-
-    def entries(self, zone: str) -> dict[int, str]:
-        """Calendar entry ID -> the entry printed for viewers in ``zone`` (the handler fills it).
-
-        Handed out per call; past 200,000 entries in all, everything is dropped first.
-        """
-        if sum(map(len, self._entries.values())) > _ENTRIES_LIMIT:
-            self.clear()
-        return self._entries.setdefault(zone, {})
-
-    def clear(self) -> None:
-        """Drop every text."""
-        self._texts.clear()
-        self._chars = 0
-        self._entries.clear()
-
-    def __len__(self) -> int:
-        """How many texts are stored."""
-        return len(self._texts)
 
 
 class PortalState:
