@@ -1,9 +1,11 @@
-"""The ``batch`` codec, without I/O: plan, encode, decode, references, query survival.
+"""The ``batch`` codec, without I/O: commands, plan, encode, references; the one import path.
 
 A ``batch`` request carries up to 50 commands, each a ``method?query`` string that the portal
 parses with PHP's ``parse_str`` and then scans for ``$result[name]...`` references (RU/EN
 ``batch.md``; facts file §4; CORE ``CRestUtil::ParseBatchQuery``). Everything here is pure:
-:mod:`b24async.batch` sends what this module plans.
+:mod:`b24async.batch` sends what this module plans. The rules a command's params must meet to
+ride in a batch live in :mod:`b24async.batchquery`, the decoding of an answer in
+:mod:`b24async.batchanswer`; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -14,19 +16,16 @@ from typing import TYPE_CHECKING, Any, Union
 
 import attrs
 
-from b24async.codec import int_or_none
-from b24async.errors import ApiError, B24Error, DecodeError, make_api_error, status_for_code
-from b24async.operating import BATCH_KEY, in_batch
-from b24async.protocol import (
-    RawResponse,
-    Response,
-    Timing,
-    build_query,
-    decode_envelope,
-    encode_params,
-    error_from_body,
-    normalize_method,
+from b24async.batchanswer import (
+    ChunkOutcome,
+    as_map,
+    command_error,
+    command_timings,
+    decode_batch,
 )
+from b24async.batchquery import _REFERENCE, query_problem, survives_query_encoding
+from b24async.errors import ApiError, B24Error
+from b24async.protocol import Response, build_query, encode_params, normalize_method
 
 if TYPE_CHECKING:
     from b24async.methods.base import Method
@@ -59,15 +58,6 @@ NOT_BATCHABLE = frozenset({"batch", "upload", "download"})
 #: A command as the caller gives it: ``(method, params)``, or a typed request object.
 CommandSpec = Union[tuple[str, Mapping[str, Any] | None], "Method[Any]"]
 _NONE: frozenset[str] = frozenset()
-# A reference as the client writes it (and plans by): $result[name] plus an optional path.
-_REFERENCE = re.compile(r"\$(result|next|total|time|error)\[([^\]]*)\]((?:\[[^\]]*\])*)")
-# What CORE's substitution would touch (case-insensitive, anything up to the next blank, as long
-# as a [..] follows): any such text in a value is rewritten inside a batch.
-_REFERENCE_LIKE = re.compile(r"\$(?:result|next|total|time|error)\S*\[[^\]]+\]", re.IGNORECASE)
-# Characters PHP's parse_str treats specially in a variable name; a top-level key holding one is
-# renamed ("a.b" -> "a_b") or split into nesting ("a[b]") inside a batch query.
-_TOP_KEY_SPECIAL = frozenset(" .[]\x00")
-_INNER_KEY_SPECIAL = frozenset("[]\x00")
 
 
 @attrs.frozen
@@ -136,65 +126,6 @@ def page_commands(method: str, params: Mapping[str, Any], starts: Iterable[int])
         derived(f"p{start}", method, {**params, "start": start}, f"{head}{int(start)}", base)
         for start in starts
     ]
-
-
-def _value_problem(value: Any, references: bool) -> str | None:
-    if value is None:
-        return "a null value (a query string has no null)"
-    if isinstance(value, Mapping):
-        if not value:
-            return "an empty object (a query string has no empty array)"
-        for key, item in value.items():
-            text = str(key)
-            if not text.strip() or any(c in _INNER_KEY_SPECIAL for c in text):
-                return f"the key {text!r} (PHP's parse_str would read it differently)"
-            if (problem := _value_problem(item, references)) is not None:
-                return problem
-        return None
-    if isinstance(value, list):
-        if not value:
-            return "an empty list (a query string has no empty array)"
-        for item in value:
-            if (problem := _value_problem(item, references)) is not None:
-                return problem
-        return None
-    if isinstance(value, str):
-        text = _REFERENCE.sub("", value) if references else value
-        if "$" in text and _REFERENCE_LIKE.search(text):
-            return f"the value {value[:40]!r} (the portal would read it as a batch reference)"
-        return None
-    if isinstance(value, (int, float, bool)):
-        return None
-    return f"a {type(value).__name__} value"
-
-
-def query_problem(params: Mapping[str, Any], *, references: bool = False) -> str | None:
-    """Why ``params`` would not arrive unchanged inside a ``batch`` query, or None if they would.
-
-    Inside a batch each command's params travel as a PHP query string that the portal parses
-    with ``parse_str`` and then scans for references, so these change meaning on the way (a
-    lone call, sent as JSON, keeps them): nulls and empty arrays (no query form), top-level keys
-    with a dot, space or bracket (``parse_str`` renames or nests them), nested keys that are
-    blank or hold brackets, and string values that CORE would substitute (``$result[..]``,
-    ``$next[``, ``$total[``, ``$time[``, ``$error[``, any case). With ``references=True`` the
-    well-formed references of an explicit :meth:`~b24async.Bitrix24.batch` are meant as such
-    and allowed.
-    """
-    for key, value in params.items():
-        text = str(key)
-        if not text or text[0] == " " or any(c in _TOP_KEY_SPECIAL for c in text):
-            return f"the key {text!r} (PHP's parse_str would rename it inside a batch)"
-        if (problem := _value_problem(value, references)) is not None:
-            return problem
-    return None
-
-
-def survives_query_encoding(params: Mapping[str, Any]) -> bool:
-    """Whether a lone call's ``params`` mean the same inside a ``batch`` (:func:`query_problem`).
-
-    The coalescer sends a call that fails this test alone, as a plain call.
-    """
-    return query_problem(params) is None
 
 
 def make_command(name: str, spec: CommandSpec) -> Command:
@@ -304,93 +235,6 @@ def encode_command(command: Command) -> str:
 def batch_params(chunk: Sequence[Command], halt: bool) -> dict[str, Any]:
     """The params of one ``batch`` request."""
     return {"halt": 1 if halt else 0, "cmd": {c.name: encode_command(c) for c in chunk}}
-
-
-@attrs.frozen
-class ChunkOutcome:
-    """What one ``batch`` request returned, per command name."""
-
-    responses: Mapping[str, Response]
-    errors: Mapping[str, ApiError]
-    skipped: tuple[str, ...]
-    time: Timing | None = None  # the batch request's own ``time`` block
-
-
-def as_map(value: Any) -> dict[str, Any]:
-    """A ``result_*`` map of a batch answer keyed by command name (``{}`` if not a map)."""
-    # PHP serializes an empty map as [] and a map keyed 0..n-1 as a JSON array.
-    if isinstance(value, Mapping):
-        return {str(k): v for k, v in value.items()}
-    if isinstance(value, list):
-        return {str(i): v for i, v in enumerate(value)} if value else {}
-    return {}
-
-
-def command_error(command: Command, value: Any) -> ApiError:
-    """The :class:`ApiError` of a command named in the answer's ``result_error`` map."""
-    err = value if isinstance(value, Mapping) else {"error": "", "error_description": str(value)}
-    code = str(err.get("error") or "")
-    return make_api_error(
-        code,
-        str(err.get("error_description") or ""),
-        status=status_for_code(code),
-        method=command.method,
-    )
-
-
-def decode_batch(raw: RawResponse, chunk: Sequence[Command]) -> ChunkOutcome:
-    """Decode one ``batch`` answer; raise if the request as a whole failed (401, 503, ...)."""
-    payload = decode_envelope(raw, "batch")
-    error = error_from_body(payload, raw.status, "batch")
-    if error is not None:
-        raise error
-    body = payload.get("result")
-    if not isinstance(body, Mapping):
-        raise DecodeError(
-            "batch answer has no result map", raw=raw.body, status=raw.status, method="batch"
-        )
-    results = as_map(body.get("result"))
-    errors = as_map(body.get("result_error"))
-    totals = as_map(body.get("result_total"))
-    nexts = as_map(body.get("result_next"))
-    times = as_map(body.get("result_time"))
-    responses: dict[str, Response] = {}
-    failed: dict[str, ApiError] = {}
-    skipped: list[str] = []
-    for command in chunk:
-        name = command.name
-        if name in errors:
-            failed[name] = command_error(command, errors[name])
-        elif name in results:
-            responses[name] = Response(
-                method=command.method,
-                result=results[name],
-                time=Timing.from_wire(times.get(name)),
-                total=int_or_none(totals.get(name)),
-                next=int_or_none(nexts.get(name)),
-            )
-        else:
-            skipped.append(name)
-    return ChunkOutcome(responses, failed, tuple(skipped), Timing.from_wire(payload.get("time")))
-
-
-def command_timings(
-    outcome: ChunkOutcome, chunk: Sequence[Command]
-) -> list[tuple[str, Timing | None]]:
-    """One (key, time block) per command, then the batch's own, for the operating budgets.
-
-    Commands are named ``in_batch(method)``: the portal bills a method's calls inside a batch
-    (apart from direct calls, for webhooks) besides the ``batch`` key itself.
-    """
-    timings: list[tuple[str, Timing | None]] = [
-        (
-            in_batch(c.method),
-            outcome.responses[c.name].time if c.name in outcome.responses else None,
-        )
-        for c in chunk
-    ]
-    timings.append((BATCH_KEY, outcome.time))
-    return timings
 
 
 def resolve_references(
