@@ -131,3 +131,46 @@ async def test_an_oauth_refusal_keeps_its_extra_keys() -> None:
     assert info.value.code == "PAYMENT_REQUIRED" and info.value.extra == {
         "portal": "p.bitrix24.com"
     }
+
+
+# A TokenPair pickled (protocol 2) by b24async before auth.py was split (TokenPair defined in
+# b24async/auth.py): access 'a-token', refresh 'r-token', expiring 2026-01-02 03:04:05 UTC.
+_PAIR_BEFORE_THE_SPLIT = (
+    "gAJjYjI0YXN5bmMuYXV0aApUb2tlblBhaXIKcQApgXEBfXECKFgMAAAAYWNjZXNzX3Rva2VucQNYBwAAAGEtdG9rZW5x"
+    "BFgNAAAAcmVmcmVzaF90b2tlbnEFWAcAAAByLXRva2VucQZYCgAAAGV4cGlyZXNfYXRxB2NkYXRldGltZQpkYXRldGlt"
+    "ZQpxCGNfY29kZWNzCmVuY29kZQpxCVgLAAAAB8OqAQIDBAUAAABxClgGAAAAbGF0aW4xcQuGcQxScQ1jZGF0ZXRpbWUK"
+    "dGltZXpvbmUKcQ5jZGF0ZXRpbWUKdGltZWRlbHRhCnEPSwBLAEsAh3EQUnERhXESUnEThnEUUnEVWA8AAABjbGllbnRf"
+    "ZW5kcG9pbnRxFlgcAAAAaHR0cHM6Ly9wb3J0YWwuZXhhbXBsZS9yZXN0L3EXWAkAAABtZW1iZXJfaWRxGFgCAAAAbTFx"
+    "GVgFAAAAc2NvcGVxGlgIAAAAY2FsZW5kYXJxG1gEAAAAdXNlcnEchnEddWIu"
+)
+
+
+def test_token_pairs_pickled_before_the_auth_split_still_load_and_repickle_the_same() -> None:
+    import base64
+    import datetime as dt
+
+    from b24async.auth import TokenPair
+
+    old = base64.b64decode(_PAIR_BEFORE_THE_SPLIT)
+    pair = pickle.loads(old)
+    assert pair == TokenPair(
+        access_token="a-token",
+        refresh_token="r-token",
+        expires_at=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
+        client_endpoint="https://portal.example/rest/",
+        member_id="m1",
+        scope=("calendar", "user"),
+    )
+    # Still named b24async.auth.TokenPair: a pickle made now loads in older releases too.
+    assert pickle.dumps(pair, protocol=2) == old
+
+
+def test_oauth_names_keep_their_module_and_their_type_hints_resolve() -> None:
+    import typing
+
+    import b24async.auth as auth
+
+    for name in ("TokenPair", "OAuthCredentials", "RefreshCoordinator"):
+        assert getattr(auth, name).__module__ == "b24async.auth"
+    hints = typing.get_type_hints(auth.TokenPair)
+    assert hints["expires_at"].__name__ == "datetime"
