@@ -12,26 +12,17 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
 
-from b24async import (
-    ApiError,
-    B24Error,
-    BatchAccount,
-    Bitrix24,
-    CommandOutcome,
-    DecodeError,
-    Outcome,
-    Response,
-    TransportError,
-)
+from b24async import BatchAccount, Bitrix24
 from b24async.cli.batchfile import parse_commands
-from b24async.cli.exits import ExitCode, UsageError, error_body
-from b24async.cli.output import Output, jsonable
+from b24async.cli.batchreport import batch_document, outcome_line, print_account
+from b24async.cli.exits import ExitCode, UsageError
+from b24async.cli.output import Output, envelope, jsonable
 from b24async.methods import (
     GetAccessibility,
     GetParticipationStatus,
@@ -193,17 +184,6 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
     return params
 
 
-def _envelope(response: Response) -> dict[str, Any]:
-    body: dict[str, Any] = {"result": response.result}
-    if response.total is not None:
-        body["total"] = response.total
-    if response.next is not None:
-        body["next"] = response.next
-    if response.time is not None:
-        body["time"] = response.time
-    return body
-
-
 async def call(b24: Bitrix24, args: argparse.Namespace, ctx: Context) -> ExitCode:
     """``b24async call METHOD``: one call, or every page of a list method with ``--all``."""
     params = _params(args)
@@ -220,7 +200,7 @@ async def call(b24: Bitrix24, args: argparse.Namespace, ctx: Context) -> ExitCod
         response = await b24.call(args.method, params)
     except (ValueError, TypeError) as error:  # raised before sending: a bad method name
         raise UsageError(str(error)) from None
-    ctx.out.result(_envelope(response))
+    ctx.out.result(envelope(response))
     return ExitCode.OK
 
 
@@ -237,7 +217,7 @@ async def batch(b24: Bitrix24, args: argparse.Namespace, ctx: Context) -> ExitCo
     source = "stdin" if args.file == "-" else args.file
     commands = parse_commands(read_text(args.file), source=source)
     account = BatchAccount(
-        on_outcome=(lambda outcome: ctx.out.line(_outcome_line(outcome))) if args.jsonl else None
+        on_outcome=(lambda outcome: ctx.out.line(outcome_line(outcome))) if args.jsonl else None
     )
     with ctx.bar("batch", "cmd") as bar:
         try:
@@ -245,76 +225,11 @@ async def batch(b24: Bitrix24, args: argparse.Namespace, ctx: Context) -> ExitCo
         except (ValueError, TypeError) as error:  # bad names or references: nothing was sent
             raise UsageError(f"{source}: {error}") from None
         except BaseException:  # Ctrl-C (a cancellation here) or a fatal error: keep the account
-            _print_account(ctx, account, printed=args.jsonl)
+            print_account(ctx, account, printed=args.jsonl)
             raise
     if not args.jsonl:
-        ctx.out.result(_batch_document(account.outcomes.values()))
+        ctx.out.result(batch_document(account.outcomes.values()))
     return ExitCode.OK if result.ok else ExitCode.API
-
-
-def _outcome_line(outcome: CommandOutcome) -> dict[str, Any]:
-    """One ``--jsonl`` line: the result envelope, the error (with its outcome) or skipped."""
-    if outcome.response is not None:
-        return {"name": outcome.name, **_envelope(outcome.response)}
-    if outcome.error is not None:
-        return {
-            "name": outcome.name,
-            "error": _command_error(outcome.error),
-            "outcome": outcome.outcome.value,
-        }
-    return {"name": outcome.name, "skipped": True}
-
-
-def _command_error(error: B24Error) -> dict[str, Any]:
-    body = error_body(error)
-    if not isinstance(error, (ApiError, DecodeError, TransportError)):  # e.g. ClientClosed
-        body["error"] = "CLIENT_ERROR"
-    body["may_have_applied"] = error.may_have_applied
-    return body
-
-
-def _batch_document(outcomes: Iterable[CommandOutcome]) -> dict[str, Any]:
-    """The whole-run JSON document: the portal's batch shape plus what was skipped or unknown."""
-    done = list(outcomes)
-    return {
-        "result": {o.name: o.response.result for o in done if o.response is not None},
-        "result_error": {o.name: _command_error(o.error) for o in done if o.error is not None},
-        "result_total": {
-            o.name: o.response.total
-            for o in done
-            if o.response is not None and o.response.total is not None
-        },
-        "result_next": {
-            o.name: o.response.next
-            for o in done
-            if o.response is not None and o.response.next is not None
-        },
-        "skipped": [o.name for o in done if o.outcome is Outcome.SKIPPED],
-        "unknown": [o.name for o in done if o.outcome is Outcome.UNKNOWN],
-    }
-
-
-def _print_account(ctx: Context, account: BatchAccount, *, printed: bool) -> None:
-    """After an early stop: the outcomes so far (unless streamed already), then the summary."""
-    if not printed:
-        ctx.out.result(_batch_document(account.outcomes.values()))
-    known = list(account.outcomes.values())
-    unknown = [o.name for o in known if o.outcome is Outcome.UNKNOWN] + list(account.in_flight)
-    not_sent = list(account.unsent)
-    summary = {
-        "summary": {
-            "commands": len(account.names),
-            "reported": len(known),
-            "unknown": unknown,
-            "not_sent": not_sent,
-        }
-    }
-    ctx.out.line(summary)
-    ctx.out.message(
-        f"b24async: stopped early: {len(known)} of {len(account.names)} outcomes reported; "
-        f"{len(unknown)} commands with an unknown outcome (sent, no answer: check before "
-        f"re-sending), {len(not_sent)} not sent"
-    )
 
 
 # --- typed endpoints ------------------------------------------------------------------------

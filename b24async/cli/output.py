@@ -14,10 +14,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
+from b24async import Response
 from b24async.codec import to_json
 from b24async.redaction import MIN_BARE_LENGTH, redact
 
-__all__ = ["Output", "Redactor", "jsonable"]
+__all__ = ["Output", "Redactor", "envelope", "jsonable"]
 
 REDACTED = "***"
 
@@ -30,6 +31,19 @@ def jsonable(value: Any) -> Any:
     tuples, sets (sorted) and other iterables arrays; booleans stay ``true``/``false``.
     """
     return to_json(value)
+
+
+def envelope(response: Response) -> dict[str, Any]:
+    """A response as the portal's JSON envelope: ``result``, then ``total``, ``next`` and
+    ``time`` when the portal sent them."""
+    body: dict[str, Any] = {"result": response.result}
+    if response.total is not None:
+        body["total"] = response.total
+    if response.next is not None:
+        body["next"] = response.next
+    if response.time is not None:
+        body["time"] = response.time
+    return body
 
 
 class Redactor:

@@ -319,6 +319,7 @@ def test_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:
         "b24async.cli.exits",
         "b24async.cli.connect",
         "b24async.cli.batchfile",
+        "b24async.cli.batchreport",
         "b24async.cli.helptext",
         "b24async.cli.values",
         "b24async.progress",
