@@ -103,6 +103,28 @@ class _MonotonicCallable:
         return f"<clock {self._monotonic!r}>"
 
 
+class _Shifted:
+    """A clock whose unix time is shifted (skewed, or started at a given time)."""
+
+    def __init__(self, base: Clock, skew: float, start: float | None) -> None:
+        self._base = base
+        self._skew = skew
+        self._start = start
+        self._delta: float | None = None
+
+    def monotonic(self) -> float:
+        return self._base.monotonic()
+
+    def time(self) -> float:
+        now = self._base.time()
+        if self._delta is None:
+            self._delta = self._skew if self._start is None else self._start - now
+        return now + self._delta
+
+    async def sleep(self, seconds: float) -> None:
+        await self._base.sleep(seconds)
+
+
 def as_clock(clock: Clock | Callable[[], float] | None) -> Clock:
     """``clock`` as a :class:`Clock`: ``None`` is a new :class:`LoopClock`; a bare callable is
     taken as a monotonic clock (the FakePortal's ``clock`` argument before the protocol)."""

@@ -8,7 +8,6 @@ its own event loop (pytest fixtures, the CLI, examples). Only loopback addresses
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import datetime as dt
 import ipaddress
@@ -22,7 +21,7 @@ from aiohttp import web
 
 from b24async.clock import Clock
 from b24async.testing.bucket import LeakyBucket
-from b24async.testing.clock import as_clock
+from b24async.testing.clock import _Shifted, as_clock
 from b24async.testing.commands import CommandRunner
 from b24async.testing.credentials import Webhooks
 from b24async.testing.events import Cause, DeliveryRecord, EventHub
@@ -32,6 +31,7 @@ from b24async.testing.operating import Limiter, OperatingMeter
 from b24async.testing.server import RestServer
 from b24async.testing.state import LedgerEntry, PortalState
 from b24async.testing.stats import PortalStats, StatsRecorder
+from b24async.testing.threaded import run_on_loop, serve_in_thread
 
 __all__ = ["FakePortal"]
 
@@ -48,28 +48,6 @@ def _loopback(host: str) -> str:
     if not address.is_loopback:
         raise ValueError(f"FakePortal binds loopback addresses only, got {host!r}")
     return str(address)
-
-
-class _Shifted:
-    """A clock whose unix time is shifted (skewed, or started at a given time)."""
-
-    def __init__(self, base: Clock, skew: float, start: float | None) -> None:
-        self._base = base
-        self._skew = skew
-        self._start = start
-        self._delta: float | None = None
-
-    def monotonic(self) -> float:
-        return self._base.monotonic()
-
-    def time(self) -> float:
-        now = self._base.time()
-        if self._delta is None:
-            self._delta = self._skew if self._start is None else self._start - now
-        return now + self._delta
-
-    async def sleep(self, seconds: float) -> None:
-        await self._base.sleep(seconds)
 
 
 class FakePortal:
@@ -273,59 +251,12 @@ class FakePortal:
 
         Takes the same keyword arguments as :class:`FakePortal`.
         """
-        portal = cls(**kwargs)
-        ready = threading.Event()
-        stop: list[Callable[[], None]] = []
-        failure: list[BaseException] = []
-
-        async def serve() -> None:
-            stopped = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            try:
-                await portal.start()
-            except BaseException as error:
-                failure.append(error)
-                ready.set()
-                return
-
-            def request_stop() -> None:
-                loop.call_soon_threadsafe(stopped.set)
-
-            stop.append(request_stop)
-            ready.set()
-            try:
-                await stopped.wait()
-            finally:
-                await portal.stop()
-
-        thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-        thread.name = "b24async-fake-portal"
-        thread.start()
-        ready.wait()
-        if failure:
-            thread.join()
-            raise failure[0]
-        try:
+        with serve_in_thread(cls(**kwargs)) as portal:
             yield portal
-        finally:
-            stop[0]()
-            thread.join()
 
     def _sync(self, action: Callable[[], _T]) -> _T:
         """Run ``action`` on the portal's event loop thread (directly when already there)."""
-        loop = self._loop
-        if loop is None or self._loop_thread == threading.get_ident() or not loop.is_running():
-            return action()
-        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
-
-        def call() -> None:
-            try:
-                future.set_result(action())
-            except BaseException as error:  # handed to the caller's thread
-                future.set_exception(error)
-
-        loop.call_soon_threadsafe(call)
-        return future.result()
+        return run_on_loop(self._loop, self._loop_thread, action)
 
     # -- addresses --------------------------------------------------------------------------
 
