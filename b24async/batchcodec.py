@@ -23,7 +23,8 @@ from b24async.batchanswer import (
     command_timings,
     decode_batch,
 )
-from b24async.batchquery import _REFERENCE, query_problem, survives_query_encoding
+from b24async.batchquery import _REFERENCE, survives_query_encoding
+from b24async.batchquery import query_problem as query_problem  # public here before the split
 from b24async.errors import ApiError, B24Error
 from b24async.protocol import Response, build_query, encode_params, normalize_method
 
