@@ -49,6 +49,7 @@ from b24async.protocol import RawResponse, Response, Timing
 
 __all__ = [
     "STREAM_MIN_BYTES",
+    "TEXT_MIN_BYTES",
     "Take",
     "TakeText",
     "decode_batch_each",
@@ -59,6 +60,11 @@ __all__ = [
 #: Answers at least this large (bytes) are walked one command at a time; smaller ones are
 #: decoded whole (with ``orjson`` when installed: it is faster, and small enough here).
 STREAM_MIN_BYTES = jsonio.ORJSON_MAX_BYTES
+#: Smaller answers are walked too when a consumer reads commands' text (``take_text``),
+#: ``msgspec`` is installed and the body is ASCII, from this size (bytes) up: each command's
+#: text read straight to typed objects costs less than decoding the answer whole to dicts and
+#: building from those (measured by ``benchmarks/small_answers.py``; see the module docs).
+TEXT_MIN_BYTES = 0
 
 #: ``take(command, response)``: what to keep of a command's response (e.g. nothing, once it is
 #: handed to its consumer). It may be called again for a command already taken (an answer of
@@ -159,6 +165,19 @@ def streams(raw: RawResponse) -> bool:
     return raw.size >= STREAM_MIN_BYTES
 
 
+def _walks(raw: RawResponse, take_text: TakeText | None) -> bool:
+    """Whether to walk ``raw``: a large answer, or one whose commands' text a consumer reads
+    (:data:`TEXT_MIN_BYTES`; ASCII only, as slices need it: checked before any text is made)."""
+    if raw.size >= STREAM_MIN_BYTES:
+        return True
+    return (
+        take_text is not None
+        and _value_lengths is not None
+        and raw.size >= TEXT_MIN_BYTES
+        and raw.content.isascii()
+    )
+
+
 def _whole(raw: RawResponse, chunk: Sequence[Command], take: Take) -> ChunkOutcome:
     outcome = decode_batch(raw, chunk)
     responses = {
@@ -204,8 +223,9 @@ class _Walk:
         take: Take,
         take_text: TakeText | None = None,
     ) -> _Walk | None:
-        """A walk over a large answer laid out as the portal does; None: decode it whole."""
-        if not streams(raw):
+        """A walk over an answer laid out as the portal does (a large one, or one whose
+        commands' text ``take_text`` reads: :func:`_walks`); None: decode it whole."""
+        if not _walks(raw, take_text):
             return None
         try:
             return cls(raw.text(), chunk, take, take_text)

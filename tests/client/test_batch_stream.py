@@ -42,6 +42,18 @@ def streaming(min_bytes: int = 0) -> Iterator[None]:
         jsonio.use(backend)
 
 
+@contextlib.contextmanager
+def text_walking(min_bytes: int = 0) -> Iterator[None]:
+    """Answers under 2 MiB walked only when a consumer reads the commands' text (msgspec): the
+    large-answer threshold and the JSON decoder (orjson when installed) as shipped."""
+    saved = batchstream.TEXT_MIN_BYTES
+    batchstream.TEXT_MIN_BYTES = min_bytes
+    try:
+        yield
+    finally:
+        batchstream.TEXT_MIN_BYTES = saved
+
+
 def keep(command: Command, response: Response) -> Response:
     return response
 
@@ -193,6 +205,11 @@ def test_a_walked_answer_gives_exactly_the_whole_decode(
         # Commands handed on as text slices (msgspec installed), read or declined
         assert repr(each(body, chunk, read_text)) == expected
         assert repr(each(body, chunk, decline_text)) == expected
+    # Small answers walked for their text (as shipped): today's whole decode, exactly
+    with text_walking():
+        expected = repr(whole(body, chunk))
+        assert repr(each(body, chunk, read_text)) == expected
+        assert repr(each(body, chunk, decline_text)) == expected
 
 
 @settings(max_examples=150, deadline=None)
@@ -211,6 +228,13 @@ def test_portal_shaped_answers_are_walked_not_decoded_whole(
         while walk.step():
             pass
         assert repr(summary(walk.outcome())) == repr(whole(body, chunk))
+    if body.isascii() and batchstream._value_lengths is not None:  # msgspec installed
+        with text_walking():  # a small answer, walked for a consumer of its commands' text
+            walk = batchstream._Walk.start(RawResponse(200, {}, body), chunk, keep, read_text)
+            assert walk is not None
+            while walk.step():
+                pass
+            assert repr(summary(walk.outcome())) == repr(whole(body, chunk))
 
 
 ODD = [
@@ -260,6 +284,10 @@ def test_odd_answers_give_the_whole_decodes_outcome_or_error(body: bytes) -> Non
         expected = repr(whole(body, chunk))  # repr: NaN is not equal to itself
         assert repr(each(body, chunk)) == expected
         assert repr(each_async(body, chunk)) == expected
+        assert repr(each(body, chunk, read_text)) == expected
+        assert repr(each(body, chunk, decline_text)) == expected
+    with text_walking():
+        expected = repr(whole(body, chunk))
         assert repr(each(body, chunk, read_text)) == expected
         assert repr(each(body, chunk, decline_text)) == expected
 
@@ -464,3 +492,46 @@ def test_with_msgspec_a_command_comes_as_its_exact_text() -> None:
     with streaming():
         assert repr(each(body, chunk, record)) == repr(whole(body, chunk))
     assert texts == {"a": '[1, "x"]', "b": '{"c": 2}'}
+
+
+SMALL = b'{"result": {"result": {"a": [1], "b": {"c": 2}}, "result_error": []}, "time": {}}'
+SMALL_CHUNK = [Command("a", "user.get", {}), Command("b", "user.get", {})]
+
+
+def walked_for_text(body: bytes) -> bool:
+    """Whether a small answer is walked for a consumer of text (its text made, not bytes)."""
+    raw = RawResponse(200, {}, body)
+    walk = batchstream._Walk.start(raw, SMALL_CHUNK, keep, read_text)
+    assert (walk is not None) == (raw.content is not body)  # no text made unless walked
+    return walk is not None
+
+
+def test_a_small_answer_is_walked_for_its_text_from_the_text_threshold() -> None:
+    pytest.importorskip("msgspec")
+    texts: list[str] = []
+
+    def record(command: Command, text: str, response: Response) -> Response | None:
+        texts.append(text)
+        return read_text(command, text, response)
+
+    with text_walking(len(SMALL)):
+        assert walked_for_text(SMALL)
+        assert repr(each(SMALL, SMALL_CHUNK, record)) == repr(whole(SMALL, SMALL_CHUNK))
+        assert texts == ["[1]", '{"c": 2}']
+        assert not batchstream._Walk.start(RawResponse(200, {}, SMALL), SMALL_CHUNK, keep)
+    with text_walking(len(SMALL) + 1):
+        assert not walked_for_text(SMALL)
+
+
+def test_a_small_answer_is_decoded_whole_without_msgspec_or_ascii(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Slices need ASCII text (and msgspec): otherwise the walk has nothing to offer."""
+    pytest.importorskip("msgspec")
+    utf8 = SMALL.replace(b"[1]", '["Ж"]'.encode())
+    with text_walking():
+        assert walked_for_text(SMALL)
+        assert not walked_for_text(utf8)
+        assert repr(each(utf8, SMALL_CHUNK, read_text)) == repr(whole(utf8, SMALL_CHUNK))
+        monkeypatch.setattr(batchstream, "_value_lengths", None)
+        assert not walked_for_text(SMALL)
