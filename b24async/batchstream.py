@@ -62,9 +62,10 @@ __all__ = [
 STREAM_MIN_BYTES = jsonio.ORJSON_MAX_BYTES
 #: Smaller answers are walked too when a consumer reads commands' text (``take_text``),
 #: ``msgspec`` is installed and the body is ASCII, from this size (bytes) up: each command's
-#: text read straight to typed objects costs less than decoding the answer whole to dicts and
-#: building from those (measured by ``benchmarks/small_answers.py``; see the module docs).
-TEXT_MIN_BYTES = 0
+#: text read straight to typed objects then costs less than decoding the answer whole to dicts
+#: and building from those. ``benchmarks/small_answers.py`` (client CPU per typed read): even
+#: near 128 KiB, ~0.8x from 0.2 MB, 0.65-0.8x from 0.5 MB; below, the walk's fixed cost wins.
+TEXT_MIN_BYTES = 128 << 10
 
 #: ``take(command, response)``: what to keep of a command's response (e.g. nothing, once it is
 #: handed to its consumer). It may be called again for a command already taken (an answer of

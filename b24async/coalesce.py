@@ -285,7 +285,7 @@ class Coalescer:
         for size in sizes:
             groups.append(wires[start : start + size])
             start += size
-        return _Spread(groups, Reading(method, len(wires), self.cpu()))
+        return _Spread(groups, Reading(method, len(wires), self.cpu(), requests=len(groups)))
 
     def _measured(self, reading: Reading | None, response: Response) -> None:
         """A command of a planned read reached its callers: the last one records its costs

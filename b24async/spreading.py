@@ -45,6 +45,7 @@ import attrs
 __all__ = [
     "MAX_PARTS",
     "PRIOR_RATIO",
+    "REQUEST_CPU",
     "SPREAD_MIN",
     "CostLog",
     "Costs",
@@ -66,6 +67,13 @@ MAX_PARTS = 8
 #: ratios 0.02-3, and by at most 8 % from 0.3; guesses of 0.2 and 0.25 lose up to 30 and 37 %
 #: (a high guess makes tiny first parts and one large last part built alone).
 PRIOR_RATIO = 0.1
+#: The client's CPU seconds per request beyond decoding its commands (building and sending it,
+#: reading its answer's envelope, settling its futures): each part pays it once, on the same
+#: thread as the decode. Measured on the 2-core benchmark machine, ~2-3 ms per extra part of the
+#: 2,000-user read (``benchmarks/spread.py``: client CPU of the planned reads against one
+#: request, over the extra requests). A constant, not a measurement: it cannot be told apart
+#: from the decode in one read's CPU, and it only decides how many parts pay for themselves.
+REQUEST_CPU = 0.002
 _RATIO_RANGE = (0.02, 5.0)  # measured ratios are clipped here: one odd sample stays harmless
 _MAX_COMMANDS = 50  # commands in one batch request (the portal's limit)
 
@@ -77,11 +85,14 @@ class Costs:
     Attributes:
         server: the portal's seconds per command (each command's ``time`` block:
             ``duration``).
-        decode: the client's seconds per command (CPU from sending to the last delivery).
+        decode: the client's seconds per command (CPU from sending to the last delivery,
+            less :attr:`request` per request).
+        request: the client's seconds per request beyond its commands (:data:`REQUEST_CPU`).
     """
 
     server: float | None = None
     decode: float | None = None
+    request: float = REQUEST_CPU
 
     @property
     def ratio(self) -> float:
@@ -112,7 +123,9 @@ def plan_spread(
 
     Returns ``(commands,)`` (one request) unless every condition of the module docs holds;
     otherwise up to :data:`MAX_PARTS` sizes that sum to ``commands``, each growing ``1 + r``
-    times over the one before (rounded; parts that round to nothing are left out).
+    times over the one before (rounded; parts that round to nothing are left out). Once both
+    costs are measured, the number of parts is the one :func:`model_wall` finds fastest, each
+    part paying ``costs.request`` too: no more parts than pay for themselves.
     """
     if commands < 1:
         raise ValueError(f"a read has at least one command, got {commands}")
@@ -124,7 +137,19 @@ def plan_spread(
     parts = min(MAX_PARTS, allowed, commands)
     if parts < 2:
         return (commands,)
-    return _geometric(commands, parts, 1.0 + costs.ratio)
+    growth = 1.0 + costs.ratio
+    server, decode = costs.server, costs.decode
+    if server is None or decode is None or server <= 0 or not costs.request > 0:
+        return _geometric(commands, parts, growth)  # the prior: no scale to weigh requests by
+    decode = server * costs.ratio  # as clipped
+    best: tuple[int, ...] = (commands,)
+    best_wall = model_wall(best, server=server, decode=decode, request=costs.request)
+    for count in range(2, parts + 1):  # the fewest parts on a tie
+        sizes = _geometric(commands, count, growth)
+        wall = model_wall(sizes, server=server, decode=decode, request=costs.request)
+        if wall < best_wall:
+            best, best_wall = sizes, wall
+    return best
 
 
 def _geometric(total: int, parts: int, growth: float) -> tuple[int, ...]:
@@ -141,16 +166,22 @@ def _geometric(total: int, parts: int, growth: float) -> tuple[int, ...]:
 
 
 def model_wall(
-    sizes: Sequence[int], *, server: float, decode: float, latency: float = 0.0
+    sizes: Sequence[int],
+    *,
+    server: float,
+    decode: float,
+    latency: float = 0.0,
+    request: float = 0.0,
 ) -> float:
     """The model's seconds from sending to the last part decoded (see the module docs).
 
     Parts are sent together; part ``i`` answers ``latency + size * server`` later, and answers
-    are decoded one at a time in the order they arrive. For estimates and tests, not timing.
+    are decoded one at a time in the order they arrive, each taking ``size * decode`` plus
+    ``request`` (the client's own cost per request). For estimates and tests, not timing.
     """
     done = 0.0
     for size in sorted(sizes):
-        done = max(done, latency + size * server) + size * decode
+        done = max(done, latency + size * server) + size * decode + request
     return done
 
 
@@ -160,15 +191,18 @@ class CostLog:
 
     Each sample weighs ``weight`` against the estimate so far (the first replaces the unknown):
     a client adapts within a job or two when the decode gets cheaper or the portal slower.
+    ``request`` is the client's CPU per request (:data:`REQUEST_CPU`): a :class:`Reading` takes
+    it off the decode it measured, once per request, and :meth:`costs` carries it to the plan.
     """
 
     weight: float = 0.5
+    request: float = REQUEST_CPU
     _server: dict[str, float] = attrs.field(factory=dict, init=False)
     _decode: dict[str, float] = attrs.field(factory=dict, init=False)
 
     def costs(self, method: str) -> Costs:
         """What is known of ``method``'s costs per command."""
-        return Costs(self._server.get(method), self._decode.get(method))
+        return Costs(self._server.get(method), self._decode.get(method), self.request)
 
     def record(
         self, method: str, commands: int, *, server: float | None, decode: float | None
@@ -201,6 +235,8 @@ class Reading:
             (``None`` once a command came without one).
         done: commands delivered so far.
         failed: a command did not deliver: the sample would mislead.
+        requests: the requests the read went in (each costs the log's ``request`` of CPU,
+            not counted as decode).
     """
 
     method: str | None
@@ -209,6 +245,7 @@ class Reading:
     server: float | None = 0.0
     done: int = 0
     failed: bool = False
+    requests: int = 1
 
     def delivered(self, server: float | None) -> bool:
         """A command reached its callers (``server``: its ``duration``); True for the last."""
@@ -222,5 +259,5 @@ class Reading:
     def record(self, log: CostLog, cpu_now: float) -> None:
         """Add this read's costs to ``log`` (when every command delivered, nothing failed)."""
         if self.done == self.commands and not self.failed and self.method is not None:
-            decode = max(0.0, cpu_now - self.started)
+            decode = max(0.0, cpu_now - self.started - self.requests * log.request)
             log.record(self.method, self.commands, server=self.server, decode=decode)

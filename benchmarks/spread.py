@@ -12,7 +12,10 @@ every plan, in turn, each in a fresh client, so the rounds see the same machine 
 * ``whole``: one request of 40 commands;
 * ``halves``: two equal concurrent requests (the rule before the plan);
 * ``plan``: the plan on a first read (nothing measured: the prior);
-* ``measured``: the plan on a client's second read (planned on what its first read measured).
+* ``measured``: the plan on a client's second read (planned on what its first read measured);
+* ``plan@2MiB`` and ``measured@2MiB``: the same, with answers under 2 MiB decoded whole
+  (``batchstream.TEXT_MIN_BYTES`` out of reach: msgspec reads only the parts of 2 MiB and
+  more, as before the small parts were walked for their text).
 
 Printed per plan: the median wall and client CPU (``time.process_time``) of the read, and the
 wall as a ratio to ``halves`` in the same round (median over rounds). Also the model's wall
@@ -35,11 +38,11 @@ from typing import Any
 
 from profile_speed import warmed_portal
 
-from b24async import Bitrix24, coalesce, jsonio
+from b24async import Bitrix24, batchstream, coalesce, jsonio
 from b24async.methods import GetAccessibility
 from b24async.spreading import model_wall, plan_spread
 
-PLANS = ("whole", "halves", "plan", "measured")
+PLANS = ("whole", "halves", "plan", "measured", "plan@2MiB", "measured@2MiB")
 LATENCY = 0.03
 
 
@@ -60,6 +63,10 @@ async def read(url: str, users: int, start: dt.date, end: dt.date, plan: str) ->
     """One timed read of every user with ``plan``; its wall, CPU, requests and part sizes."""
     query = GetAccessibility(users=range(1, users + 1), start=start, end=end)
     sizes: list[tuple[int, ...]] = []
+    text_min = batchstream.TEXT_MIN_BYTES
+    if plan.endswith("@2MiB"):
+        plan = plan.removesuffix("@2MiB")
+        batchstream.TEXT_MIN_BYTES = 1 << 60
 
     def recorded(commands: int, **kwargs: Any) -> tuple[int, ...]:
         rule = FIXED.get(plan, plan_spread)
@@ -89,6 +96,7 @@ async def read(url: str, users: int, start: dt.date, end: dt.date, plan: str) ->
             }
     finally:
         coalesce.plan_spread = plan_spread  # type: ignore[assignment]
+        batchstream.TEXT_MIN_BYTES = text_min
 
 
 def main() -> int:
@@ -118,21 +126,29 @@ def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> N
         f"decode {decode * 1e3:.2f} ms/command (whole read's CPU), "
         f"portal {args.processing * 1e3:.1f} ms/command"
     )
-    print("plan      parts                         wall s   CPU s   wall/halves  model s")
+    print("plan           parts                         wall s   CPU s   wall/halves  model s")
     for plan, got in runs.items():
         ratios = [r["wall"] / h["wall"] for r, h in zip(got, runs["halves"], strict=True)]
         sizes = got[-1]["sizes"]
         model = model_wall(sizes, server=args.processing, decode=decode, latency=LATENCY)
         print(
-            f"{plan:9} {','.join(map(str, sizes)):29} "
+            f"{plan:14} {','.join(map(str, sizes)):29} "
             f"{statistics.median(r['wall'] for r in got):6.3f}  "
             f"{statistics.median(r['cpu'] for r in got):6.3f}  "
             f"{statistics.median(ratios):10.2f}  {model:7.3f}"
         )
+    for plan in ("plan", "measured"):  # small parts read by msgspec, against decoded whole
+        new, old = runs[plan], runs[plan + "@2MiB"]
+        walls = [a["wall"] / b["wall"] for a, b in zip(new, old, strict=True)]
+        cpus = [a["cpu"] / b["cpu"] for a, b in zip(new, old, strict=True)]
+        print(
+            f"{plan} / {plan}@2MiB: wall {statistics.median(walls):.2f}, "
+            f"CPU {statistics.median(cpus):.2f} (medians of the rounds' ratios)"
+        )
     for plan, got in runs.items():  # each round, for the noise
         walls = " ".join(f"{r['wall']:.3f}" for r in got)
         cpus = " ".join(f"{r['cpu']:.3f}" for r in got)
-        print(f"{plan:9} wall {walls}   CPU {cpus}")
+        print(f"{plan:14} wall {walls}   CPU {cpus}")
 
 
 if __name__ == "__main__":

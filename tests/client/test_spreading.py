@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from b24async.spreading import (
     MAX_PARTS,
     PRIOR_RATIO,
+    REQUEST_CPU,
     SPREAD_MIN,
     CostLog,
     Costs,
@@ -37,7 +38,7 @@ def plan(
 commands = st.integers(1, 50)
 rooms = st.one_of(st.none(), st.floats(0, 250, allow_nan=False))
 seconds = st.one_of(st.none(), st.floats(0, 10, allow_nan=False))
-costs = st.builds(Costs, seconds, seconds)
+costs = st.builds(Costs, seconds, seconds, st.floats(0, 1, allow_nan=False))
 
 
 @settings(max_examples=500, deadline=None)
@@ -155,13 +156,15 @@ def test_cost_log_averages_samples_per_method() -> None:
 
 def test_a_reading_records_once_every_command_delivered() -> None:
     log = CostLog()
-    reading = Reading("m", 2, started=1.0)
+    reading = Reading("m", 2, started=1.0, requests=3)
     assert reading.delivered(0.1) is False
     reading.record(log, 2.0)  # not done yet: nothing recorded
     assert log.costs("m") == Costs()
     assert reading.delivered(0.1) is True
     reading.record(log, 2.0)
-    assert log.costs("m") == Costs(server=pytest.approx(0.1), decode=pytest.approx(0.5))
+    # The CPU less each request's own cost is the decode, per command.
+    decode = (1.0 - 3 * REQUEST_CPU) / 2
+    assert log.costs("m") == Costs(server=pytest.approx(0.1), decode=pytest.approx(decode))
 
 
 @pytest.mark.parametrize("method", ["m", None])
@@ -182,4 +185,42 @@ def test_a_reading_without_a_time_block_records_the_decode_only() -> None:
     reading.delivered(None)
     reading.delivered(0.1)
     reading.record(log, 2.0)
-    assert log.costs("m") == Costs(server=None, decode=pytest.approx(0.5))
+    assert log.costs("m") == Costs(server=None, decode=pytest.approx((1.0 - REQUEST_CPU) / 2))
+
+
+def test_a_costly_request_makes_fewer_parts() -> None:
+    """Each part costs the client ``request`` of CPU: the dearer, the fewer parts pay."""
+    counts = []
+    for request in (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 1.0):
+        sizes = plan(40, costs=Costs(server=0.005, decode=0.0005, request=request))
+        assert sum(sizes) == 40 and list(sizes) == sorted(sizes)
+        counts.append(len(sizes))
+    assert counts == sorted(counts, reverse=True)
+    assert counts[0] == MAX_PARTS and counts[-1] == 1  # free: all 8; a second each: one request
+    assert len(set(counts)) >= 4  # and steps in between
+
+
+def test_the_prior_plan_does_not_weigh_requests() -> None:
+    # Unmeasured there is no scale to weigh a request's cost against: the prior's parts.
+    assert plan(40, costs=Costs(request=1.0)) == plan(40) == (3, 4, 4, 5, 5, 6, 6, 7)
+    assert plan(40, costs=Costs(server=0.005, request=1.0)) == plan(40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(SPREAD_MIN, 50),
+    st.floats(1e-4, 0.1),
+    st.floats(0, 0.05),
+    st.floats(0, 0.05),
+)
+def test_weighing_requests_never_does_worse_in_the_model(
+    n: int, server: float, decode: float, request: float
+) -> None:
+    """With each request's cost in the model, the plan beats (or ties) one request and the
+    plan that ignores it."""
+    model = {"server": server, "decode": server * Costs(server, decode).ratio, "request": request}
+    counted = plan(n, costs=Costs(server, decode, request))
+    ignored = plan(n, costs=Costs(server, decode, 0.0))
+    wall = model_wall(counted, **model)
+    assert wall <= model_wall((n,), **model) * (1 + 1e-9)
+    assert wall <= model_wall(ignored, **model) * (1 + 1e-9)
