@@ -30,6 +30,10 @@ over the answer (``msgspec.Raw`` values: their lengths, no values built), for AS
 proven right when it reads as one whole JSON value (a value starting at an index has one end);
 a consumer that declines it gets it decoded with :func:`json.loads` (the same values as the
 scanner), and a slice that does not read makes the whole answer go to ``decode_batch``.
+Such a consumer's answers are walked from :data:`TEXT_MIN_BYTES` (not only from
+:data:`STREAM_MIN_BYTES`) when their body is ASCII: for typed reads the slices read by msgspec
+cost less than a whole decode (``orjson``) and the typed build from its dicts, at sizes the
+spread's parts have (:mod:`b24async.spreading`); the outcome is the same either way.
 """
 
 from __future__ import annotations

@@ -32,7 +32,11 @@ standard plans) and extra PHP workers for one call, so it happens only when the 
 requests), only for reads (the gain is the overlap of a large answer's decode, which a write
 does not have, while each extra write request is one more whose outcome may be lost), only from
 :data:`SPREAD_MIN` commands, using at most half of the bucket's free room and never more than
-:data:`MAX_PARTS` requests.
+:data:`MAX_PARTS` requests. Each request also costs the client CPU of its own (building it,
+reading its envelope, settling its futures: :data:`REQUEST_CPU`), paid on the thread that
+decodes; once a method's costs are measured, the model charges every part for it and the read
+goes in the number of parts the model finds fastest, so parts that cost more than they overlap
+are left out.
 """
 
 from __future__ import annotations
