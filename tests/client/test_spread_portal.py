@@ -17,7 +17,7 @@ import pytest
 from b24async import Availability, Bitrix24, ClientClosed
 from b24async.methods import GetAccessibility, SetUserStatus
 from b24async.protocol import HttpRequest, RawResponse
-from b24async.spreading import Costs, plan_spread
+from b24async.spreading import REQUEST_CPU, Costs, plan_spread
 from b24async.testing import FakePortal, LoopClock
 from b24async.transport import AiohttpTransport
 
@@ -187,3 +187,18 @@ async def test_a_caller_cancelled_mid_spread_leaves_the_client_sound(
         assert len(transport.sizes) == 16 and sum(transport.sizes) == 80
         assert fake.stats.by_status == {200: 16 + 1}  # + whole()
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_each_part_of_a_read_is_charged_its_request_cost_not_the_decode() -> None:
+    """The CPU a spread read took, less REQUEST_CPU per request, is its decode per command."""
+    clock = LoopClock()
+    transport = Recording(clock)
+    async with portal(clock) as fake, client(fake, clock, transport) as b24:
+        assert b24._coalescer is not None
+        cpu = iter([10.0, 11.0])  # at the plan, then at the last delivery: 1 s of CPU
+        b24._coalescer.cpu = lambda: next(cpu)
+        await b24(read())
+        known = b24._coalescer.costs.costs(METHOD)
+    assert len(transport.sizes) == 8
+    assert known.decode == pytest.approx((1.0 - 8 * REQUEST_CPU) / 40)
+    assert known.request == REQUEST_CPU
