@@ -15,7 +15,9 @@ every plan, in turn, each in a fresh client, so the rounds see the same machine 
 * ``measured``: the plan on a client's second read (planned on what its first read measured);
 * ``plan@2MiB`` and ``measured@2MiB``: the same, with answers under 2 MiB decoded whole
   (``batchstream.TEXT_MIN_BYTES`` out of reach: msgspec reads only the parts of 2 MiB and
-  more, as before the small parts were walked for their text).
+  more, as before the small parts were walked for their text);
+* ``measured@free``: ``measured`` with no CPU charged per request (``CostLog.request`` 0: as
+  before the plan counted it).
 
 Printed per plan: the median wall and client CPU (``time.process_time``) of the read, and the
 wall as a ratio to ``halves`` in the same round (median over rounds). Also the model's wall
@@ -42,7 +44,7 @@ from b24async import Bitrix24, batchstream, coalesce, jsonio
 from b24async.methods import GetAccessibility
 from b24async.spreading import model_wall, plan_spread
 
-PLANS = ("whole", "halves", "plan", "measured", "plan@2MiB", "measured@2MiB")
+PLANS = ("whole", "halves", "plan", "measured", "plan@2MiB", "measured@2MiB", "measured@free")
 LATENCY = 0.03
 
 
@@ -67,6 +69,8 @@ async def read(url: str, users: int, start: dt.date, end: dt.date, plan: str) ->
     if plan.endswith("@2MiB"):
         plan = plan.removesuffix("@2MiB")
         batchstream.TEXT_MIN_BYTES = 1 << 60
+    free = plan.endswith("@free")
+    plan = plan.removesuffix("@free")
 
     def recorded(commands: int, **kwargs: Any) -> tuple[int, ...]:
         rule = FIXED.get(plan, plan_spread)
@@ -77,6 +81,8 @@ async def read(url: str, users: int, start: dt.date, end: dt.date, plan: str) ->
     coalesce.plan_spread = recorded  # type: ignore[assignment]  # this process only
     try:
         async with Bitrix24(url) as b24:
+            if free and b24._coalescer is not None:
+                b24._coalescer.costs.request = 0.0
             if plan == "measured":
                 await b24(query)  # learn the costs
                 sizes.clear()
@@ -137,12 +143,12 @@ def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> N
             f"{statistics.median(r['cpu'] for r in got):6.3f}  "
             f"{statistics.median(ratios):10.2f}  {model:7.3f}"
         )
-    for plan in ("plan", "measured"):  # small parts read by msgspec, against decoded whole
-        new, old = runs[plan], runs[plan + "@2MiB"]
+    for plan, other in (("plan", "@2MiB"), ("measured", "@2MiB"), ("measured", "@free")):
+        new, old = runs[plan], runs[plan + other]
         walls = [a["wall"] / b["wall"] for a, b in zip(new, old, strict=True)]
         cpus = [a["cpu"] / b["cpu"] for a, b in zip(new, old, strict=True)]
         print(
-            f"{plan} / {plan}@2MiB: wall {statistics.median(walls):.2f}, "
+            f"{plan} / {plan}{other}: wall {statistics.median(walls):.2f}, "
             f"CPU {statistics.median(cpus):.2f} (medians of the rounds' ratios)"
         )
     for plan, got in runs.items():  # each round, for the noise
