@@ -33,7 +33,10 @@ scanner), and a slice that does not read makes the whole answer go to ``decode_b
 Such a consumer's answers are walked from :data:`TEXT_MIN_BYTES` (not only from
 :data:`STREAM_MIN_BYTES`) when their body is ASCII: for typed reads the slices read by msgspec
 cost less than a whole decode (``orjson``) and the typed build from its dicts, at sizes the
-spread's parts have (:mod:`b24async.spreading`); the outcome is the same either way.
+spread's parts have (:mod:`b24async.spreading`). The outcome is the same either way, but for
+:mod:`~b24async.jsonio`'s one documented difference: an integer beyond 64 bits (which the
+portal's PHP cannot send) stays exact, as in the stdlib's decode, where ``orjson`` makes it a
+``float``.
 """
 
 from __future__ import annotations
