@@ -268,17 +268,9 @@ def _aiohttp_floor_apart(
         return None
     decoder = "orjson" if env_json != "stdlib" and _have("orjson") else "stdlib"
     task = {"plan": plan_, "json": decoder, "webhook_url": webhook_url}
-    done = subprocess.run(
-        [sys.executable, __file__, "--aiohttp-floor", json.dumps(task)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    if done.returncode != 0:
-        return {"error": done.stderr[-1500:]}
-    measured: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    measured = _in_own_process("--aiohttp-floor", task, env)
+    if "error" in measured:
+        return measured
     measured["json"] = decoder
     if measured["rows"] != users or measured["distinct"] != users:
         return {"error": f"the bare client read {measured['rows']} rows, not {users}"}
@@ -400,17 +392,9 @@ def _run(
         base = _get(ready["url"] + "/_portal/stats")
         task = {"job": job, "client": client, "users": users, "memory": memory, "days": days}
         task["webhook_url"] = ready["webhook_url"]
-        done = subprocess.run(
-            [sys.executable, __file__, "--worker", json.dumps(task)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=600,
-            check=False,
-        )
-        if done.returncode != 0:
-            return {"error": done.stderr[-1500:]}
-        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        result = _in_own_process("--worker", task, env)
+        if "error" in result:
+            return result
         result["floors"] = job_floors
         stats = _get(ready["url"] + "/_portal/stats")
         result["requests"] = stats["requests"] - base["requests"]
@@ -450,6 +434,25 @@ def _floors_apart(
         )
     measured: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return measured
+
+
+def _in_own_process(flag: str, task: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    """Run this script with ``flag`` and ``task`` in a fresh process; its last line, as JSON.
+
+    ``{"error": ...}`` (the end of its stderr) when it fails.
+    """
+    done = subprocess.run(
+        [sys.executable, __file__, flag, json.dumps(task)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        return {"error": done.stderr[-1500:]}
+    answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return answer
 
 
 def _get(url: str) -> Any:
