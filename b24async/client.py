@@ -389,7 +389,8 @@ class Bitrix24(ListReads):
             transport_errors=c.transport_errors,
             coalesced_calls=c.coalesced_calls,
             throttle_wait=throttle.waited,
-            operating_wait=throttle.operating_waited,
+            operating_wait=throttle.operating_waited
+            + (self._coalescer.held if self._coalescer is not None else 0.0),
             token_refreshes=self._engine.credentials.refreshes,
             operating=dict(throttle.usage()),
             dropped_calls=c.dropped_calls,

@@ -98,6 +98,9 @@ class Coalescer:
         #: plan's input. ``cpu`` is the clock their decode is measured on (this thread's CPU).
         self.costs = CostLog()
         self.cpu: Callable[[], float] = time.thread_time
+        #: Seconds the queue waited with every queued call held by its method's operating
+        #: budget (the coalesced path's part of ``ClientStats.operating_wait``).
+        self.held = 0.0
 
     @staticmethod
     def accepts(method: str, params: Mapping[str, Any]) -> bool:
@@ -303,8 +306,13 @@ class Coalescer:
         self._changed.clear()
         # A report from a call in flight can also free a method: look again within 0.1 s.
         timeout = min(max(min(timeouts), 0.0) + 0.01, 0.1) if timeouts else 0.1
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+        clock = self._engine.clock
+        started = clock.monotonic()
+        try:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout)
+        finally:
+            self.held += clock.monotonic() - started
 
     def _take(self) -> list[Wire]:
         """Take up to 50 wire commands' worth of parts whose methods are not held.

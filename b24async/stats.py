@@ -43,7 +43,9 @@ class ClientStats:
             (a cancelled call already on the wire is counted in ``requests``; its result is
             discarded).
         throttle_wait: seconds spent waiting for bucket and in-flight slots.
-        operating_wait: seconds calls spent held by their method's operating budget.
+        operating_wait: seconds calls spent held by their method's operating budget: each
+            request's wait for admission, plus the time the coalescing queue waited with
+            every call in it held.
         token_refreshes: OAuth refreshes performed.
         operating: per-method operating usage as last reported by the portal.
     """
