@@ -30,6 +30,23 @@ def entry_id(event: Event) -> int:
     return event.data.id
 
 
+class StepClock:
+    """A clock that only moves when slept on (or set): a stream's polls take no real time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
 async def test_reads_everything_and_clears_after_moving_past(
     portal: FakePortal, app: Bitrix24, hook: Bitrix24
 ) -> None:
@@ -90,23 +107,10 @@ async def test_a_dead_consumers_reserved_batch_is_adopted(
 async def test_a_batch_is_adopted_once_it_stays_reserved_for_the_lease(
     portal: FakePortal, app: Bitrix24, hook: Bitrix24
 ) -> None:
-    class Clock:
-        now = 0.0
-
-        def time(self) -> float:
-            return self.now
-
-        def monotonic(self) -> float:
-            return self.now
-
-        async def sleep(self, seconds: float) -> None:
-            self.now += seconds
-            await asyncio.sleep(0)
-
     ids = await fill(app, hook, 3)
     await app(GetOfflineEvents(3, clear=False))  # reserved by a consumer that then died
     got: list[int] = []
-    stream = OfflineEvents(app, poll_interval=60.0, adopt_after=300.0, clock=Clock())
+    stream = OfflineEvents(app, poll_interval=60.0, adopt_after=300.0, clock=StepClock())
     async for event in stream:
         got.append(entry_id(event))
         if len(got) == 3:
@@ -123,22 +127,10 @@ async def test_a_batch_is_adopted_once_it_stays_reserved_for_the_lease(
 async def test_a_busy_queue_still_looks_for_stranded_batches(
     portal: FakePortal, app: Bitrix24, hook: Bitrix24
 ) -> None:
-    class Clock:
-        now = 0.0
-
-        def time(self) -> float:
-            return self.now
-
-        def monotonic(self) -> float:
-            return self.now
-
-        async def sleep(self, seconds: float) -> None:
-            self.now += seconds
-
     ids = await fill(app, hook, 3)
     await app(GetOfflineEvents(3, clear=False))  # a dead consumer's batch
     busy = [await add_entry(hook) for _ in range(60)]
-    clock = Clock()
+    clock = StepClock()
     order: list[int] = []
     stream = OfflineEvents(app, limit=1, adopt_after=10.0, follow=False, clock=clock)
     async with stream:
