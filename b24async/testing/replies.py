@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from b24async.testing.jsontext import json_text
+from b24async.testing.jsontext import json_bytes
 
 __all__ = [
     "BATCH_LENGTH_EXCEEDED",
@@ -74,7 +74,7 @@ HTML_502_BODY = (
 
 def encode_json(payload: Any) -> bytes:
     """Encode a reply body as the portal does: PHP array shapes, compact separators."""
-    return json_text(payload).encode("utf-8")
+    return json_bytes(payload)
 
 
 @attrs.frozen
