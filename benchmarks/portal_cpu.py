@@ -49,16 +49,11 @@ import aiohttp
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # this checkout's b24async, not an installed one
 
+from b24async.protocol import build_query  # noqa: E402
 from b24async.testing import FakePortal  # noqa: E402
 
 ANCHOR = dt.date(2026, 11, 23)  # a Monday: every run reads the same seeded data
 _JSON = {"Content-Type": "application/json"}
-
-
-def _query(params: dict[str, Any]) -> str:
-    from b24async.protocol import build_query
-
-    return build_query(params)
 
 
 def _availability_batch(users: int, per_command: int, days: int, offset_days: int) -> Any:
@@ -68,7 +63,7 @@ def _availability_batch(users: int, per_command: int, days: int, offset_days: in
     for position, low in enumerate(range(1, users + 1, per_command)):
         ids = list(range(low, min(low + per_command, users + 1)))
         params = {"users": ids, "from": first.isoformat(), "to": last.isoformat()}
-        cmd[f"c{position}"] = "calendar.accessibility.get?" + _query(params)
+        cmd[f"c{position}"] = "calendar.accessibility.get?" + build_query(params)
     return {"halt": 0, "cmd": cmd}
 
 
@@ -81,14 +76,14 @@ def _user_updates(round_: int) -> Any:
     """50 writes (``bulk_write``'s commands): users ``2 + 50 * round ..``, ``ACTIVE=N``."""
     first = 2 + 50 * round_
     cmd = {
-        f"u{user}": "user.update?" + _query({"ID": user, "ACTIVE": "N"})
+        f"u{user}": "user.update?" + build_query({"ID": user, "ACTIVE": "N"})
         for user in range(first, first + 50)
     }
     return {"halt": 0, "cmd": cmd}
 
 
 class Case:
-    """One request, asked ``rounds`` times; ``fresh`` makes each round's request new (cold)."""
+    """One request, asked ``rounds`` times; ``cold`` makes each round's request new."""
 
     def __init__(
         self, name: str, users: int, method: str, body: Callable[[int], Any], *, cold: bool
