@@ -116,8 +116,7 @@ class AccessibilityMerge(MergeRule):
 
     def pick_parsed(self, parsed: Availability, items: Sequence[Hashable]) -> Availability:
         """The users ``items`` of ``parsed`` (``()`` for a user the answer left out)."""
-        by_user = parsed._by_user  # this package's own model: no copy, no second check
-        return Availability._adopt({user: by_user.get(user, ()) for user in cast(_Users, items)})
+        return parsed._pick(cast(_Users, items))
 
     def reads_text(self) -> bool:
         """Whether ``msgspec`` reads the text (installed and not switched off)."""
@@ -134,9 +133,8 @@ class AccessibilityMerge(MergeRule):
         self, parsed: Availability, items: Sequence[Hashable]
     ) -> tuple[Availability, int]:
         """The users ``items`` present in ``parsed`` (as :meth:`parse_part` of :meth:`pick`)."""
-        by_user = parsed._by_user
-        part = {user: by_user[user] for user in cast(_Users, items) if user in by_user}
-        return Availability._adopt(part), len(part)
+        part = parsed._present(cast(_Users, items))
+        return part, len(part)
 
     def params(self, key: Hashable, items: Sequence[Hashable]) -> dict[str, Any]:
         """``{"from": ..., "to": ..., "users": [...]}``."""

@@ -260,6 +260,19 @@ class Availability(Mapping[int, tuple[BusyInterval, ...]]):
         object.__setattr__(availability, "_by_user", by_user)
         return availability
 
+    def _pick(self, users: Iterable[int]) -> Availability:
+        """Every one of ``users`` (``()`` for one not here), sharing this result's entries.
+
+        No checks: ``users`` are user IDs (a fan-in's slice of one parsed command).
+        """
+        by_user = self._by_user
+        return Availability._adopt({user: by_user.get(user, ()) for user in users})
+
+    def _present(self, users: Iterable[int]) -> Availability:
+        """The ones of ``users`` that are here, sharing this result's entries (no checks)."""
+        by_user = self._by_user
+        return Availability._adopt({user: by_user[user] for user in users if user in by_user})
+
     @classmethod
     def merge(cls, *parts: Mapping[int, Iterable[BusyInterval]]) -> Availability:
         """Join results of several queries (split by users or by dates) into one.
