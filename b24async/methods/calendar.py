@@ -18,7 +18,7 @@ from b24async.methods.base import Method, to_id
 from b24async.methods.merging import MergeRule, register_merge_rule
 from b24async.models import _calendar_msgspec as _fast
 from b24async.models import _convert as cv
-from b24async.models.calendar import Availability, ParticipationStatus
+from b24async.models.calendar import Availability, ParticipationStatus, _canonical_user_keys
 
 __all__ = ["GetAccessibility", "GetParticipationStatus", "SetParticipationStatus"]
 
@@ -107,11 +107,8 @@ class AccessibilityMerge(MergeRule):
         parsing its own slice gives, provided every key is a user ID spelled as ``pick`` looks
         it up (``"05"`` or ``" 5"`` would be read as user 5 here but skipped by ``pick``).
         """
-        if not isinstance(result, dict):
+        if not isinstance(result, dict) or not _canonical_user_keys(result):
             return None
-        for key in result:
-            if not (type(key) is str and key.isascii() and key.isdigit() and key[0] != "0"):
-                return None
         return Availability.from_wire(result)
 
     def pick_parsed(self, parsed: Availability, items: Sequence[Hashable]) -> Availability:

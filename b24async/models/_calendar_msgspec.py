@@ -47,7 +47,7 @@ from typing import Any, Literal
 from b24async import jsonio
 from b24async.models import _calendar_wire as wire
 from b24async.models import _convert as cv
-from b24async.models.calendar import Availability, BusyInterval
+from b24async.models.calendar import Availability, BusyInterval, _canonical_user_keys
 
 __all__ = ["AVAILABLE", "ENABLED", "decode_users", "use"]
 
@@ -159,9 +159,8 @@ def decode_users(text: str | bytes) -> Availability | None:
         users = _users_decoder(text)
     except msgspec.MsgspecError:
         return None
-    for key in users:
-        if not (key.isascii() and key.isdigit() and key[0] != "0"):
-            return None  # Availability.from_wire joins "7" and "07": the general way
+    if not _canonical_user_keys(users):
+        return None  # Availability.from_wire joins "7" and "07": the general way
     by_user: dict[int, tuple[BusyInterval, ...]] = {}
     with jsonio.gc_paused() as paused:
         try:

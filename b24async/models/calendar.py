@@ -207,6 +207,17 @@ def _first_present(raw: Mapping[str, Any], keys: tuple[str, str], ident: int) ->
 _BIG_USERS = 100  # answers for this many users (~2,700 entries a month) pause the cyclic GC
 
 
+def _canonical_user_keys(keys: Iterable[Any]) -> bool:
+    """Whether every key is a user ID as ``str(user)`` spells it (``"5"``; not ``"05"`` or ``5``).
+
+    Only then is a map read whole: :meth:`Availability.from_wire` joins ``"7"`` and ``"07"``.
+    """
+    for key in keys:
+        if not (type(key) is str and key.isascii() and key.isdigit() and key[0] != "0"):
+            return False
+    return True
+
+
 def _freeze_by_user(
     value: Mapping[int, Iterable[BusyInterval]],
 ) -> dict[int, tuple[BusyInterval, ...]]:
