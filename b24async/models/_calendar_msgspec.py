@@ -47,7 +47,7 @@ from typing import Any, Literal
 from b24async import jsonio
 from b24async.models import _calendar_wire as wire
 from b24async.models import _convert as cv
-from b24async.models.calendar import Availability, BusyInterval, _canonical_user_keys
+from b24async.models.calendar import _BIG_USERS, Availability, BusyInterval, _canonical_user_keys
 
 __all__ = ["AVAILABLE", "ENABLED", "decode_users", "use"]
 
@@ -168,7 +168,7 @@ def decode_users(text: str | bytes) -> Availability | None:
                 by_user[int(key)] = _user_entries(key, raw)
         except Exception:  # e.g. not a list of entries: the general reader raises it
             return None
-        if paused and len(by_user) >= 100:
+        if paused and len(by_user) >= _BIG_USERS:
             wire.promote_young()  # as Availability.from_wire: no young collection walks them
     return Availability._adopt(by_user)
 
