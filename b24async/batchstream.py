@@ -325,7 +325,7 @@ def _tail(text: str) -> tuple[int, dict[str, Any], dict[str, Any]]:
     for at in found:
         try:
             return (at, *_read_tail(text, at))
-        except (_Layout, ValueError, StopIteration, IndexError):
+        except _MALFORMED:
             continue
     raise _Layout
 
