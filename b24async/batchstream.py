@@ -130,16 +130,17 @@ def decode_batch_each(
     block, exceptions) is exactly ``decode_batch``'s (see the module docs). ``take_text`` is
     offered each command's text first, when the answer is walked and ``msgspec`` is installed.
     """
-    walk = _Walk.start(raw, chunk, take, take_text)
-    if walk is None:
-        return _whole(raw, chunk, take)
+    reading = read_batch_each(raw, chunk, take, _no_pause, take_text)
     try:
-        with jsonio.gc_paused():
-            while walk.step():
-                pass
-            return walk.outcome()
-    except _Broken:  # another layout, or not JSON: decode_batch decides
-        return _whole(raw, chunk, take)
+        reading.send(None)  # ``_no_pause`` never suspends: the read ends within this one send
+    except StopIteration as done:
+        outcome: ChunkOutcome = done.value
+        return outcome
+    raise AssertionError("a batch read suspended without a pause")  # pragma: no cover
+
+
+async def _no_pause() -> None:
+    """The pause of a read run to its end at once (:func:`decode_batch_each`)."""
 
 
 async def read_batch_each(
@@ -324,7 +325,7 @@ def _tail(text: str) -> tuple[int, dict[str, Any], dict[str, Any]]:
     for at in found:
         try:
             return (at, *_read_tail(text, at))
-        except (_Layout, ValueError, StopIteration, IndexError):
+        except _MALFORMED:
             continue
     raise _Layout
 

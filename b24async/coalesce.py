@@ -34,7 +34,7 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import Callable, Container, Coroutine, Hashable, Mapping
+from collections.abc import Callable, Coroutine, Hashable, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -52,7 +52,7 @@ from b24async.batch import (
 from b24async.batchcodec import ChunkOutcome
 from b24async.engine import Engine
 from b24async.errors import B24Error, ClientClosed, OperationTimeLimit
-from b24async.fanout import Call, Delivery, Part, Wire, deliver, deliver_parsed, fail
+from b24async.fanout import Call, Delivery, Part, Wire, fail
 from b24async.lifecycle import Lifecycle, Operation
 from b24async.methods.merging import MergeRule, merge_rule_for
 from b24async.protocol import Response
@@ -425,7 +425,7 @@ class Coalescer:
         typed = any(part.call.parse is not None for wire in wires for part in wire.parts)
         # Typed calls are parsed right here: many small models from one decoded answer.
         with jsonio.gc_paused() if typed else contextlib.nullcontext():
-            self._settle(wires, outcome, blocked, delivery.delivered, reading)
+            self._settle(wires, outcome, blocked, delivery)
         if blocked:
             hold_blocked(engine, blocked)
             self._changed.set()
@@ -437,28 +437,22 @@ class Coalescer:
         wires: list[Wire],
         outcome: ChunkOutcome,
         blocked: list[str],
-        delivered: Container[int] = (),
-        reading: Reading | None = None,
+        delivery: Delivery,
     ) -> None:
         """Deliver each wire's answer or error to its parts; collect blocked methods.
 
-        Wires in ``delivered`` got their answer while it was read (:class:`.fanout.Delivery`);
-        ``reading`` (a planned read's measurement) hears of every other wire.
+        Wires ``delivery`` delivered while the answer was read are done; it delivers the
+        others' answers now (and its planned read's measurement hears of every wire).
         """
         engine = self._engine
         for i, wire in enumerate(wires):
-            if i in delivered:
+            if i in delivery.delivered:
                 continue
             name = str(i)
             if name in outcome.responses:
-                response = outcome.responses[name]
-                parts = deliver_parsed(wire, response) if len(wire.parts) > 1 else wire.parts
-                for part in parts:
-                    deliver(part, response, self.items_per_command)
-                self._measured(reading, response)
+                delivery.deliver_wire(i, outcome.responses[name])
             else:
-                if reading is not None:
-                    reading.failed = True
+                delivery.fail()
                 error = outcome.errors.get(name)
                 # A blocked command inside a batch did not run: hold and re-send it. A lone
                 # call's OPERATION_TIME_LIMIT is final: the engine already spent its retries.

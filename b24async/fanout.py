@@ -264,20 +264,21 @@ class Delivery:
 
     def take(self, command: Command, response: Response) -> Response:
         """Deliver ``response`` to the parts of the command's wire; keep only its time block."""
-        i = int(command.name)
-        if i not in self.delivered:
-            self.delivered.add(i)
-            wire = self._wires[i]
-            parts = wire.parts
-            if len(parts) > 1:  # the shortcut's callers share one parse of the answer
-                parts = deliver_parsed(wire, response)
-            for part in parts:
-                deliver(part, response, self._items_per_command)
-            self._delivered(response)
-            # The callers hold their results now: once they have run, nothing here keeps
-            # them (or their futures) alive while the rest of the answer is read.
-            wire.parts = [part for part in wire.parts if not part.call.future.done()]
+        self.deliver_wire(int(command.name), response)
         return Response(response.method, None, response.time, response.total, response.next)
+
+    def deliver_wire(self, i: int, response: Response) -> None:
+        """Deliver wire ``i``'s answer to its parts, unless it was delivered already."""
+        if i in self.delivered:
+            return
+        self.delivered.add(i)
+        wire = self._wires[i]
+        parts = wire.parts
+        if len(parts) > 1:  # the shortcut's callers share one parse of the answer
+            parts = deliver_parsed(wire, response)
+        for part in parts:
+            deliver(part, response, self._items_per_command)
+        self._delivered(wire, response)
 
     def reads_text(self) -> bool:
         """Whether a wire's rule may read its command's JSON text (:meth:`take_text`)."""
@@ -327,8 +328,7 @@ class Delivery:
             assert part.items is not None
             value, count = rule.pick_part_parsed(parsed, part.items)
             deliver(part, response, self._items_per_command, _Ready("part", value, count))
-        self._delivered(response)
-        wire.parts = [part for part in wire.parts if not part.call.future.done()]
+        self._delivered(wire, response)
         return response
 
     async def pause(self) -> None:
@@ -351,12 +351,16 @@ class Delivery:
                 return
             self.interrupted = exc
 
-    def _delivered(self, response: Response) -> None:
+    def _delivered(self, wire: Wire, response: Response) -> None:
         if self._reading is not None and self._on_delivered is not None:
             self._on_delivered(self._reading, response)
+        # The callers hold their results now: once they have run, nothing here keeps
+        # them (or their futures) alive while the rest of the answer is read.
+        wire.parts = [part for part in wire.parts if not part.call.future.done()]
 
     def fail(self) -> None:
-        """The request failed: its planned read's measurement would mislead."""
+        """The request, or one of its commands, failed: its planned read's measurement would
+        mislead."""
         if self._reading is not None:
             self._reading.failed = True
 
