@@ -136,6 +136,7 @@ def decode_batch_each(
     except StopIteration as done:
         outcome: ChunkOutcome = done.value
         return outcome
+    reading.close()  # pragma: no cover
     raise AssertionError("a batch read suspended without a pause")  # pragma: no cover
 
 
