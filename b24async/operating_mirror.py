@@ -98,6 +98,11 @@ class Key:
         self.entries = [e for e in self.entries if e.seconds > 0]
 
 
+#: ``_settle``'s placeholder before its first report (never read or written): typed as a Key
+#: without building one per answer.
+_NO_KEY = Key()
+
+
 class _Cost:
     __slots__ = ("measured", "seconds")
 
@@ -264,7 +269,7 @@ class OperatingMirror:
         length = self.bucket_length
         costs = self._costs
         last: str | None = None
-        key = Key()  # (replaced before use: every name differs from None)
+        key = _NO_KEY  # (replaced before use: every name differs from None)
         inner = batch = False
         method = ""
         for name, timing in reports:
