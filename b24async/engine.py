@@ -137,7 +137,6 @@ class Engine:
                     step = flow.redirected(raw.status, location)
                 else:
                     decoded = decode(raw)
-                    del raw  # a large answer's text may be released while it is decoded
                     if inspect.isawaitable(decoded):  # a large answer read in steps
                         decoded = await decoded
                     value, timings = decoded
@@ -149,7 +148,6 @@ class Engine:
             finally:
                 if release is not None:
                     release()
-                    release = None
                 if not settled:
                     self._settle(billed)
             await self._perform(step, flow, token)

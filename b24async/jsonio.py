@@ -114,15 +114,13 @@ def loads(data: bytes | str) -> Any:
     A document of :data:`BIG` bytes or more is parsed with the cyclic GC paused, and inside
     :func:`kept` its values are then moved to the oldest generation (see the module docs).
     """
-    if len(data) < BIG or not gc.isenabled():
+    if len(data) < BIG:
         return _impl(data)
-    gc.disable()
-    try:
+    with gc_paused() as paused:
         value = _impl(data)
-        age_if_kept()
+        if paused:
+            age_if_kept()
         return value
-    finally:
-        gc.enable()
 
 
 def age_if_kept() -> None:

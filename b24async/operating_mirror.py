@@ -98,6 +98,11 @@ class Key:
         self.entries = [e for e in self.entries if e.seconds > 0]
 
 
+#: ``_settle``'s placeholder before its first report (never read or written): typed as a Key
+#: without building one per answer.
+_NO_KEY = Key()
+
+
 class _Cost:
     __slots__ = ("measured", "seconds")
 
@@ -213,15 +218,6 @@ class OperatingMirror:
             out[BATCH_KEY] = (seconds if seconds > self.floor else 0.0, 1)
         return out
 
-    def _measure(self, method: str, sample: float) -> None:
-        cost = self._costs.get(method)
-        if cost is None or not cost.measured:
-            self._costs[method] = _Cost(sample, measured=True)  # replace the blind guess
-        elif sample > cost.seconds:
-            cost.seconds = sample  # a cautious running estimate: quick to rise, slow to fall
-        else:
-            cost.seconds = cost.seconds * 0.9 + sample * 0.1
-
     # -- reports ------------------------------------------------------------------------------
 
     def reserve(self, charges: Mapping[str, tuple[float, int]]) -> None:
@@ -264,7 +260,7 @@ class OperatingMirror:
         length = self.bucket_length
         costs = self._costs
         last: str | None = None
-        key = Key()  # (replaced before use: every name differs from None)
+        key = _NO_KEY  # (replaced before use: every name differs from None)
         inner = batch = False
         method = ""
         for name, timing in reports:
@@ -295,11 +291,11 @@ class OperatingMirror:
             now = mono + offset if offset is not None else self._clock.time()
             processing = timing.processing
             if processing is not None and not batch:
-                cost = costs.get(method)  # (_measure, inline)
+                cost = costs.get(method)
                 if cost is None or not cost.measured:
-                    costs[method] = _Cost(processing, measured=True)
+                    costs[method] = _Cost(processing, measured=True)  # replace the blind guess
                 elif processing > cost.seconds:
-                    cost.seconds = processing
+                    cost.seconds = processing  # a cautious estimate: quick to rise, slow to fall
                 else:
                     cost.seconds = cost.seconds * 0.9 + processing * 0.1
             operating = timing.operating

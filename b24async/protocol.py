@@ -38,8 +38,6 @@ JSON_CONTENT_TYPE = "application/json"
 
 
 def _to_float(value: Any) -> float | None:
-    if type(value) is float:  # the portal's own spelling: no conversion, no checks
-        return value
     if value is None or value == "":
         return None
     try:
@@ -50,8 +48,6 @@ def _to_float(value: Any) -> float | None:
 
 def _to_datetime(value: Any) -> dt.datetime | None:
     # The time block is informational: a value we cannot read must not fail the answer.
-    if type(value) is str:
-        return _datetime_of(value)
     try:
         return as_opt_datetime(value, "time")
     except ValueError:
@@ -63,10 +59,7 @@ def _datetime_of(text: str) -> dt.datetime | None:
     """``_to_datetime`` of a string, remembered: every command of a batch answer carries the
     same one or two ``date_start``/``date_finish`` seconds, so a list read of 1,000 pages
     parses a handful of dates instead of 2,000. Datetimes are immutable: sharing is safe."""
-    try:
-        return as_opt_datetime(text, "time")
-    except ValueError:
-        return None
+    return _to_datetime(text)
 
 
 def _from_unix(value: float | None) -> dt.datetime | None:

@@ -49,7 +49,7 @@ class AiohttpTransport:
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         self._closed = False
-        self._large: asyncio.Lock | None = None  # one large answer read and decoded at a time
+        self._large = asyncio.Lock()  # one large answer read and decoded at a time
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -82,8 +82,6 @@ class AiohttpTransport:
                 allow_redirects=False,  # a moved portal must get the POST again, not a GET
             ) as response:
                 headers = {k.lower(): v for k, v in response.headers.items()}
-                if self._large is None:
-                    self._large = asyncio.Lock()
                 return await read_body(response.status, headers, response.content, self._large)
         except aiohttp.ClientConnectorError as exc:
             # Connecting failed: the request never left this machine.
