@@ -3,7 +3,8 @@
 Each POST is read (413 above ``max_body``), parsed from its PHP form (400 if malformed),
 verified against the stored ``application_token`` of its ``member_id`` in constant time (401
 for a wrong, missing or unknown token; 503 while the token store cannot answer), queued, and
-answered 200. ``on_event`` runs in the background through a bounded queue: the portal never
+answered 200. A new token from ``ONAPPUPDATE`` is taken only once the portal trusted for that
+``member_id`` confirms the event's access token (:mod:`b24async.events.rotation`). ``on_event`` runs in the background through a bounded queue: the portal never
 waits for it (it measures handler speed and does not retry, events facts §2.4) and never sees
 its exceptions.
 """
@@ -14,15 +15,27 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import attrs
 from aiohttp import web
 
 from b24async.events.form import FormError, parse_form
-from b24async.events.tokens import MemoryTokenStore, TokenStore, TokenStoreUnavailable
+from b24async.events.rotation import (
+    Verdict,
+    confirm_at_portal,
+    install_origin,
+    trusted_address,
+)
+from b24async.events.tokens import (
+    MemoryTokenStore,
+    RotatingTokenStore,
+    TokenStore,
+    TokenStoreUnavailable,
+)
 from b24async.models.events import Event, EventParseError, event_from_form
+from b24async.transport import AiohttpTransport, Transport
 
 __all__ = ["EventReceiver", "ReceiverStats"]
 
@@ -38,13 +51,17 @@ class ReceiverStats:
     accepted: int = 0
     """Verified and queued (answered 200)."""
     unauthorized: int = 0
-    """Refused with 401: wrong, missing or unknown application token."""
+    """Refused with 401: wrong, missing or unknown application token (or a new one from
+    ``ONAPPUPDATE`` that the portal did not confirm)."""
     malformed: int = 0
     """Refused with 400 (not a form, not an event) or 405 (not a POST)."""
     too_large: int = 0
     """Refused with 413."""
     unavailable: int = 0
-    """Refused with 503: the token store could not answer, so the event could not be verified."""
+    """Refused with 503: the token store (or, for a new token, the portal) could not answer,
+    so the event could not be verified."""
+    rotated: int = 0
+    """New application tokens from ``ONAPPUPDATE`` stored after the portal confirmed them."""
     handled: int = 0
     """``on_event`` returned."""
     handler_errors: int = 0
@@ -71,6 +88,19 @@ class EventReceiver:
         accept_install: take the token of an ``ONAPPINSTALL`` from a portal whose token is
             not stored yet. Set False when the store is filled in advance: then only known
             portals are accepted.
+        app_code: the app's ``CODE`` as ``app.info`` shows it (a local app's ``client_id``, a
+            Market app's code). Needed to take a new token from ``ONAPPUPDATE``: the receiver
+            calls ``app.info`` with the event's access token at the portal's trusted address
+            and takes the token only when that portal answers with this code. Without it (or
+            without a trusted address, or with a store that is not a
+            :class:`~b24async.events.RotatingTokenStore`) a changed token is refused with 401
+            and the reason logged.
+        portals: trusted portal addresses, ``{member_id: "https://portal.bitrix24.com"}``; they
+            win over the addresses the store took from each verified ``ONAPPINSTALL``. Never
+            the address a delivery names: see :mod:`b24async.events.rotation`.
+        verify_timeout: seconds the ``app.info`` check may take (then 503, nothing stored).
+        transport: sends the ``app.info`` check (an
+            :class:`~b24async.transport.AiohttpTransport` by default, opened at start-up).
         concurrency: how many ``on_event`` calls run at once.
         queue_size: events waiting for a free worker; when full, the receiver answers only
             once there is room (backpressure on the portal rather than lost events).
@@ -84,6 +114,10 @@ class EventReceiver:
         *,
         tokens: TokenStore | None = None,
         accept_install: bool = True,
+        app_code: str | None = None,
+        portals: Mapping[str, str] | None = None,
+        verify_timeout: float = 10.0,
+        transport: Transport | None = None,
         concurrency: int = 8,
         queue_size: int = 1000,
         max_body: int = 1024 * 1024,
@@ -95,6 +129,15 @@ class EventReceiver:
             raise ValueError(f"queue_size must be >= 1, got {queue_size!r}")
         if max_body < 1:
             raise ValueError(f"max_body must be >= 1, got {max_body!r}")
+        if verify_timeout <= 0:
+            raise ValueError(f"verify_timeout must be > 0, got {verify_timeout!r}")
+        if app_code is not None and (not isinstance(app_code, str) or not app_code.strip()):
+            raise ValueError("app_code must be the app's non-empty CODE (or None)")
+        self._portals = {member: trusted_address(url) for member, url in (portals or {}).items()}
+        self._app_code = app_code.strip() if app_code is not None else None
+        self._verify_timeout = verify_timeout
+        self._transport = transport
+        self._owns_transport = transport is None
         self.tokens: TokenStore = tokens if tokens is not None else MemoryTokenStore()
         self.stats = ReceiverStats()
         self.offline_signal = asyncio.Event()
@@ -120,6 +163,10 @@ class EventReceiver:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def _start(self, app: web.Application) -> None:
+        if self._owns_transport:
+            self._transport = AiohttpTransport(
+                timeout=self._verify_timeout, connect_timeout=self._verify_timeout
+            )
         self._queue = asyncio.Queue(self._queue_size)
         self._workers = [
             asyncio.get_running_loop().create_task(self._work(self._queue))
@@ -138,6 +185,9 @@ class EventReceiver:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers = []
+        if self._owns_transport and self._transport is not None:
+            await self._transport.close()
+            self._transport = None
 
     async def _work(self, queue: asyncio.Queue[Event]) -> None:
         while True:
@@ -210,13 +260,16 @@ class EventReceiver:
             self.stats.malformed += 1
             return self._refuse(request, 400, f"not an event: {error}")
         try:
-            why = await self._verify(event.name, member, secret)
+            verdict = await self._verify(event, member, secret)
         except TokenStoreUnavailable as error:
             return self._unavailable(error)
         self._store_answered()
-        if why:
+        if verdict.status == 503:
+            self.stats.unavailable += 1
+            return self._refuse(request, 503, f"{verdict.reason} ({event.name}, member_id {member})")
+        if not verdict.confirmed:
             self.stats.unauthorized += 1
-            return self._refuse(request, 401, f"{why} ({event.name}, member_id {member})")
+            return self._refuse(request, 401, f"{verdict.reason} ({event.name}, member_id {member})")
         if event.name == "ONAPPUNINSTALL":
             await self._forget(member)
         elif event.name == "ONOFFLINEEVENT":
@@ -262,15 +315,67 @@ class EventReceiver:
                 error,
             )
 
-    async def _verify(self, name: str, member: str, secret: str) -> str:
-        """ "" when ``secret`` is the portal's token, else why not (never the token itself)."""
+    async def _verify(self, event: Event, member: str, secret: str) -> Verdict:
+        """200 when ``secret`` is the portal's token (or a confirmed new one), else why not."""
         stored = await self.tokens.get(member)
-        if stored is None and name == "ONAPPINSTALL" and self._accept_install:
+        if stored is None and event.name == "ONAPPINSTALL" and self._accept_install:
             if await self.tokens.add(member, secret):
-                return ""
+                await self._remember_portal(event, member)
+                return _OK
             stored = await self.tokens.get(member)  # a concurrent install stored one first
         if stored is None:
-            return "unknown portal"
-        if not hmac.compare_digest(stored.encode(), secret.encode()):
-            return "wrong application token"
-        return ""
+            return Verdict(401, "unknown portal")
+        if hmac.compare_digest(stored.encode(), secret.encode()):
+            if event.name == "ONAPPINSTALL":
+                await self._remember_portal(event, member)
+            return _OK
+        if event.name == "ONAPPUPDATE":
+            return await self._rotate(event, member, stored, secret)
+        return Verdict(401, "wrong application token")
+
+    async def _remember_portal(self, event: Event, member: str) -> None:
+        """Keep the address of a verified install: where a new token is confirmed later."""
+        store = self.tokens
+        if not isinstance(store, RotatingTokenStore) or event.auth is None:
+            return
+        origin = install_origin(event.auth)
+        if origin is None:
+            _log.warning(
+                "ONAPPINSTALL of member_id %s names no usable portal address (client_endpoint "
+                "must be https on the host of domain): a new application token from ONAPPUPDATE "
+                "cannot be confirmed unless EventReceiver(portals=...) names it",
+                member,
+            )
+            return
+        await store.add_portal(member, origin)
+
+    async def _rotate(self, event: Event, member: str, stored: str, secret: str) -> Verdict:
+        """``ONAPPUPDATE`` with a new token: confirm it at the trusted portal, then swap."""
+        store = self.tokens
+        if not isinstance(store, RotatingTokenStore):
+            return Verdict(401, "new application token refused: the token store cannot replace")
+        if self._app_code is None:
+            return Verdict(401, "new application token refused: EventReceiver(app_code=) not set")
+        origin = self._portals.get(member) or await store.get_portal(member)
+        if origin is None:
+            return Verdict(401, "new application token refused: no trusted portal address")
+        access = event.auth.access_token if event.auth is not None else None
+        if not access:
+            return Verdict(401, "new application token refused: the event has no access token")
+        transport = self._transport
+        if transport is None:
+            return Verdict(503, "the receiver is not running")
+        verdict = await confirm_at_portal(transport, origin, access, self._app_code)
+        if not verdict.confirmed:
+            return Verdict(verdict.status, f"new application token not confirmed: {verdict.reason}")
+        if await store.replace(member, stored, secret):
+            self.stats.rotated += 1
+            _log.info("member_id %s: new application token confirmed by %s", member, origin)
+            return _OK
+        now = await store.get(member)  # another delivery swapped it meanwhile
+        if now is not None and hmac.compare_digest(now.encode(), secret.encode()):
+            return _OK
+        return Verdict(401, "new application token refused: the stored token changed meanwhile")
+
+
+_OK = Verdict(200)

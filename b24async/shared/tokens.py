@@ -31,6 +31,15 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisTokenStore"]
 
+# Compare-and-set: the token is swapped only if it is still the one the receiver checked.
+_REPLACE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
 T = TypeVar("T")
 
 
@@ -40,7 +49,8 @@ async def _boxed(result: Awaitable[T]) -> tuple[T]:
 
 
 class RedisTokenStore:
-    """A :class:`~b24async.events.TokenStore` in Redis: receivers on many hosts share tokens.
+    """A :class:`~b24async.events.RotatingTokenStore` in Redis: receivers on many hosts share
+    tokens (and the portals' addresses a new ``ONAPPUPDATE`` token is confirmed at).
 
     Args:
         shared: what ``Bitrix24(shared=...)`` takes: a Redis URL (``redis://``, ``rediss://``,
@@ -93,6 +103,10 @@ class RedisTokenStore:
         """The Redis key of a portal's token (hashes only: the name holds no secret)."""
         return f"{self._prefix}:{digest('member', member_id)}"
 
+    def portal_key(self, member_id: str) -> str:
+        """The Redis key of a portal's trusted address (no TTL either, deleted with the token)."""
+        return f"{self.key(member_id)}:portal"
+
     async def _run(self, operation: Callable[[Redis], Awaitable[T]]) -> T:
         boxed = await self._link.run(lambda client: _boxed(operation(client)))
         if boxed is None:
@@ -115,9 +129,29 @@ class RedisTokenStore:
         return bool(stored)
 
     async def delete(self, member_id: str) -> None:
-        """Forget the portal's token, for every receiver."""
+        """Forget the portal's token and address, for every receiver."""
+        keys = (self.key(member_id), self.portal_key(member_id))
+        await self._run(lambda client: client.delete(*keys))
+
+    async def replace(self, member_id: str, old: str, new: str) -> bool:
+        """Store ``new`` only if ``old`` is still stored (atomically, one Lua step)."""
+        if not isinstance(new, str) or not new:
+            raise ValueError("the application token must be a non-empty string")
         key = self.key(member_id)
-        await self._run(lambda client: client.delete(key))
+        done = await self._run(lambda client: client.eval(_REPLACE, 1, key, old, new))
+        return bool(done)
+
+    async def get_portal(self, member_id: str) -> str | None:
+        """The portal's trusted address, or None."""
+        key = self.portal_key(member_id)
+        raw: bytes | str | None = await self._run(lambda client: client.get(key))
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    async def add_portal(self, member_id: str, portal: str) -> bool:
+        """Store the portal's address unless one is stored already (``SET NX``)."""
+        key = self.portal_key(member_id)
+        stored = await self._run(lambda client: client.set(key, portal, nx=True))
+        return bool(stored)
 
     async def check(self) -> None:
         """Ping Redis; raises :class:`~b24async.events.TokenStoreUnavailable` if it is away.

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from b24async.testing.methods_accessibility import calendar_accessibility_get
+from b24async.testing.methods_app import app_info
 from b24async.testing.methods_calendar import (
     calendar_event_add,
     calendar_event_get,
@@ -82,6 +83,7 @@ METHODS: Mapping[str, MethodSpec] = {
         _spec("im.user.status.set", im_user_status_set, "im", writes=True),
         _spec("im.user.status.get", im_user_status_get, "im"),
         _spec("server.time", server_time, "base"),
+        _spec("app.info", app_info, "base"),
         *(_spec(name, handler, "base") for name, handler in EVENT_METHODS.items()),
     )
 }

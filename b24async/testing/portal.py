@@ -363,6 +363,25 @@ class FakePortal:
 
         self._sync(install)
 
+    def update_app(self, *, user_id: int = 1) -> None:
+        """Install a new version of the app as ``user_id``: ``ONAPPUPDATE`` with a new token.
+
+        The app's handlers bound for ``ONAPPUPDATE`` get the event, carrying the new
+        ``application_token`` (:attr:`application_token` changes), the updating user's access
+        and refresh tokens, and ``data`` ``{VERSION, PREVIOUS_VERSION, LANGUAGE_ID}``; the
+        installer's ``ONAPPINSTALL`` handler is dropped. ``app.info`` shows the new ``VERSION``.
+        Raises RuntimeError while the app is uninstalled.
+        """
+        if not self.state.user_exists(user_id):
+            raise ValueError(f"no user {user_id} on this portal")
+        hub = self._events
+
+        def update() -> None:
+            hub.update(user_id, "en")
+            hub.end_hit()
+
+        self._sync(update)
+
     def uninstall_app(self, *, clean: bool = False) -> None:
         """Uninstall the app: ``ONAPPUNINSTALL`` to its handlers, then its handlers and offline
         queue are deleted and nothing is delivered until :meth:`install_app`."""
