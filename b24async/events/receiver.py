@@ -340,7 +340,9 @@ class EventReceiver:
             return
         origin = install_origin(event.auth)
         if origin is None:
-            _log.warning(
+            # Only worth a warning when new tokens are wanted (app_code set).
+            log = _log.warning if self._app_code is not None else _log.debug
+            log(
                 "ONAPPINSTALL of member_id %s names no usable portal address (client_endpoint "
                 "must be https on the host of domain): a new application token from ONAPPUPDATE "
                 "cannot be confirmed unless EventReceiver(portals=...) names it",

@@ -38,7 +38,7 @@ class Served:
         self.seen = seen
 
 
-Serve = Callable[[RedisTokenStore], Awaitable[Served]]
+Serve = Callable[..., Awaitable[Served]]
 
 
 @pytest.fixture
@@ -46,13 +46,13 @@ async def serve() -> AsyncIterator[Serve]:
     """Starts receivers (each with the given store); stops them and closes their stores."""
     started: list[tuple[web.AppRunner, RedisTokenStore]] = []
 
-    async def start(tokens: RedisTokenStore) -> Served:
+    async def start(tokens: RedisTokenStore, **kwargs: Any) -> Served:
         seen: list[Event] = []
 
         async def record(event: Event) -> None:
             seen.append(event)
 
-        receiver = EventReceiver(record, tokens=tokens)
+        receiver = EventReceiver(record, tokens=tokens, **kwargs)
         runner = web.AppRunner(receiver.app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -117,6 +117,41 @@ async def test_two_receivers_share_install_verification_and_uninstall(
     assert await post(first.url, stale) == 401
     assert await post(second.url, stale) == 401
     assert token not in caplog.text
+
+
+async def test_a_new_token_confirmed_at_one_receiver_serves_both(
+    redis_url: str, serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first receiver took the install (token and portal address); the update reaches the
+    second, which confirms it at the address in Redis and swaps the token for both."""
+    caplog.set_level(logging.DEBUG, logger="b24async")
+    async with FakePortal(users=5, rate=200.0, burst=400) as portal:
+        first = await serve(RedisTokenStore(redis_url, app=APP), app_code=portal.client_id)
+        second = await serve(RedisTokenStore(redis_url, app=APP), app_code=portal.client_id)
+        portal.install_app(first.url)
+        await portal.deliveries_settled()
+        old = portal.application_token
+        store = second.receiver.tokens
+        assert isinstance(store, RedisTokenStore)
+        assert await store.get_portal(portal.member_id) == portal.url
+        async with Bitrix24(portal.url, token=portal.issue_tokens(1).access_token) as app:
+            assert await app(BindEvent("ONAPPUPDATE", handler=second.url))
+        portal.update_app()
+        await portal.deliveries_settled()
+        new = portal.application_token
+        assert portal.deliveries[-1].status == 200
+        assert await first.receiver.tokens.get(portal.member_id) == new
+        assert second.receiver.stats.rotated == 1
+        member = portal.member_id
+    assert await post(first.url, delivery(token=old, member=member)) == 401
+    assert await post(first.url, delivery(token=new, member=member)) == 200
+    # Compare-and-set: a swap from a token no longer stored does nothing.
+    assert not await store.replace(member, old, "9" * 32)
+    assert await store.get(member) == new
+    # Uninstall forgets the address with the token.
+    await store.delete(member)
+    assert await store.get_portal(member) is None and await store.get(member) is None
+    assert old not in caplog.text and new not in caplog.text
 
 
 async def test_concurrent_installs_at_two_receivers_store_one_token(

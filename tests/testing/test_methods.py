@@ -114,6 +114,7 @@ def test_parse_date() -> None:
 
 def test_registry() -> None:
     assert set(METHODS) == {
+        "app.info",
         "user.get",
         "user.current",
         "user.update",
