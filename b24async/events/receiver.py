@@ -4,9 +4,9 @@ Each POST is read (413 above ``max_body``), parsed from its PHP form (400 if mal
 verified against the stored ``application_token`` of its ``member_id`` in constant time (401
 for a wrong, missing or unknown token; 503 while the token store cannot answer), queued, and
 answered 200. A new token from ``ONAPPUPDATE`` is taken only once the portal trusted for that
-``member_id`` confirms the event's access token (:mod:`b24async.events.rotation`). ``on_event`` runs in the background through a bounded queue: the portal never
-waits for it (it measures handler speed and does not retry, events facts §2.4) and never sees
-its exceptions.
+``member_id`` confirms the event's access token (:mod:`b24async.events.rotation`).
+``on_event`` runs in the background through a bounded queue: the portal never waits for it (it
+measures handler speed and does not retry, events facts §2.4) and never sees its exceptions.
 """
 
 from __future__ import annotations
@@ -266,10 +266,14 @@ class EventReceiver:
         self._store_answered()
         if verdict.status == 503:
             self.stats.unavailable += 1
-            return self._refuse(request, 503, f"{verdict.reason} ({event.name}, member_id {member})")
+            return self._refuse(
+                request, 503, f"{verdict.reason} ({event.name}, member_id {member})"
+            )
         if not verdict.confirmed:
             self.stats.unauthorized += 1
-            return self._refuse(request, 401, f"{verdict.reason} ({event.name}, member_id {member})")
+            return self._refuse(
+                request, 401, f"{verdict.reason} ({event.name}, member_id {member})"
+            )
         if event.name == "ONAPPUNINSTALL":
             await self._forget(member)
         elif event.name == "ONOFFLINEEVENT":

@@ -14,8 +14,8 @@ from aiohttp import web
 from b24async import Bitrix24
 from b24async.events import Event, EventReceiver, MemoryTokenStore, TokenStoreUnavailable
 from b24async.methods import BindEvent
-from b24async.testing import FakePortal
 from b24async.protocol import HttpRequest, RawResponse
+from b24async.testing import FakePortal
 from b24async.testing.phpquery import build_query_php
 from b24async.transport import AiohttpTransport
 from tests.events.helpers import add_entry
