@@ -25,6 +25,7 @@ import attrs
 
 from b24async.auth_urls import _origin
 from b24async.errors import ApiError, DecodeError, RateLimitError, ServerError, TransportError
+from b24async.methods.app import GetAppInfo
 from b24async.models.events import EventAuth
 from b24async.protocol import HttpRequest, RawResponse, decode_response
 from b24async.transport import Transport
@@ -89,10 +90,11 @@ async def confirm_at_portal(
     5xx, limits, a redirect, an answer that is not Bitrix24's): then nothing is proven either
     way.
     """
+    ask = GetAppInfo()
     request = HttpRequest(
         "POST",
-        f"{origin}/rest/app.info",
-        body=urllib.parse.urlencode({"auth": access_token}).encode(),
+        f"{origin}/rest/{ask.api_method}",
+        body=urllib.parse.urlencode({**ask.to_params(), "auth": access_token}).encode(),
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     try:
@@ -100,26 +102,28 @@ async def confirm_at_portal(
     except TransportError as error:
         return Verdict(503, f"the portal {origin} could not be reached ({error})")
     try:
-        return _judge(raw, origin, app_code)
+        return _judge(ask, raw, origin, app_code)
     finally:
         raw.done()  # releases the transport's turn for large answers
 
 
-def _judge(raw: RawResponse, origin: str, app_code: str) -> Verdict:
+def _judge(ask: GetAppInfo, raw: RawResponse, origin: str, app_code: str) -> Verdict:
     if 300 <= raw.status < 400:
         # The trusted address moved (or something answers for it): never follow a redirect
         # with a token; the operator updates the address.
         return Verdict(503, f"the portal {origin} answered a redirect ({raw.status}), not followed")
     try:
-        response = decode_response(raw, "app.info")
+        response = decode_response(raw, ask.api_method)
     except (RateLimitError, ServerError) as error:
         return Verdict(503, f"the portal {origin} could not answer app.info ({error.code})")
     except ApiError as error:
         return Verdict(401, f"the portal {origin} refused the event's access token ({error.code})")
     except DecodeError:
         return Verdict(503, f"the portal {origin} gave an answer that is not Bitrix24's")
-    result = response.result
-    code = result.get("CODE") if isinstance(result, dict) else None
-    if code is None or str(code) != app_code:
+    try:
+        info = ask.parse(response.result)
+    except (DecodeError, ValueError):
+        return Verdict(401, f"the portal {origin} gave an app.info answer that is not an app's")
+    if info.code != app_code:
         return Verdict(401, f"the portal {origin} says the access token is not this app's")
     return CONFIRMED

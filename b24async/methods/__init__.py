@@ -7,6 +7,7 @@ Each class validates its parameters when built (a bad request raises ``ValueErro
 
 from __future__ import annotations
 
+from b24async.methods.app import GetAppInfo
 from b24async.methods.base import ListMethod, Method
 from b24async.methods.calendar import (
     GetAccessibility,
@@ -31,6 +32,7 @@ __all__ = [
     "BindEvent",
     "ClearOfflineEvents",
     "GetAccessibility",
+    "GetAppInfo",
     "GetAvailableEvents",
     "GetEventHandlers",
     "GetOfflineEvents",

@@ -7,6 +7,7 @@ are kept in each model's read-only ``extra`` mapping; unknown enum values parse 
 
 from __future__ import annotations
 
+from b24async.models.app import AppInfo
 from b24async.models.calendar import (
     Accessibility,
     Availability,
@@ -20,6 +21,7 @@ from b24async.models.user import User
 
 __all__ = [
     "Accessibility",
+    "AppInfo",
     "Availability",
     "BusyInterval",
     "Importance",

@@ -13,7 +13,8 @@ from aiohttp import web
 
 from b24async import Bitrix24
 from b24async.events import Event, EventReceiver, MemoryTokenStore, TokenStoreUnavailable
-from b24async.methods import BindEvent
+from b24async.methods import BindEvent, GetAppInfo
+from b24async.models import AppInfo
 from b24async.protocol import HttpRequest, RawResponse
 from b24async.testing import FakePortal
 from b24async.testing.phpquery import build_query_php
@@ -160,15 +161,41 @@ async def test_a_confirmed_update_rotates_the_token(
 async def test_app_info_answers_like_the_portal(portal: FakePortal) -> None:
     tokens = portal.issue_tokens(2)
     async with Bitrix24(portal.url, token=tokens.access_token) as app:
-        info = (await app.call("app.info")).result
-    assert info["CODE"] == portal.client_id and info["VERSION"] == 1
-    assert info["INSTALLED"] is True and info["STATUS"] == "L" and info["DAYS"] is None
-    assert "member_id" not in info and "MEMBER_ID" not in info
+        raw = (await app.call("app.info")).result
+        info = await app(GetAppInfo())
+    assert raw["CODE"] == portal.client_id and raw["VERSION"] == 1 and raw["ID"] == "1"
+    assert "member_id" not in raw and "MEMBER_ID" not in raw
+    assert info.code == portal.client_id and info.version == 1 and info.id == 1
+    assert info.installed is True and info.status == "L" and info.days is None
+    assert info.payment_expired is False and info.scope == ()
+    assert info.extra == {"LICENSE_TYPE": "pro100", "LICENSE_FAMILY": "pro"}
     portal.update_app()
     async with Bitrix24(portal.url, token=tokens.access_token) as app:
-        assert (await app.call("app.info")).result["VERSION"] == 2
+        assert (await app(GetAppInfo())).version == 2
     async with Bitrix24(portal.webhook_url) as hook:
-        assert set((await hook.call("app.info")).result) == {"SCOPE", "LICENSE"}
+        hooked = await hook(GetAppInfo())
+    assert hooked.code is None and "user" in hooked.scope and hooked.license
+
+
+def test_app_info_parses_the_docs_examples() -> None:
+    old = {
+        "ID": "7",
+        "CODE": "local.56017020f07e17.98523769",
+        "VERSION": 1,
+        "STATUS": "L",
+        "INSTALLED": True,
+        "PAYMENT_EXPIRED": "N",
+        "DAYS": None,
+        "LICENSE": "ru_project",
+    }
+    parsed = AppInfo.from_wire(old)
+    assert (parsed.id, parsed.version, parsed.installed, parsed.days) == (7, 1, True, None)
+    new = {**old, "ID": 5, "CODE": "telefum24.kp10", "PAYMENT_EXPIRED": "Y", "DAYS": -3}
+    assert AppInfo.from_wire(new).days == -3 and AppInfo.from_wire(new).payment_expired
+    with pytest.raises(ValueError, match="VERSION"):
+        AppInfo.from_wire({**old, "VERSION": "two"})
+    with pytest.raises(ValueError):
+        AppInfo.from_wire("not a map")
 
 
 async def test_a_forged_update_with_a_bad_access_token_is_refused(
