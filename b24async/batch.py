@@ -50,6 +50,7 @@ from b24async.errors import (
     OperationTimeLimit,
 )
 from b24async.operating import in_batch
+from b24async.plainread import result_text
 from b24async.protocol import RawResponse, Response, Timing, decode_response
 from b24async.results import BatchAccount, BatchResult, CommandOutcome, Outcome, classify
 from b24async.sending import Tries, is_transient
@@ -359,15 +360,27 @@ async def send_alone(
     *,
     on_sent: Callable[[], None] | None = None,
     tries: Tries | None = None,
+    take_text: TakeText | None = None,
 ) -> ChunkOutcome:
     """Send one command as a plain call (no batch envelope), its outcome under ``name``.
 
     For a command whose params would change inside a batch query, and for the coalescer's
     lone call on an idle client. The command's own :class:`~b24async.ApiError` (after the
     limit retries) is its outcome; a failure of the request as a whole is raised.
+    ``take_text`` is offered the answer's ``result`` as JSON text, as :func:`send_chunk`
+    offers a command's (:func:`~b24async.plainread.result_text`); what it keeps is the
+    outcome's response. When it declines, or the answer is not read as text, the answer is
+    decoded whole, as without it.
     """
 
     def decode(raw: RawResponse) -> tuple[Response, list[tuple[str, Timing | None]]]:
+        if take_text is not None:
+            read = result_text(raw, method)
+            if read is not None:
+                text, response = read
+                kept = take_text(Command(name, method, params), text, response)
+                if kept is not None:
+                    return kept, [(method, response.time)]
         response = decode_response(raw, method)
         return response, [(method, response.time)]
 

@@ -383,7 +383,15 @@ class Coalescer:
             with operation:
                 if len(wires) == 1:  # a lone call goes as a plain call: no batch envelope
                     wire = wires[0]
-                    outcome = await send_alone(engine, "0", wire.method, wire.params, tries=tries)
+                    outcome = await send_alone(
+                        engine,
+                        "0",
+                        wire.method,
+                        wire.params,
+                        tries=tries,
+                        # typed callers read its result's text, as a batch command's
+                        take_text=delivery.take_text if delivery.reads_text() else None,
+                    )
                 else:
                     commands = [Command(str(i), w.method, w.params) for i, w in enumerate(wires)]
                     engine.counters.coalesced_calls += sum(len(w.parts) for w in wires)

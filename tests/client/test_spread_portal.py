@@ -14,9 +14,10 @@ import logging
 
 import pytest
 
-from b24async import Availability, Bitrix24, ClientClosed
+from b24async import Availability, Bitrix24, ClientClosed, batch, batchstream
 from b24async.methods import GetAccessibility, SetUserStatus
-from b24async.protocol import HttpRequest, RawResponse
+from b24async.models import _calendar_msgspec as fast
+from b24async.protocol import HttpRequest, RawResponse, Response
 from b24async.spreading import REQUEST_CPU, Costs, plan_spread
 from b24async.testing import FakePortal, LoopClock
 from b24async.transport import AiohttpTransport
@@ -202,3 +203,52 @@ async def test_each_part_of_a_read_is_charged_its_request_cost_not_the_decode() 
     assert len(transport.sizes) == 8
     assert known.decode == pytest.approx((1.0 - 8 * REQUEST_CPU) / 40)
     assert known.request == REQUEST_CPU
+
+
+@pytest.mark.skipif(not fast.AVAILABLE, reason="no msgspec")
+async def test_one_command_parts_are_read_from_their_text_as_batched_parts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A measured plan starts with one-command parts, sent as plain calls: with msgspec their
+    result's text is read typed (plainread), as a batch command's is, never decoded whole."""
+    monkeypatch.setattr(fast, "ENABLED", True)
+    monkeypatch.setattr(batchstream, "TEXT_MIN_BYTES", 0)  # the parts here are small
+    texts: list[int] = []  # users per user map read from its text
+    decode_users = fast.decode_users
+
+    def counted(text: str | bytes) -> Availability | None:
+        parsed = decode_users(text)
+        texts.append(-1 if parsed is None else len(parsed))
+        return parsed
+
+    monkeypatch.setattr(fast, "decode_users", counted)
+    plain: list[str] = []  # plain-call answers read for their text
+    result_text = batch.result_text
+
+    def noted(raw: RawResponse, method: str) -> tuple[str, Response] | None:
+        read = result_text(raw, method)
+        if read is not None:
+            plain.append(method)
+        return read
+
+    monkeypatch.setattr(batch, "result_text", noted)
+    clock = LoopClock()
+    transport = Recording(clock)
+    async with portal(clock) as fake, client(fake, clock, transport) as b24:
+        assert b24._coalescer is not None
+        # Measured: the decode costs 1.3x the portal's time, so the plan opens with one command.
+        b24._coalescer.costs.record(METHOD, 40, server=40 * PROCESSING, decode=52 * PROCESSING)
+        planned = plan_spread(
+            40, idle=True, reads=True, room=49.5, costs=b24._coalescer.costs.costs(METHOD)
+        )
+        assert planned[0] == 1
+        spread = await b24(read())
+        stats = fake.stats
+        assert spread == await whole(fake)  # the general reader's objects (==, same hash)
+        assert {user: hash(spread[user]) for user in USERS} == {
+            user: hash(value) for user, value in (await whole(fake)).items()
+        }
+    assert transport.sizes == list(planned)
+    assert stats.requests == len(planned) and stats.commands[METHOD] == 40  # billed as before
+    assert plain == [METHOD] * planned.count(1)  # each one-command part, as a plain call
+    assert texts == [5] * 40  # every command's users read from text, none declined
