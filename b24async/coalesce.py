@@ -34,7 +34,7 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import Callable, Coroutine, Hashable, Mapping
+from collections.abc import Callable, Coroutine, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -68,7 +68,7 @@ T = TypeVar("T")
 
 _MAX_WIRE = 50
 #: A shortcut call's rule and group (:meth:`Coalescer.shortcut`).
-_Shortcut = tuple[MergeRule, tuple[Hashable, list[Hashable]]]
+_Shortcut = tuple[MergeRule, tuple[Hashable, Sequence[Hashable]]]
 #: The params of a merged part (its wire's params come from its rule): never read, never changed.
 _NO_PARAMS: dict[str, Any] = {}
 
@@ -161,7 +161,7 @@ class Coalescer:
         grouped = rule.group(params) if rule is not None else None
         if rule is not None and grouped is not None:
             return self._enqueue_merged(method, rule, grouped, progress, parse)
-        call = Call(method, asyncio.get_running_loop().create_future(), 1, parse=parse)
+        call = Call(asyncio.get_running_loop().create_future(), 1, parse=parse)
         self._queue.append(Part(call, method, params))
         self._queued()
         return call.future
@@ -170,7 +170,7 @@ class Coalescer:
         self,
         method: str,
         rule: MergeRule,
-        grouped: tuple[Hashable, list[Hashable]],
+        grouped: tuple[Hashable, Sequence[Hashable]],
         progress: Callable[[int, int], None] | None,
         parse: Callable[[Any], Any] | None,
         *,
@@ -182,7 +182,6 @@ class Coalescer:
         count = len(items)
         parts = 1 if count <= size else -(-count // size)
         call = Call(
-            method,
             future,
             parts,
             rule,
@@ -191,7 +190,7 @@ class Coalescer:
             parse=parse,
             shortcut=shortcut,
         )
-        if parts == 1:  # the usual case
+        if parts == 1:  # the usual case (a tuple's items are kept as they are: no copy)
             self._queue.append(Part(call, method, _NO_PARAMS, key, tuple(items)))
         else:
             self._queue.extend(

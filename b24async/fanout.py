@@ -30,13 +30,17 @@ _UNPARSED = object()  # a command's answer its rule would not or could not parse
 
 @attrs.define(eq=False)
 class Call:
-    """One queued call: its future, and what it gathered of its parts so far."""
+    """One queued call: its future, and what it gathered of its parts so far.
 
-    method: str
+    Thousands wait at once in a fan-in: a slotted object, its gathering state ``None`` until a
+    part arrives (the README states the bytes per waiting call).
+    """
+
     future: asyncio.Future[Any]  # a Response, or the parsed result of a typed call
     remaining: int  # parts not answered yet
     rule: MergeRule | None = None  # merged calls: how to pick and join their items' results
-    merged: dict[str, Any] = attrs.field(factory=dict)  # merged calls: results so far
+    # Merged calls: raw results so far. None until the first (no dict per waiting call).
+    merged: dict[str, Any] | None = None
     last_time: Timing | None = None
     progress: Callable[[int, int], None] | None = None
     items_total: int = 0
@@ -203,11 +207,13 @@ def deliver(
         if isinstance(ready.value, _Failed) and call.error is None:
             call.error = ready.value.error
     elif ready.kind == "picked":
+        if call.merged is None:
+            call.merged = {}
         call.merged.update(ready.value)
     call.last_time = response.time
     call.remaining -= 1
     if call.progress is not None:
-        done = call.items_total if call.remaining == 0 else len(call.merged) + call.picked
+        done = call.items_total if call.remaining == 0 else len(call.merged or ()) + call.picked
         call.progress(done, call.items_total)
     if call.remaining:
         return
@@ -224,8 +230,8 @@ def deliver(
             except Exception as exc:  # a malformed answer fails this caller only
                 call.future.set_exception(exc)
     else:
-        joined = call.rule.join(call.merged)
-        call.merged = {}  # the answer's entries now belong to the result alone
+        joined = call.rule.join(call.merged or {})
+        call.merged = None  # the answer's entries now belong to the result alone
         call.resolve(Response(part.method, joined, call.last_time))
 
 

@@ -8,6 +8,7 @@ tzinfo=Moscow)`` is 2025-09-10). A naive datetime is a ``ValueError``: it names 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, ClassVar, cast
@@ -68,6 +69,12 @@ def _event_id(value: int) -> int:
     return to_id(value, "event_id")
 
 
+@functools.lru_cache(maxsize=64)
+def _window_key(start: date, end: date) -> tuple[str, str]:
+    """``(from, to)`` as ``group`` reads them off the params: one tuple per window, shared."""
+    return cv.wire_date(start), cv.wire_date(end)
+
+
 class AccessibilityMerge(MergeRule):
     """``calendar.accessibility.get``: queries for the same window share multi-user commands.
 
@@ -89,16 +96,19 @@ class AccessibilityMerge(MergeRule):
             return None
         return (start, end), list(dict.fromkeys(users))
 
-    def group_request(self, request: Any) -> tuple[Hashable, list[Hashable]] | None:
+    def group_request(self, request: Any) -> tuple[Hashable, Sequence[Hashable]] | None:
         """``((from, to), users)`` of a :class:`GetAccessibility` (its fields are validated).
 
+        ``users`` is the request's own tuple, and the key is shared by every call for the same
+        window: a waiting call of a fan-in holds no copy of either.
         A subclass may send other params (its own ``to_params``): it goes the general way.
         """
         if type(request) is not GetAccessibility:
             return None
-        if type(request.start) is not date or type(request.end) is not date:
+        start, end = request.start, request.end
+        if type(start) is not date or type(end) is not date:
             return None  # a date subclass spells itself: the general way checks its params
-        return (cv.wire_date(request.start), cv.wire_date(request.end)), list(request.users)
+        return _window_key(start, end), request.users
 
     def parse_command(self, result: Any) -> Availability | None:
         """The command's users' entries, typed at once (``None`` for keys a caller would skip).

@@ -31,14 +31,16 @@ class MergeRule(abc.ABC):
         duplicates removed (the portal answers each item once).
         """
 
-    def group_request(self, request: Any) -> tuple[Hashable, list[Hashable]] | None:
+    def group_request(self, request: Any) -> tuple[Hashable, Sequence[Hashable]] | None:
         """``group()`` of a typed request's params, read off the request itself, or ``None``.
 
         The coalescer's shortcut for typed calls (no params built, encoded and checked for each
-        of thousands of concurrent callers). An override must return exactly what
-        ``group(encode_params(request.to_params()))`` would, or ``None`` to let the call go the
-        general way; it must only say yes to requests whose params survive a batch query. By
-        default: ``None``.
+        of thousands of concurrent callers). An override must return what
+        ``group(encode_params(request.to_params()))`` would (an equal key, the same items in
+        the same order, as any sequence: a tuple the request holds anyway is kept by the queued
+        call as it is, and a key shared by all calls of one group costs them nothing), or
+        ``None`` to let the call go the general way; it must only say yes to requests whose
+        params survive a batch query. By default: ``None``.
         """
         return None
 

@@ -1,0 +1,60 @@
+"""What a waiting fan-in caller costs the client, in bytes (tracemalloc, no timing).
+
+Thousands of coroutines each ``await b24(GetAccessibility(users=[u], ...))``: while they wait,
+the client holds per call one queued part, its call, its future and the caller's request (its
+own tuple of users, shared, not copied); the window's key is shared by every call of the
+window. The bound is generous (object sizes vary between Python versions; README "Speed and
+memory" states the measured bytes): it fails when a per-call copy (a params dict, a list or
+tuple of the items, the key's strings, a dict per call) comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import gc
+import os
+import tracemalloc
+
+import b24async
+from b24async import Bitrix24
+from b24async.methods import GetAccessibility
+from b24async.testing import FakePortal
+
+ANCHOR = dt.date(2026, 1, 5)
+CALLERS = 2000
+#: Bytes allocated by b24async's own code per waiting call (measured ~420 on CPython
+#: 3.10-3.13; ~700 with the per-call copies this guards against).
+OURS_PER_CALL = 520
+
+PACKAGE = os.path.dirname(b24async.__file__)
+
+
+def ours(snapshot: tracemalloc.Snapshot) -> int:
+    """Bytes allocated by code in the b24async package (the innermost frame's file)."""
+    only = snapshot.filter_traces([tracemalloc.Filter(True, os.path.join(PACKAGE, "*"))])
+    return sum(stat.size for stat in only.statistics("filename"))
+
+
+async def test_a_waiting_fan_in_call_holds_a_few_hundred_bytes_of_ours() -> None:
+    async with FakePortal(users=10) as fake, Bitrix24(fake.webhook_url) as b24:
+        await b24.call("server.time")  # the client's own one-time state, before counting
+        end = ANCHOR + dt.timedelta(days=27)
+
+        async def one(user: int) -> int:
+            return len((await b24(GetAccessibility(users=[user], start=ANCHOR, end=end)))[user])
+
+        gc.collect()
+        tracemalloc.start(1)
+        try:
+            before = ours(tracemalloc.take_snapshot())
+            callers = [asyncio.ensure_future(one(u)) for u in range(1, CALLERS + 1)]
+            await asyncio.sleep(0)  # every caller has run up to its await: all are queued
+            assert b24._coalescer is not None and len(b24._coalescer._queue) == CALLERS
+            per_call = (ours(tracemalloc.take_snapshot()) - before) / CALLERS
+        finally:
+            tracemalloc.stop()
+        for caller in callers:
+            caller.cancel()  # dropped unsent
+        await asyncio.gather(*callers, return_exceptions=True)
+    assert 100 < per_call <= OURS_PER_CALL, per_call
