@@ -7,6 +7,7 @@ Usage::
     python benchmarks/profile_speed.py availability 2000 --tracemalloc
     python -m pyinstrument benchmarks/profile_speed.py fan_in 5000  # if pyinstrument is installed
     python benchmarks/profile_speed.py list_all 50000 --processing 0.02 --cprofile
+    python benchmarks/profile_speed.py waiting 5000                # bytes per waiting call
 
 The portal runs in its own process (``portal_proc.py``: 30 ms round trip, ``--processing`` s per
 command), warmed for the window first, so the profile holds the client's work only. ``fan_in``:
@@ -14,6 +15,9 @@ one coroutine per user awaits ``b24(GetAccessibility(users=[user], ...))`` and r
 result; ``availability``: one typed call for all users; ``list_all``: ``b24.list_all("user.get")``
 (every row read, as in ``speed.py``). ``--days`` sets the window (28: four
 weeks, the issue's interval counts). ``B24ASYNC_JSON=stdlib`` forces the stdlib JSON decoder.
+``waiting``: the fan-in's callers all queued, nothing sent yet (an in-process FakePortal: no
+request leaves): tracemalloc's bytes per waiting call, by the line that allocated them (the
+client's own, asyncio's, the caller's coroutine and request); the callers are then cancelled.
 """
 
 from __future__ import annotations
@@ -99,15 +103,54 @@ def warmed_portal(
         portal.wait(timeout=30)
 
 
+async def waiting(callers: int, days: int) -> None:
+    """Print the bytes each of ``callers`` queued fan-in calls holds, by allocating line."""
+    import gc
+    import linecache
+
+    from b24async.testing import FakePortal
+
+    start = dt.date(2026, 1, 5)
+    end = start + dt.timedelta(days=days - 1)
+    async with FakePortal(users=10) as fake, Bitrix24(fake.webhook_url) as b24:
+        await b24.call("server.time")  # the client's one-time state, before counting
+
+        async def one(user: int) -> int:
+            return len((await b24(GetAccessibility(users=[user], start=start, end=end)))[user])
+
+        gc.collect()
+        tracemalloc.start(1)
+        base, before = tracemalloc.take_snapshot(), tracemalloc.get_traced_memory()[0]
+        tasks = [asyncio.ensure_future(one(u)) for u in range(1, callers + 1)]
+        await asyncio.sleep(0)  # every caller has run up to its await: all are queued
+        held, snapshot = tracemalloc.get_traced_memory()[0], tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        print(f"{callers} waiting calls: {(held - before) / callers:.0f} B per waiting call")
+        for stat in snapshot.compare_to(base, "lineno"):
+            if stat.size_diff / callers >= 1:
+                frame = stat.traceback[0]
+                line = linecache.getline(frame.filename, frame.lineno).strip()[:70]
+                print(
+                    f"{stat.size_diff / callers:7.1f} B {stat.count_diff / callers:5.2f} objects"
+                    f"  {frame.filename}:{frame.lineno}  {line}"
+                )
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("job", choices=("fan_in", "availability", "list_all"))
+    parser.add_argument("job", choices=("fan_in", "availability", "list_all", "waiting"))
     parser.add_argument("users", type=int)
     parser.add_argument("--days", type=int, default=28)
     parser.add_argument("--processing", type=float, default=0.005)
     parser.add_argument("--cprofile", action="store_true")
     parser.add_argument("--tracemalloc", action="store_true")
     args = parser.parse_args()
+    if args.job == "waiting":
+        asyncio.run(waiting(args.users, args.days))
+        return 0
     calendars = args.job != "list_all"
     with warmed_portal(args.users, args.processing, args.days, calendars=calendars) as served:
         url, start, end = served
