@@ -19,7 +19,7 @@ from b24async.methods import GetAccessibility, SetUserStatus
 from b24async.models import _calendar_msgspec as fast
 from b24async.protocol import HttpRequest, RawResponse, Response
 from b24async.spreading import REQUEST_CPU, Costs, plan_spread
-from b24async.testing import FakePortal, LoopClock
+from b24async.testing import FakePortal, FaultKind, Faults, LoopClock
 from b24async.transport import AiohttpTransport
 
 pytestmark = [pytest.mark.looptime, pytest.mark.timeout(60)]
@@ -252,3 +252,34 @@ async def test_one_command_parts_are_read_from_their_text_as_batched_parts(
     assert stats.requests == len(planned) and stats.commands[METHOD] == 40  # billed as before
     assert plain == [METHOD] * planned.count(1)  # each one-command part, as a plain call
     assert texts == [5] * 40  # every command's users read from text, none declined
+
+
+@pytest.mark.skipif(not fast.AVAILABLE, reason="no msgspec")
+async def test_a_lone_typed_call_read_from_its_text_keeps_a_plain_calls_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The portal's 500 (a JSON error body) and a proxy's HTML 502 are never read as text:
+    the plain call's errors and retries are as before, then the answer is read from its text."""
+    monkeypatch.setattr(fast, "ENABLED", True)
+    monkeypatch.setattr(batchstream, "TEXT_MIN_BYTES", 0)
+    texts: list[str] = []
+    result_text = batch.result_text
+
+    def noted(raw: RawResponse, method: str) -> tuple[str, Response] | None:
+        read = result_text(raw, method)
+        texts.append("text" if read is not None else f"whole {raw.status}")
+        return read
+
+    monkeypatch.setattr(batch, "result_text", noted)
+    query = GetAccessibility(users=[3, 1, 2], start=WEEK[0], end=WEEK[1])
+    faults = Faults(at={0: FaultKind.ERROR_500, 1: FaultKind.HTML_502})
+    async with (
+        FakePortal(users=10, anchor=ANCHOR, faults=faults) as fake,
+        Bitrix24(fake.webhook_url) as b24,
+    ):
+        typed = await b24(query)
+        assert fake.stats.requests == 3 and fake.stats.by_status == {500: 1, 502: 1, 200: 1}
+        assert fake.stats.commands[METHOD] == 3  # a plain call each time: never a batch
+        async with Bitrix24(fake.webhook_url, coalesce=False) as solo:
+            assert typed == await solo(query)
+    assert texts == ["whole 500", "whole 502", "text"]
