@@ -148,7 +148,7 @@ class Calls:
             # its validated fields, parsed by the coalescer as the answer arrives.
             assert coalescer is not None
             self._check_open()
-            future = coalescer.enqueue_shortcut(name, shortcut, request.parse, progress)
+            future = coalescer.enqueue_shortcut(name, shortcut, request, progress)
             del shortcut  # this frame waits below: thousands of them keep nothing extra alive
             if current_operation() is None:
                 result: T = await future

@@ -130,17 +130,20 @@ class Coalescer:
         self,
         method: str,
         shortcut: _Shortcut,
-        parse: Callable[[Any], Any],
+        request: Any,
         progress: Callable[[int, int], None] | None = None,
     ) -> asyncio.Future[Any]:
-        """Queue a typed call found by :meth:`shortcut`; its future gets the typed result.
+        """Queue ``request``, a typed call found by :meth:`shortcut`; its future gets the typed
+        result.
 
         Its rule may parse a command's answer once for all such calls in it
-        (:meth:`MergeRule.parse_command`), otherwise ``parse`` does, as for :meth:`enqueue`.
+        (:meth:`MergeRule.parse_command`), otherwise ``request.parse`` does, as ``parse`` for
+        :meth:`enqueue`. The call keeps the request (which its caller holds anyway), not a
+        bound ``parse``.
         """
         self._check_open()
         rule, grouped = shortcut
-        return self._enqueue_merged(method, rule, grouped, progress, parse, shortcut=True)
+        return self._enqueue_merged(method, rule, grouped, progress, None, request=request)
 
     def enqueue(
         self,
@@ -161,7 +164,7 @@ class Coalescer:
         grouped = rule.group(params) if rule is not None else None
         if rule is not None and grouped is not None:
             return self._enqueue_merged(method, rule, grouped, progress, parse)
-        call = Call(asyncio.get_running_loop().create_future(), 1, parse=parse)
+        call = Call(asyncio.get_running_loop().create_future(), 1, parser=parse)
         self._queue.append(Part(call, method, params))
         self._queued()
         return call.future
@@ -174,7 +177,7 @@ class Coalescer:
         progress: Callable[[int, int], None] | None,
         parse: Callable[[Any], Any] | None,
         *,
-        shortcut: bool = False,
+        request: Any = None,
     ) -> asyncio.Future[Any]:
         key, items = grouped
         size = self.items_per_command
@@ -187,8 +190,8 @@ class Coalescer:
             rule,
             progress=progress,
             items_total=count,
-            parse=parse,
-            shortcut=shortcut,
+            parser=parse,
+            request=request,
         )
         if parts == 1:  # the usual case (a tuple's items are kept as they are: no copy)
             self._queue.append(Part(call, method, _NO_PARAMS, key, tuple(items)))
