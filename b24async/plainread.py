@@ -4,9 +4,10 @@ A ``batch`` answer's commands reach a text-reading consumer (the typed availabil
 ``msgspec``: :mod:`b24async.models._calendar_msgspec`) as slices of the answer's text
 (:mod:`b24async.batchstream`). A command sent alone, as a plain call (the coalescer's lone
 call, a one-command part of a spread read: :mod:`b24async.spreading`), would otherwise be
-decoded whole by :func:`~b24async.protocol.decode_response` and typed from the dicts, at
-~1.4x the client CPU per interval. :func:`result_text` gives such a consumer the same thing a
-batch command gives it: the ``result`` value's text, and a
+decoded whole by :func:`~b24async.protocol.decode_response` and typed from the dicts: the text
+read costs 0.87-0.89x the client CPU of that on a 50-user, four-week read
+(``benchmarks/small_answers.py --users 50``). :func:`result_text` gives such a consumer the same
+thing a batch command gives it: the ``result`` value's text, and a
 :class:`~b24async.protocol.Response` holding everything else.
 
 Exactness first, as in the batch walk: only an answer laid out as the portal prints a success
