@@ -53,6 +53,10 @@ async def listen(b24: Bitrix24 | None, args: argparse.Namespace, ctx: Context) -
     token = os.environ.get(APPLICATION_TOKEN_VARIABLE)
     if bool(token) != bool(args.member_id):
         raise UsageError(f"--member-id and {APPLICATION_TOKEN_VARIABLE} go together")
+    if args.portal and not args.member_id:
+        raise UsageError("--portal is the trusted address of --member-id's portal: give both")
+    if args.portal and not args.app_code:
+        raise UsageError("--portal is used only to confirm a new token: give --app-code too")
     ctx.out.redact.add(token)
     store = MemoryTokenStore({args.member_id: token} if token and args.member_id else None)
     done = asyncio.Event()
@@ -65,9 +69,18 @@ async def listen(b24: Bitrix24 | None, args: argparse.Namespace, ctx: Context) -
         if args.count and printed >= args.count:
             done.set()
 
-    receiver = EventReceiver(
-        on_event, tokens=store, accept_install=not token, concurrency=1, max_body=args.max_body
-    )
+    try:
+        receiver = EventReceiver(
+            on_event,
+            tokens=store,
+            accept_install=not token,
+            app_code=args.app_code,
+            portals={args.member_id: args.portal} if args.portal else None,
+            concurrency=1,
+            max_body=args.max_body,
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     runner = web.AppRunner(receiver.app, access_log=None)
     await runner.setup()
     try:
@@ -87,6 +100,17 @@ def add_listen(p: argparse.ArgumentParser) -> None:
         "--member-id",
         help=f"accept only this portal, with the token in ${APPLICATION_TOKEN_VARIABLE} "
         "(default: learn the token from ONAPPINSTALL)",
+    )
+    p.add_argument(
+        "--app-code",
+        help="the app's CODE (a local app's client_id): take ONAPPUPDATE's new application "
+        "token once the portal confirms the event's access token with app.info "
+        "(default: a changed token is refused)",
+    )
+    p.add_argument(
+        "--portal",
+        help="with --member-id: that portal's address (https://portal.bitrix24.com), where a "
+        "new token is confirmed (default: the address of the verified ONAPPINSTALL)",
     )
     p.add_argument("--count", type=int, default=0, help="stop after this many events")
     p.add_argument("--max-body", type=int, default=1024 * 1024, help="largest body, bytes")

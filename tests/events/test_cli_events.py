@@ -59,6 +59,56 @@ async def test_listen_prints_verified_events_without_secrets(portal: FakePortal)
     assert tokens.access_token not in out.decode()
 
 
+async def test_listen_with_app_code_takes_a_confirmed_new_token(portal: FakePortal) -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "b24async", "events", "listen", "--port", str(port),
+        "--count", "3", "--app-code", portal.client_id,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=clean_env(),
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None and process.stdout is not None
+        assert b"listening" in await process.stderr.readline()
+        url = f"http://127.0.0.1:{port}/"
+        portal.install_app(url)
+        old = portal.application_token
+        tokens = portal.issue_tokens(1)
+        async with (
+            Bitrix24(portal.url, token=tokens.access_token, limits=FAST) as app,
+            Bitrix24(portal.webhook_url, limits=FAST) as hook,
+        ):
+            for name in ("ONAPPUPDATE", "ONCALENDARENTRYADD"):
+                assert await app(BindEvent(name, handler=url))
+            portal.update_app()  # a new token, confirmed at the install's address
+            await portal.deliveries_settled()
+            entry = await add_entry(hook)  # delivered with the new token
+            await portal.deliveries_settled()
+        out, _err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0
+    lines = [json.loads(line) for line in out.decode().splitlines()]
+    assert [line["event"] for line in lines] == [
+        "ONAPPINSTALL",
+        "ONAPPUPDATE",
+        "ONCALENDARENTRYADD",
+    ]
+    assert lines[2]["data"] == {"id": entry}
+    assert portal.application_token != old
+    assert [d.status for d in portal.deliveries[-2:]] == [200, 200]
+    for secret in (old, portal.application_token, tokens.access_token):
+        assert secret not in out.decode()
+
+
+async def test_listen_refuses_a_portal_without_its_member(tmp_path: Path) -> None:
+    args = ("events", "listen", "--port", "1", "--portal", "https://x.bitrix24.com")
+    done = await asyncio.to_thread(run_in_process, args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "--member-id" in done.stderr
+
+
 async def test_drain_prints_the_queue_and_clears_it(portal: FakePortal, tmp_path: Path) -> None:
     tokens = portal.issue_tokens(1)
     async with (
