@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -33,6 +34,7 @@ from b24async.batchcodec import (
     batch_params,
     command_timings,
     decode_batch,
+    decode_results,
     encode_command,
     make_command,
     normalize_commands,
@@ -94,10 +96,12 @@ class _Run:
         commands: Sequence[Command],
         halt: bool,
         progress: ProgressCallback | None,
-        account: BatchAccount,
+        account: BatchAccount | None,
         clock: Clock,
+        results_only: bool,
     ) -> None:
         self.engine = engine
+        self.results_only = results_only
         self.halt = halt
         self.progress = progress
         self.account = account
@@ -106,26 +110,36 @@ class _Run:
         self.responses: dict[str, Response] = {}
         self.errors: dict[str, B24Error] = {}
         self.skipped: list[str] = []
-        account.start([c.name for c in commands])
+        if account is not None:
+            account.start([c.name for c in commands])
 
-    def _report(self, outcome: CommandOutcome) -> None:
-        self.account.record(outcome)
+    # Without an account (a read of the client's own, e.g. a list's pages) no one watches the
+    # outcomes as they come: no CommandOutcome is built for them (one per page otherwise).
+
+    def _progress(self) -> None:
         if self.progress is not None:
             self.progress(len(self.responses) + len(self.errors) + len(self.skipped), self.total)
 
     def succeeded(self, command: Command, response: Response) -> None:
         self.responses[command.name] = response
-        self._report(
-            CommandOutcome(command.name, command.method, Outcome.SUCCEEDED, response=response)
-        )
+        if self.account is not None:
+            self.account.record(
+                CommandOutcome(command.name, command.method, Outcome.SUCCEEDED, response=response)
+            )
+        self._progress()
 
     def failed(self, command: Command, error: B24Error) -> None:
         self.errors[command.name] = error
-        self._report(CommandOutcome(command.name, command.method, classify(error), error=error))
+        if self.account is not None:
+            outcome = CommandOutcome(command.name, command.method, classify(error), error=error)
+            self.account.record(outcome)
+        self._progress()
 
     def skip(self, command: Command) -> None:
         self.skipped.append(command.name)
-        self._report(CommandOutcome(command.name, command.method, Outcome.SKIPPED))
+        if self.account is not None:
+            self.account.record(CommandOutcome(command.name, command.method, Outcome.SKIPPED))
+        self._progress()
 
     def result(self, commands: Sequence[Command]) -> BatchResult[Any]:
         return BatchResult(commands, self.responses, self.errors, self.skipped)
@@ -141,12 +155,9 @@ class _Run:
         tries = Tries()
         ran_before = False  # an earlier request carrying the pending commands may have run
         limit_hits = 0
+        account = self.account
         while pending:
-            names = [c.name for c in pending]
-
-            def sent(names: list[str] = names) -> None:
-                self.account.sending(names)
-
+            sent = None if account is None else partial(account.sending, [c.name for c in pending])
             c = pending[0]
             alone = len(pending) == 1 and c.alone is not None
             spent = tries.failures
@@ -154,7 +165,14 @@ class _Run:
                 outcome = await (
                     send_alone(engine, c.name, c.method, c.params, on_sent=sent, tries=tries)
                     if alone
-                    else send_chunk(engine, pending, self.halt, on_sent=sent, tries=tries)
+                    else send_chunk(
+                        engine,
+                        pending,
+                        self.halt,
+                        on_sent=sent,
+                        tries=tries,
+                        results_only=self.results_only,
+                    )
                 )
             except B24Error as exc:
                 if isinstance(exc, ClientClosed):
@@ -271,15 +289,23 @@ async def run_batch(
     progress: ProgressCallback | None = None,
     account: BatchAccount | None = None,
     clock: Clock | None = None,
+    results_only: bool = False,
 ) -> BatchResult[Any]:
     """Send ``commands`` in as few ``batch`` requests as the portal allows; never raise for
     a failed request (see the module docs).
 
     Chunks go concurrently under the throttle (sequentially with ``halt=True``, so that a
-    failure stops the rest). ``account`` follows the run live (and survives cancellation).
-    Backoffs sleep on ``clock`` (default: the engine's).
+    failure stops the rest). ``account`` follows the run live (and survives cancellation);
+    without one, nobody does. Backoffs sleep on ``clock`` (default: the engine's).
+    ``results_only``: the caller reads nothing of a batched command's response but its
+    ``result`` (a list's offset pages): ``time``, ``total`` and ``next`` are left None, the
+    time blocks go to the throttle raw (:func:`~b24async.batchanswer.decode_results`). The
+    commands then may not refer to each other (a ``$next``/``$total``/``$time`` reference
+    resolved client-side would read those).
     """
-    run = _Run(engine, commands, halt, progress, account or BatchAccount(), clock or engine.clock)
+    if results_only and any(c.references for c in commands):
+        raise ValueError("results_only: the commands may not refer to each other")
+    run = _Run(engine, commands, halt, progress, account, clock or engine.clock, results_only)
     chunks = plan_chunks(commands)
     if halt:
         for i, chunk in enumerate(chunks):
@@ -312,6 +338,7 @@ async def send_chunk(
     take: Take | None = None,
     pause: Callable[[], Awaitable[None]] | None = None,
     take_text: TakeText | None = None,
+    results_only: bool = False,
 ) -> ChunkOutcome:
     """Send one ``batch`` request through the engine and decode it per command.
 
@@ -323,10 +350,13 @@ async def send_chunk(
     With ``pause`` too, it is awaited after each command of a large answer
     (:func:`~b24async.batchstream.read_batch_each`). ``take_text`` is offered a walked
     command's JSON text before it is decoded (see :mod:`b24async.batchstream`).
+    ``results_only`` (without ``take``): see :func:`run_batch`.
     """
 
     def decode(raw: RawResponse) -> Decoded[ChunkOutcome] | Awaitable[Decoded[ChunkOutcome]]:
         if take is None:
+            if results_only:
+                return decode_results(raw, chunk)
             outcome = decode_batch(raw, chunk)
         elif pause is not None and streams(raw):
             return read(raw, take, pause)

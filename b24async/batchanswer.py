@@ -16,12 +16,26 @@ import attrs
 from b24async.codec import int_or_none
 from b24async.errors import ApiError, DecodeError, make_api_error, status_for_code
 from b24async.operating import BATCH_KEY, in_batch
-from b24async.protocol import RawResponse, Response, Timing, decode_envelope, error_from_body
+from b24async.protocol import (
+    RawResponse,
+    Response,
+    Timing,
+    WireTimes,
+    decode_envelope,
+    error_from_body,
+)
 
 if TYPE_CHECKING:
     from b24async.batchcodec import Command
 
-__all__ = ["ChunkOutcome", "as_map", "command_error", "command_timings", "decode_batch"]
+__all__ = [
+    "ChunkOutcome",
+    "as_map",
+    "command_error",
+    "command_timings",
+    "decode_batch",
+    "decode_results",
+]
 
 
 @attrs.frozen
@@ -56,8 +70,8 @@ def command_error(command: Command, value: Any) -> ApiError:
     )
 
 
-def decode_batch(raw: RawResponse, chunk: Sequence[Command]) -> ChunkOutcome:
-    """Decode one ``batch`` answer; raise if the request as a whole failed (401, 503, ...)."""
+def _answer(raw: RawResponse) -> tuple[dict[str, Any], Mapping[str, Any]]:
+    """A ``batch`` answer's envelope and its ``result`` map; raise if the request failed."""
     payload = decode_envelope(raw, "batch")
     error = error_from_body(payload, raw.status, "batch")
     if error is not None:
@@ -67,6 +81,12 @@ def decode_batch(raw: RawResponse, chunk: Sequence[Command]) -> ChunkOutcome:
         raise DecodeError(
             "batch answer has no result map", raw=raw.body, status=raw.status, method="batch"
         )
+    return payload, body
+
+
+def decode_batch(raw: RawResponse, chunk: Sequence[Command]) -> ChunkOutcome:
+    """Decode one ``batch`` answer; raise if the request as a whole failed (401, 503, ...)."""
+    payload, body = _answer(raw)
     results = as_map(body.get("result"))
     errors = as_map(body.get("result_error"))
     totals = as_map(body.get("result_total"))
@@ -90,6 +110,38 @@ def decode_batch(raw: RawResponse, chunk: Sequence[Command]) -> ChunkOutcome:
         else:
             skipped.append(name)
     return ChunkOutcome(responses, failed, tuple(skipped), Timing.from_wire(payload.get("time")))
+
+
+def decode_results(raw: RawResponse, chunk: Sequence[Command]) -> tuple[ChunkOutcome, WireTimes]:
+    """:func:`decode_batch` for a caller that reads only each command's ``result``.
+
+    A list read's pages: their responses carry ``result`` alone (``time``, ``total`` and
+    ``next`` are None), and the time blocks go raw to the throttle: the reports
+    :func:`command_timings` would give, as :class:`~b24async.protocol.WireTimes`. The same
+    errors, skipped commands and exceptions; no :class:`Timing` is built.
+    """
+    payload, body = _answer(raw)
+    results = as_map(body.get("result"))
+    errors = as_map(body.get("result_error"))
+    times = as_map(body.get("result_time"))
+    responses: dict[str, Response] = {}
+    failed: dict[str, ApiError] = {}
+    skipped: list[str] = []
+    reports = WireTimes()
+    report = reports.append
+    for command in chunk:
+        name = command.name
+        if name in errors:
+            failed[name] = command_error(command, errors[name])
+            report((in_batch(command.method), None))
+        elif name in results:
+            responses[name] = Response(command.method, results[name])
+            report((in_batch(command.method), times.get(name)))
+        else:
+            skipped.append(name)
+            report((in_batch(command.method), None))
+    report((BATCH_KEY, payload.get("time")))
+    return ChunkOutcome(responses, failed, tuple(skipped)), reports
 
 
 def command_timings(

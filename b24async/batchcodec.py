@@ -22,6 +22,7 @@ from b24async.batchanswer import (
     command_error,
     command_timings,
     decode_batch,
+    decode_results,
 )
 from b24async.batchquery import _REFERENCE, survives_query_encoding
 from b24async.batchquery import query_problem as query_problem  # public here before the split
@@ -42,6 +43,7 @@ __all__ = [
     "command_error",
     "command_timings",
     "decode_batch",
+    "decode_results",
     "encode_command",
     "make_command",
     "normalize_commands",

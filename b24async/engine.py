@@ -20,7 +20,7 @@ from b24async.auth import Credentials
 from b24async.clock import SYSTEM_CLOCK, Clock
 from b24async.errors import B24Error, OperationTimeLimit, QueryLimitExceeded, TransportError
 from b24async.operating import BATCH_KEY, in_batch
-from b24async.protocol import HttpRequest, RawResponse, Timing, json_body
+from b24async.protocol import HttpRequest, RawResponse, Timing, WireTimes, json_body
 from b24async.retry import RetryPolicy
 from b24async.sending import (
     MAX_REDIRECTS,
@@ -44,8 +44,11 @@ logger = logging.getLogger("b24async")
 
 R = TypeVar("R")
 
-#: What a decoder returns: its value, and (method, time block) per command for the throttle.
-Decoded = tuple[R, Sequence[tuple[str, Timing | None]]]
+#: An answer's reports for the throttle: (method, time block) per command, the blocks read or
+#: raw (:class:`~b24async.protocol.WireTimes`).
+Reports = Sequence[tuple[str, Timing | None]] | WireTimes
+#: What a decoder returns: its value, and its answer's reports for the throttle.
+Decoded = tuple[R, Reports]
 
 _HEADERS = {
     "Content-Type": "application/json",
@@ -214,9 +217,16 @@ class Engine:
     def _settle(self, commands: Sequence[str]) -> None:
         self._settle_reports([(command, None) for command in commands])
 
-    def _settle_reports(self, reports: Sequence[tuple[str, Timing | None]]) -> None:
+    def _settle_reports(self, reports: Reports) -> None:
         # One pass per answer where the policy offers it (Throttle.settle_all; optional
-        # beyond ThrottlePolicy), else one settle per command.
+        # beyond ThrottlePolicy), else one settle per command. Raw time blocks go as they are
+        # to a policy that reads them (Throttle.settle_wire), as Timing objects to others.
+        if type(reports) is WireTimes:
+            settle_wire = getattr(self.throttle, "settle_wire", None)
+            if settle_wire is not None:
+                settle_wire(reports)
+                return
+            reports = reports.timings()
         settle_all = getattr(self.throttle, "settle_all", None)
         if settle_all is not None:
             settle_all(reports)

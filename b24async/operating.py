@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection, Iterable, Sequence
+from typing import Any
 
 import attrs
 
@@ -318,6 +319,15 @@ class OperatingBudget(OperatingMirror):
         """:meth:`settle` each ``(name, timing)`` of one answer; waiters are examined once."""
         reports = reports if isinstance(reports, Sequence) else list(reports)
         super().settle_all(reports)
+        self._settled(reports)
+
+    def settle_wire(self, reports: Iterable[tuple[str, Any]]) -> None:
+        """:meth:`settle_all` of raw ``time`` blocks (see ``OperatingMirror.settle_wire``)."""
+        reports = reports if isinstance(reports, Sequence) else list(reports)
+        super().settle_wire(reports)
+        self._settled(reports)
+
+    def _settled(self, reports: Sequence[tuple[str, Any]]) -> None:
         if self._waiters:
             self._touch(*{name: None for name, _ in reports})
         else:

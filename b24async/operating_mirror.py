@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable, Mapping
+from typing import Any
 
 from b24async.clock import SYSTEM_CLOCK, Clock
-from b24async.protocol import Timing
+from b24async.protocol import Timing, wire_float
 
 __all__ = ["BATCH_KEY", "BATCH_WEIGHT", "BUCKETS", "OperatingMirror", "in_batch"]
 
@@ -235,14 +236,14 @@ class OperatingMirror:
         For :data:`BATCH_KEY` this is the batch request's envelope. One set of rules serves
         one report and a whole answer's (:meth:`settle_all`).
         """
-        self._settle(((name, timing),))
+        self._settle(((name, timing),), False)
 
     def settle_all(self, reports: Iterable[tuple[str, Timing | None]]) -> None:
         """Settle each ``(name, timing)`` in order: the reports of one answer.
 
         Each report frees its share of what its key has in flight; its ``time`` block (if any)
         teaches the method's cost, the portal clock's offset (a request's own block ends when
-        the reply is built) and the key's stored operating time (see :meth:`_reconcile`); a
+        the reply is built) and the key's stored operating time (see :meth:`_settle`); a
         shared key then stores our own charge in the bucket of the call's start.
 
         The same mirror afterwards as one call per report (``tests/client/test_settle_all.py``
@@ -251,10 +252,29 @@ class OperatingMirror:
         one key looks the key up once, and a report that bills nothing skips the bucket
         arithmetic.
         """
-        self._settle(reports)
+        self._settle(reports, False)
 
-    def _settle(self, reports: Iterable[tuple[str, Timing | None]]) -> None:
-        # (One body for settle and settle_all: a subclass overriding either is not re-entered.)
+    def settle_wire(self, reports: Iterable[tuple[str, Any]]) -> None:
+        """:meth:`settle_all` of the raw ``time`` blocks (:class:`~b24async.protocol.WireTimes`).
+
+        Each block is read as :meth:`Timing.from_wire <b24async.protocol.Timing.from_wire>`
+        reads it (a block that is not a mapping is no block), without building the ``Timing``:
+        the same mirror afterwards as :meth:`settle_all` of ``reports.timings()``.
+        """
+        self._settle(reports, True)
+
+    def _settle(self, reports: Iterable[tuple[str, Any]], wire: bool) -> None:
+        """The rules, one body for every way in (a subclass overriding one is not re-entered).
+
+        ``wire``: each report carries its raw block rather than a :class:`Timing`.
+
+        A reported ``operating`` sum corrects the mirror. More than we account for is always
+        added (another client on the credential, a guess too low). Less is trusted only from a
+        probe after a refusal (a ban cleared the buckets) or from a portal without shared
+        storage: otherwise a report may simply not include a request that finished at the
+        portal just before ours (its time is stored at the end of its request), and trimming
+        on it would overspend.
+        """
         mono = self._clock.monotonic()
         floor = self.floor
         length = self.bucket_length
@@ -280,16 +300,36 @@ class OperatingMirror:
             if units == 0:
                 key.probing = False
             if timing is None:
+                pass
+            elif not wire:
+                start, finish, processing = timing.start, timing.finish, timing.processing
+                operating, reset = timing.operating, timing.operating_reset_at
+            elif type(timing) is dict or isinstance(timing, Mapping):
+                # (Timing.from_wire's reading of the five numbers used here, inline)
+                get = timing.get
+                start, finish, processing = get("start"), get("finish"), get("processing")
+                operating, reset = get("operating"), get("operating_reset_at")
+                if type(start) is not float:
+                    start = wire_float(start)
+                if type(finish) is not float:
+                    finish = wire_float(finish)
+                if type(processing) is not float:
+                    processing = wire_float(processing)
+                if type(operating) is not float:
+                    operating = wire_float(operating)
+                if type(reset) is not float:
+                    reset = wire_float(reset)
+            else:
+                timing = None  # not a block (from_wire reads None)
+            if timing is None:
                 if share > 0 and key.limited is not False and key.shared and not batch:
                     now = self._portal_now()
                     key.add(self._number(now), share, now)
                 continue
-            finish = timing.finish
             if finish is not None and not inner:
                 self._offset = finish - mono
             offset = self._offset
             now = mono + offset if offset is not None else self._clock.time()
-            processing = timing.processing
             if processing is not None and not batch:
                 cost = costs.get(method)
                 if cost is None or not cost.measured:
@@ -298,7 +338,6 @@ class OperatingMirror:
                     cost.seconds = processing  # a cautious estimate: quick to rise, slow to fall
                 else:
                     cost.seconds = cost.seconds * 0.9 + processing * 0.1
-            operating = timing.operating
             if operating is None:
                 if finish is not None:
                     key.limited = False
@@ -307,14 +346,37 @@ class OperatingMirror:
                 if batch and operating > 0:
                     self.bans_clear = True
                 key.limited = True
-                key.shared = timing.operating_reset_at is not None
-                answers_probe, key.probe = key.probe, False
-                self._reconcile(name, key, timing, now, trust=answers_probe or not key.shared)
+                shared = key.shared = reset is not None
+                trust, key.probe = key.probe, False  # a probe's report is trusted
+                reported = key.reported = operating or 0.0
+                oldest = math.floor(now / length + 1e-9) - BUCKETS + 1  # (_live, inline)
+                entries = key.entries
+                if entries and entries[0].bucket < oldest:
+                    entries = key.entries = [e for e in entries if e.bucket >= oldest]
+                if not shared:
+                    entries.clear()  # the portal keeps no sum between requests
+                else:
+                    # A slow call is in its own report; the envelope reports the batch key
+                    # after this request was stored.
+                    slow = 0.0
+                    if not batch and processing is not None and processing > floor:
+                        slow = processing
+                    expected = sum([e.seconds for e in entries]) + slow  # (a list sums faster)
+                    if reported > expected + key.pending + floor:
+                        # Count the difference as stored now (it leaves the window last).
+                        missing = reported - expected - key.pending
+                        key.add(math.floor(now / length + 1e-9), missing, now)
+                    elif trust:  # (only trims, on a trusted report: rare)
+                        asked = now if batch or start is None else start
+                        known = [e for e in entries if e.stored_at <= asked]
+                        expected = sum([e.seconds for e in known]) + slow
+                        if reported < expected - floor:
+                            key.trim(known, expected - reported)
             own = share
             if processing is not None:
                 own = processing if share > 0 or processing > floor else 0.0
             if own > 0 and key.limited is not False and key.shared and not batch:
-                began = timing.start
+                began = start
                 if began is None or began > now:
                     began = now
                 bucket = math.floor(began / length + 1e-9)  # (_number, inline)
@@ -326,37 +388,3 @@ class OperatingMirror:
                         entry.stored_at = now
                 else:
                     key.add(bucket, own, now)
-
-    def _reconcile(self, name: str, key: Key, timing: Timing, now: float, *, trust: bool) -> None:
-        """Correct the mirror with a reported sum.
-
-        More than we account for is always added (another client on the credential, a guess
-        too low). Less is trusted only from a probe after a refusal (a ban cleared the
-        buckets) or from a portal without shared storage: otherwise a report may simply not
-        include a request that finished at the portal just before ours (its time is stored
-        at the end of its request), and trimming on it would overspend.
-        """
-        reported = timing.operating or 0.0
-        key.reported = reported
-        asked = timing.start if timing.start is not None else now
-        own = 0.0
-        if name == BATCH_KEY:
-            # The envelope reports the batch key after this request was stored.
-            asked = now
-        elif timing.processing is not None and timing.processing > self.floor:
-            own = timing.processing  # a slow call is in its own report
-        live = self._live(key, now)
-        if not key.shared:
-            key.entries.clear()  # the portal keeps no sum between requests
-            return
-        expected = sum([e.seconds for e in live]) + own  # (a list sums faster than a generator)
-        if reported > expected + key.pending + self.floor:
-            # Count the difference as stored now (it leaves the window last).
-            key.add(self._number(now), reported - expected - key.pending, now)
-            return
-        if not trust:
-            return  # (the usual case: what follows only trims, on a trusted report)
-        known = [e for e in live if e.stored_at <= asked]
-        expected = sum([e.seconds for e in known]) + own
-        if reported < expected - self.floor:
-            key.trim(known, expected - reported)

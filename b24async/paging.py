@@ -270,7 +270,8 @@ async def _offset_pages(
     groups = [starts[i : i + _PAGES_PER_REQUEST] for i in range(0, len(starts), _PAGES_PER_REQUEST)]
 
     async def fetch(group: list[int]) -> BatchResult[Any]:
-        return await run_batch(engine, page_commands(method, params, group), halt=False)
+        commands = page_commands(method, params, group)
+        return await run_batch(engine, commands, halt=False, results_only=True)
 
     in_flight: list[asyncio.Task[BatchResult[Any]]] = []
     next_group = 0

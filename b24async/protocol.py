@@ -26,6 +26,7 @@ __all__ = [
     "RawResponse",
     "Response",
     "Timing",
+    "WireTimes",
     "build_query",
     "decode_envelope",
     "decode_response",
@@ -37,7 +38,12 @@ __all__ = [
 JSON_CONTENT_TYPE = "application/json"
 
 
-def _to_float(value: Any) -> float | None:
+def wire_float(value: Any) -> float | None:
+    """A number of a ``time`` block as :meth:`Timing.from_wire` reads it (None if unreadable).
+
+    Hot callers test ``type(value) is float`` first (the portal's usual spelling) and call this
+    only for the rest, as ``from_wire`` does.
+    """
     if value is None or value == "":
         return None
     try:
@@ -96,14 +102,14 @@ class Timing:
         began, ended = get("date_start"), get("date_finish")
         operating, reset = get("operating"), get("operating_reset_at")
         return cls(  # positional: in field order
-            start if type(start) is float else _to_float(start),
-            finish if type(finish) is float else _to_float(finish),
-            duration if type(duration) is float else _to_float(duration),
-            processing if type(processing) is float else _to_float(processing),
+            start if type(start) is float else wire_float(start),
+            finish if type(finish) is float else wire_float(finish),
+            duration if type(duration) is float else wire_float(duration),
+            processing if type(processing) is float else wire_float(processing),
             _datetime_of(began) if type(began) is str else _to_datetime(began),
             _datetime_of(ended) if type(ended) is str else _to_datetime(ended),
-            operating if type(operating) is float else _to_float(operating),
-            reset if type(reset) is float else _to_float(reset),
+            operating if type(operating) is float else wire_float(operating),
+            reset if type(reset) is float else wire_float(reset),
         )
 
     @property
@@ -115,6 +121,22 @@ class Timing:
     def operating_reset_datetime(self) -> dt.datetime | None:
         """``operating_reset_at`` as an aware UTC datetime."""
         return _from_unix(self.operating_reset_at)
+
+
+class WireTimes(list[tuple[str, Any]]):
+    """One answer's reports for the throttle as received: ``(key, raw time block)`` each.
+
+    A decoder whose caller never looks at the commands' :class:`Timing` objects (a list read's
+    pages) hands the throttle the raw blocks (a ``dict``, or None / anything else for no
+    block): a policy that reads them itself (``settle_wire``) builds no ``Timing`` per
+    command; any other gets :meth:`timings`, exactly the reports the ``Timing`` path gives.
+    """
+
+    __slots__ = ()
+
+    def timings(self) -> list[tuple[str, Timing | None]]:
+        """The same reports with each block read by :meth:`Timing.from_wire`."""
+        return [(key, Timing.from_wire(block)) for key, block in self]
 
 
 @attrs.frozen

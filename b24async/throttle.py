@@ -17,7 +17,7 @@ from b24async.bucket import LeakyBucket, RequestBucket
 from b24async.clock import SYSTEM_CLOCK, Clock
 from b24async.limits import RateLimits
 from b24async.operating import MethodUsage, OperatingBudget
-from b24async.protocol import Timing
+from b24async.protocol import Timing, WireTimes
 
 __all__ = ["UNKNOWN_ROOM", "Throttle", "ThrottlePolicy"]
 
@@ -192,6 +192,20 @@ class Throttle:
                 self.settle(method, timing)
         else:
             self.operating.settle_all(reports)
+
+    def settle_wire(self, reports: WireTimes) -> None:
+        """:meth:`settle_all` of one answer's raw ``time`` blocks, no ``Timing`` built.
+
+        Not part of :class:`ThrottlePolicy` either: the client calls it for a decoder's
+        :class:`~b24async.protocol.WireTimes` when a policy has it, and hands others (and a
+        subclass that overrides ``settle`` or ``settle_all``) the same reports as ``Timing``
+        objects.
+        """
+        cls = type(self)
+        if cls.settle is not Throttle.settle or cls.settle_all is not Throttle.settle_all:
+            self.settle_all(reports.timings())
+        else:
+            self.operating.settle_wire(reports)
 
     def on_query_limit(self) -> None:
         """Treat the bucket as full: another client on the portal has been using it."""
