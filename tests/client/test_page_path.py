@@ -178,7 +178,7 @@ def lean(raw: RawResponse, chunk: list[Command]) -> Any:
 
 def reports_of(body: bytes, chunk: list[Command]) -> tuple[Any, Any]:
     full = decode_batch(RawResponse(200, {}, body), chunk)
-    outcome, reports = decode_results(RawResponse(200, {}, body), chunk)
+    _, reports = decode_results(RawResponse(200, {}, body), chunk)
     assert type(reports) is WireTimes
     return reports.timings(), command_timings(full, chunk)
 
