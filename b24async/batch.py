@@ -278,7 +278,10 @@ def _by_name(commands: Sequence[Command], name: str) -> Command:
 
 
 def _blocked(pending: Sequence[Command], outcome: ChunkOutcome) -> list[Command]:
-    return [c for c in pending if isinstance(outcome.errors.get(c.name), OperationTimeLimit)]
+    errors = outcome.errors
+    if not errors:
+        return []
+    return [c for c in pending if isinstance(errors.get(c.name), OperationTimeLimit)]
 
 
 async def run_batch(
@@ -371,11 +374,12 @@ async def send_chunk(
         return outcome, command_timings(outcome, chunk)
 
     engine.counters.batches += 1
+    methods = [c.method for c in chunk]
     return await engine.send(
         "batch",
         batch_params(chunk, halt),
-        commands=[c.method for c in chunk],
-        idempotent=all(engine.retry.idempotent(c.method) for c in chunk),
+        commands=methods,
+        idempotent=all(map(engine.retry.idempotent, set(methods))),  # (asked once per method)
         decode=decode,
         on_sent=on_sent,
         tries=tries,

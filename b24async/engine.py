@@ -19,7 +19,7 @@ from b24async._version import __version__
 from b24async.auth import Credentials
 from b24async.clock import SYSTEM_CLOCK, Clock
 from b24async.errors import B24Error, OperationTimeLimit, QueryLimitExceeded, TransportError
-from b24async.operating import BATCH_KEY, in_batch
+from b24async.operating_mirror import BATCH_KEY, INNER
 from b24async.protocol import HttpRequest, RawResponse, Timing, WireTimes, json_body
 from b24async.retry import RetryPolicy
 from b24async.sending import (
@@ -112,7 +112,8 @@ class Engine:
         """
         # The keys the portal bills: a batch request also bills its own ``batch`` key, and its
         # commands are billed as commands inside a batch (see b24async.operating).
-        billed = (BATCH_KEY, *(in_batch(c) for c in commands)) if method == BATCH_KEY else commands
+        billed = [BATCH_KEY, *[INNER + c for c in commands]] if method == BATCH_KEY else commands
+        # (INNER + c: in_batch(c), inline)
         flow = SendingFlow(
             method,
             idempotent,

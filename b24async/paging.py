@@ -280,13 +280,19 @@ async def _offset_pages(
             while next_group < len(groups) and (prefetch is None or len(in_flight) < prefetch):
                 in_flight.append(asyncio.create_task(fetch(groups[next_group])))
                 next_group += 1
-            where.start = groups[next_group - len(in_flight)][0]
+            group = groups[next_group - len(in_flight)]
+            where.start = group[0]
             result = await in_flight.pop(0)
-            for name in result.names:  # in start order
-                where.start = int(name[1:])
+            responses = result.responses
+            for start, name in zip(group, result.names, strict=True):  # in start order
+                where.start = start
+                response = responses.get(name)
+                if response is not None and type(response.result) is list:
+                    yield response.result  # (the usual page: _page's first case, inline)
+                    continue
                 page = _page(result, name, method)
                 if isinstance(page, B24Error):
-                    yield _Failed(page, start=where.start)
+                    yield _Failed(page, start=start)
                     return
                 yield page
     finally:
