@@ -111,9 +111,9 @@ class Engine:
         policy's ``attempts`` bounds each command's tries in all.
         """
         # The keys the portal bills: a batch request also bills its own ``batch`` key, and its
-        # commands are billed as commands inside a batch (see b24async.operating).
+        # commands are billed as commands inside a batch (see b24async.operating; INNER + c
+        # is in_batch(c), inline).
         billed = [BATCH_KEY, *[INNER + c for c in commands]] if method == BATCH_KEY else commands
-        # (INNER + c: in_batch(c), inline)
         flow = SendingFlow(
             method,
             idempotent,
