@@ -15,7 +15,7 @@ import attrs
 
 from b24async.codec import int_or_none
 from b24async.errors import ApiError, DecodeError, make_api_error, status_for_code
-from b24async.operating import BATCH_KEY, in_batch
+from b24async.operating_mirror import BATCH_KEY, INNER, in_batch
 from b24async.protocol import (
     RawResponse,
     Response,
@@ -48,8 +48,13 @@ class ChunkOutcome:
     time: Timing | None = None  # the batch request's own ``time`` block
 
 
-def as_map(value: Any) -> dict[str, Any]:
-    """A ``result_*`` map of a batch answer keyed by command name (``{}`` if not a map)."""
+def as_map(value: Any) -> Mapping[str, Any]:
+    """A ``result_*`` map of a decoded batch answer keyed by command name (``{}`` if not a map).
+
+    A JSON object (a ``dict``, its keys already strings) is returned as it is, not copied.
+    """
+    if type(value) is dict:
+        return value
     # PHP serializes an empty map as [] and a map keyed 0..n-1 as a JSON array.
     if isinstance(value, Mapping):
         return {str(k): v for k, v in value.items()}
@@ -131,15 +136,16 @@ def decode_results(raw: RawResponse, chunk: Sequence[Command]) -> tuple[ChunkOut
     report = reports.append
     for command in chunk:
         name = command.name
+        key = INNER + command.method  # (in_batch, inline)
         if name in errors:
             failed[name] = command_error(command, errors[name])
-            report((in_batch(command.method), None))
+            report((key, None))
         elif name in results:
             responses[name] = Response(command.method, results[name])
-            report((in_batch(command.method), times.get(name)))
+            report((key, times.get(name)))
         else:
             skipped.append(name)
-            report((in_batch(command.method), None))
+            report((key, None))
     report((BATCH_KEY, payload.get("time")))
     return ChunkOutcome(responses, failed, tuple(skipped)), reports
 

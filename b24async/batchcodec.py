@@ -124,11 +124,21 @@ def page_commands(method: str, params: Mapping[str, Any], starts: Iterable[int])
         raise ValueError("page_commands sets start itself: do not pass it")
     base = Command("p", method, params)
     head = f"{base.query}&start=" if base.query else "start="
-    derived = Command._derived
-    return [
-        derived(f"p{start}", method, {**params, "start": start}, f"{head}{int(start)}", base)
-        for start in starts
-    ]
+    # (Command._derived's body, inline: one call less per page)
+    new, set_ = object.__new__, object.__setattr__
+    references, alone = base.references, base.alone
+    commands = []
+    for start in starts:
+        command = new(Command)
+        set_(command, "name", f"p{start}")
+        set_(command, "method", method)
+        set_(command, "params", {**params, "start": start})
+        set_(command, "request", None)
+        set_(command, "query", f"{head}{int(start)}")
+        set_(command, "references", references)
+        set_(command, "alone", alone)
+        commands.append(command)
+    return commands
 
 
 def make_command(name: str, spec: CommandSpec) -> Command:

@@ -279,6 +279,7 @@ class OperatingMirror:
         floor = self.floor
         length = self.bucket_length
         costs = self._costs
+        number = math.floor
         last: str | None = None
         key = _NO_KEY  # (replaced before use: every name differs from None)
         inner = batch = False
@@ -349,7 +350,7 @@ class OperatingMirror:
                 shared = key.shared = reset is not None
                 trust, key.probe = key.probe, False  # a probe's report is trusted
                 reported = key.reported = operating or 0.0
-                oldest = math.floor(now / length + 1e-9) - BUCKETS + 1  # (_live, inline)
+                oldest = number(now / length + 1e-9) - BUCKETS + 1  # (_live, inline)
                 entries = key.entries
                 if entries and entries[0].bucket < oldest:
                     entries = key.entries = [e for e in entries if e.bucket >= oldest]
@@ -365,7 +366,7 @@ class OperatingMirror:
                     if reported > expected + key.pending + floor:
                         # Count the difference as stored now (it leaves the window last).
                         missing = reported - expected - key.pending
-                        key.add(math.floor(now / length + 1e-9), missing, now)
+                        key.add(number(now / length + 1e-9), missing, now)
                     elif trust:  # (only trims, on a trusted report: rare)
                         asked = now if batch or start is None else start
                         known = [e for e in entries if e.stored_at <= asked]
@@ -379,7 +380,7 @@ class OperatingMirror:
                 began = start
                 if began is None or began > now:
                     began = now
-                bucket = math.floor(began / length + 1e-9)  # (_number, inline)
+                bucket = number(began / length + 1e-9)  # (_number, inline)
                 entries = key.entries
                 if entries and entries[-1].bucket == bucket:  # (add's usual case, inline)
                     entry = entries[-1]
