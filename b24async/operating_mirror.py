@@ -280,6 +280,7 @@ class OperatingMirror:
         length = self.bucket_length
         costs = self._costs
         number = math.floor
+        aged = oldest = math.nan  # ``oldest`` is the window's first bucket at time ``aged``
         last: str | None = None
         key = _NO_KEY  # (replaced before use: every name differs from None)
         inner = batch = False
@@ -350,13 +351,16 @@ class OperatingMirror:
                 shared = key.shared = reset is not None
                 trust, key.probe = key.probe, False  # a probe's report is trusted
                 reported = key.reported = operating or 0.0
-                oldest = number(now / length + 1e-9) - BUCKETS + 1  # (_live, inline)
+                if now != aged:  # (the reports of one answer mostly share their ``now``)
+                    aged, oldest = now, number(now / length + 1e-9) - BUCKETS + 1  # (_live)
                 entries = key.entries
                 if entries and entries[0].bucket < oldest:
                     entries = key.entries = [e for e in entries if e.bucket >= oldest]
                 if not shared:
                     entries.clear()  # the portal keeps no sum between requests
-                else:
+                elif reported > floor or trust:
+                    # (What is stored, in flight or a slow call's own is never negative: a
+                    # sum at or under the floor cannot be more than we account for.)
                     # A slow call is in its own report; the envelope reports the batch key
                     # after this request was stored.
                     slow = 0.0
