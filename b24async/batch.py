@@ -126,7 +126,8 @@ class _Run:
             self.account.record(
                 CommandOutcome(command.name, command.method, Outcome.SUCCEEDED, response=response)
             )
-        self._progress()
+        if self.progress is not None:
+            self._progress()
 
     def failed(self, command: Command, error: B24Error) -> None:
         self.errors[command.name] = error
@@ -195,12 +196,14 @@ class _Run:
             blocked = [] if alone else _blocked(pending, outcome)
             limit_hits += 1
             final = not blocked or limit_hits >= engine.retry.limit_attempts
+            responses, errors = outcome.responses, outcome.errors
             for command in pending:  # in the order given
-                response = outcome.responses.get(command.name)
-                error = outcome.errors.get(command.name)
+                response = responses.get(command.name)
                 if response is not None:
                     self.succeeded(command, response)
-                elif error is not None and (final or command not in blocked):
+                elif (error := errors.get(command.name)) is not None and (
+                    final or command not in blocked
+                ):
                     self.failed(command, error)
             if final:
                 return self._settle_rest(pending, outcome)

@@ -134,9 +134,12 @@ def decode_results(raw: RawResponse, chunk: Sequence[Command]) -> tuple[ChunkOut
     skipped: list[str] = []
     reports = WireTimes()
     report = reports.append
+    method = key = ""
     for command in chunk:
         name = command.name
-        key = INNER + command.method  # (in_batch, inline)
+        if command.method != method:  # (a list's pages: one method)
+            method = command.method
+            key = INNER + method  # (in_batch, inline)
         if name in errors:
             failed[name] = command_error(command, errors[name])
             report((key, None))
