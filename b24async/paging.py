@@ -157,7 +157,7 @@ async def paginate_raw(
         await pages.aclose()
 
 
-async def paginate_pages(
+def paginate_pages(
     engine: Engine,
     call: CallFn,
     method: str,
@@ -173,15 +173,7 @@ async def paginate_pages(
     ``position`` is advanced by whole pages, as they are handed out.
     """
     where = position if position is not None else ReadPosition()
-    pages = _walk(engine, call, method, params, keyset, prefetch, progress, where)
-    try:
-        async for page in pages:
-            where.rows += len(page)
-            if keyset:
-                where.start, where.after = None, _row_id(page[-1], method)
-            yield page
-    finally:
-        await pages.aclose()
+    return _walk(engine, call, method, params, keyset, prefetch, progress, where, by_page=True)
 
 
 async def _walk(
@@ -193,8 +185,12 @@ async def _walk(
     prefetch: int | None,
     progress: Progress | None,
     where: ReadPosition,
+    by_page: bool = False,
 ) -> AsyncGenerator[list[Any], None]:
-    """The pages of a read, first to last (non-empty lists of rows); see :func:`paginate_raw`."""
+    """The pages of a read, first to last (non-empty lists of rows); see :func:`paginate_raw`.
+
+    ``by_page``: advance ``where`` by each page as it is handed out (:func:`paginate_pages`).
+    """
     if prefetch is not None and prefetch < 1:
         raise ValueError("prefetch must be >= 1 (or None: no limit)")
     if "start" in params:
@@ -213,6 +209,8 @@ async def _walk(
     if progress is not None:
         progress(seen, total)
     if rows:
+        if by_page:
+            _handed(where, rows, method, keyset)
         yield rows
     if first.next is None or not rows:
         return
@@ -227,11 +225,23 @@ async def _walk(
             raise PageError(
                 method, page.error, start=page.start, after=page.after, rows_before=seen
             ) from page.error
-        seen += len(page)
+        size = len(page)
+        seen += size
         if progress is not None:
             progress(seen, max(total, seen))
-        if page:
+        if size:
+            if by_page:  # (_handed, inline)
+                where.rows += size
+                if keyset:
+                    where.start, where.after = None, _row_id(page[-1], method)
             yield page
+
+
+def _handed(where: ReadPosition, page: list[Any], method: str, keyset: bool) -> None:
+    """Count a page about to be handed out whole; a keyset read resumes after its last ``ID``."""
+    where.rows += len(page)
+    if keyset:
+        where.start, where.after = None, _row_id(page[-1], method)
 
 
 def _advance(where: ReadPosition, row: Any, method: str, keyset: bool) -> None:
