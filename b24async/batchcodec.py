@@ -88,28 +88,6 @@ class Command:
         object.__setattr__(self, "references", refs)
         object.__setattr__(self, "alone", query_problem(self.params, references=True))
 
-    @classmethod
-    def _derived(
-        cls,
-        name: str,
-        method: str,
-        params: Mapping[str, Any],
-        query: str,
-        like: Command,
-    ) -> Command:
-        """A command whose ``query`` is already known and whose params differ from ``like``'s
-        by nothing :attr:`references` and :attr:`alone` depend on (see :func:`page_commands`)."""
-        command = object.__new__(cls)
-        set_ = object.__setattr__
-        set_(command, "name", name)
-        set_(command, "method", method)
-        set_(command, "params", params)
-        set_(command, "request", None)
-        set_(command, "query", query)
-        set_(command, "references", like.references)
-        set_(command, "alone", like.alone)
-        return command
-
 
 def page_commands(method: str, params: Mapping[str, Any], starts: Iterable[int]) -> list[Command]:
     """One command per page of ``method`` at each offset in ``starts``, named ``p{start}``.
@@ -124,7 +102,8 @@ def page_commands(method: str, params: Mapping[str, Any], starts: Iterable[int])
         raise ValueError("page_commands sets start itself: do not pass it")
     base = Command("p", method, params)
     head = f"{base.query}&start=" if base.query else "start="
-    # (Command._derived's body, inline: one call less per page)
+    # Each page's command is built field by field, without __attrs_post_init__: its query is
+    # known, and its params differ from base's by nothing ``references`` and ``alone`` read.
     new, set_ = object.__new__, object.__setattr__
     references, alone = base.references, base.alone
     commands = []
