@@ -96,11 +96,8 @@ class AiohttpTransport:
             await self._session.close()
 
 
-#: A body is read as text on arrival once it reaches this many bytes (see :func:`read_body`):
-#: the size from which a batch answer is walked one command at a time, from its text
-#: (``batchstream.STREAM_MIN_BYTES``). A smaller one is decoded whole, from its bytes (orjson
-#: reads them as they are; made text first, the body would take one more pass over it).
-TEXT_MIN_BYTES = 2 << 20
+#: A body is read as text on arrival once it reaches this many bytes (see :func:`read_body`).
+TEXT_MIN_BYTES = 1 << 20
 #: ... in pieces of about this many bytes: each is decoded and appended to the text, which may
 #: be copied as it grows (larger pieces: fewer copies, but more bytes held beside the text).
 TEXT_PIECE_BYTES = 1 << 20

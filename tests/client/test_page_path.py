@@ -24,7 +24,6 @@ from b24async.auth import WebhookCredentials
 from b24async.batch import BatchResult, Command, run_batch
 from b24async.batchanswer import command_timings, decode_batch, decode_results
 from b24async.batchcodec import page_commands
-from b24async.batchstream import STREAM_MIN_BYTES
 from b24async.engine import Engine
 from b24async.operating import OperatingBudget
 from b24async.operating_mirror import BATCH_KEY, in_batch
@@ -33,8 +32,7 @@ from b24async.results import BatchAccount
 from b24async.retry import RetryPolicy
 from b24async.stats import Counters
 from b24async.throttle import Throttle
-from b24async.transport import TEXT_MIN_BYTES
-from tests.client.test_batch_stream import ODD, answers, read, split
+from tests.client.test_batch_stream import ODD, answers
 from tests.client.test_settle_all import NAMES, UNIX, Clock, maybe, state, timings
 
 FIELDS = ("start", "finish", "duration", "processing", "operating", "operating_reset_at")
@@ -384,18 +382,3 @@ async def test_an_account_sees_every_outcome_a_run_without_one_gives() -> None:
     assert results[0][1] == results[1][1] == {"p50", "p100"}  # p100: left out, unknown
     assert set(account.outcomes) == {"p0", "p50", "p100", "p150"}
     assert account.in_flight == account.unsent == ()
-
-
-# -- the transport: text only for an answer that is walked ------------------------------------
-
-
-async def test_an_answer_decoded_whole_is_read_as_bytes_one_walked_as_text() -> None:
-    # A list read's batch answers (~1 MB each) are decoded whole: read as text first, each took
-    # one more pass over its body. Answers are walked (from their text) from STREAM_MIN_BYTES.
-    assert TEXT_MIN_BYTES == STREAM_MIN_BYTES
-    under = b'{"result": "' + b"x" * (STREAM_MIN_BYTES - 100) + b'"}'
-    raw = await read(split(under))
-    assert isinstance(raw.content, bytes) and raw.content == under
-    over = b'{"result": "' + b"x" * STREAM_MIN_BYTES + b'"}'
-    raw = await read(split(over))
-    assert isinstance(raw.content, str) and raw.body == over
