@@ -33,7 +33,15 @@ from b24async.retry import RetryPolicy
 from b24async.stats import Counters
 from b24async.throttle import Throttle
 from tests.client.test_batch_stream import ODD, answers
-from tests.client.test_settle_all import NAMES, UNIX, Clock, maybe, state, timings
+from tests.client.test_settle_all import (
+    NAMES,
+    UNIX,
+    Clock,
+    assert_same_budgets,
+    maybe,
+    state,
+    timings,
+)
 
 FIELDS = ("start", "finish", "duration", "processing", "operating", "operating_reset_at")
 ODD_NUMBERS = ("", "soon", [1], {}, True, None)
@@ -105,11 +113,7 @@ def test_raw_blocks_settle_as_their_timings_would(
     read, raw = (OperatingBudget(budget, 600.0, apart=apart, clock=c) for c in clocks)
     play(read, clocks[0], script, wire=False)
     play(raw, clocks[1], script, wire=True)
-    assert state(raw) == state(read)
-    for name in NAMES:
-        assert raw.hold_remaining(name) == read.hold_remaining(name)
-        assert raw.admissible(name) == read.admissible(name)
-    assert raw.usage() == read.usage()
+    assert_same_budgets(raw, read)
 
 
 def test_wire_times_read_as_timings() -> None:

@@ -116,12 +116,16 @@ def test_settling_an_answer_at_once_leaves_the_mirror_of_one_settle_per_report(
     each, whole = (OperatingBudget(budget, 600.0, apart=apart, clock=c) for c in clocks)
     play(each, clocks[0], script, at_once=False)
     play(whole, clocks[1], script, at_once=True)
-    assert state(whole) == state(each)
-    # The admission answers that follow from the state agree too.
+    assert_same_budgets(whole, each)
+
+
+def assert_same_budgets(one: OperatingBudget, other: OperatingBudget) -> None:
+    """The same mirror state, and the admission answers that follow from it agree too."""
+    assert state(one) == state(other)
     for name in NAMES:
-        assert whole.hold_remaining(name) == each.hold_remaining(name)
-        assert whole.admissible(name) == each.admissible(name)
-    assert whole.usage() == each.usage()
+        assert one.hold_remaining(name) == other.hold_remaining(name)
+        assert one.admissible(name) == other.admissible(name)
+    assert one.usage() == other.usage()
 
 
 def test_reports_of_one_answer_in_one_bucket_keep_the_latest_storing_time() -> None:

@@ -27,16 +27,21 @@ def free_port() -> int:
         return port
 
 
-async def test_listen_prints_verified_events_without_secrets(portal: FakePortal) -> None:
+async def listen(*args: str) -> tuple[asyncio.subprocess.Process, str]:
+    """``b24async events listen ARGS`` on a free port, once it listens; and its URL."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "b24async", "events", "listen", "--port", str(port), "--count", "2",
+        sys.executable, "-m", "b24async", "events", "listen", "--port", str(port), *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=clean_env(),
     )  # fmt: skip
+    assert process.stderr is not None and process.stdout is not None
+    assert b"listening" in await process.stderr.readline()
+    return process, f"http://127.0.0.1:{port}/"
+
+
+async def test_listen_prints_verified_events_without_secrets(portal: FakePortal) -> None:
+    process, url = await listen("--count", "2")
     try:
-        assert process.stderr is not None and process.stdout is not None
-        assert b"listening" in await process.stderr.readline()
-        url = f"http://127.0.0.1:{port}/"
         portal.install_app(url)
         tokens = portal.issue_tokens(1)
         async with (
@@ -60,16 +65,8 @@ async def test_listen_prints_verified_events_without_secrets(portal: FakePortal)
 
 
 async def test_listen_with_app_code_takes_a_confirmed_new_token(portal: FakePortal) -> None:
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "b24async", "events", "listen", "--port", str(port),
-        "--count", "3", "--app-code", portal.client_id,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=clean_env(),
-    )  # fmt: skip
+    process, url = await listen("--count", "3", "--app-code", portal.client_id)
     try:
-        assert process.stderr is not None and process.stdout is not None
-        assert b"listening" in await process.stderr.readline()
-        url = f"http://127.0.0.1:{port}/"
         portal.install_app(url)
         old = portal.application_token
         tokens = portal.issue_tokens(1)
