@@ -97,11 +97,7 @@ class MemoryTokenStore:
 
     async def add(self, member_id: str, token: str) -> bool:
         """Store ``token`` unless one is stored already; True when it was stored."""
-        async with self._lock:
-            if member_id in self._tokens:
-                return False
-            self._tokens[member_id] = token
-            return True
+        return await self._add_absent(self._tokens, member_id, token)
 
     async def delete(self, member_id: str) -> None:
         """Forget the portal's token and address."""
@@ -123,8 +119,11 @@ class MemoryTokenStore:
 
     async def add_portal(self, member_id: str, portal: str) -> bool:
         """Store the portal's address unless one is stored already; True when it was stored."""
+        return await self._add_absent(self._portals, member_id, portal)
+
+    async def _add_absent(self, table: dict[str, str], member_id: str, value: str) -> bool:
         async with self._lock:
-            if member_id in self._portals:
+            if member_id in table:
                 return False
-            self._portals[member_id] = portal
+            table[member_id] = value
             return True
