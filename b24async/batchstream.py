@@ -301,15 +301,21 @@ def _key(text: str, i: int) -> tuple[str, int]:
     return key, _ws(text, i + 1)
 
 
+def _result_at(text: str, i: int) -> int:
+    """Where ``result``'s value begins, in the object at ``i`` (after blanks) whose first key
+    it must be."""
+    i = _ws(text, i)
+    if text[i] != "{":
+        raise _Layout
+    key, i = _key(text, _ws(text, i + 1))
+    if key != "result":
+        raise _Layout
+    return i
+
+
 def _command_map_at(text: str) -> int:
     """Where ``result.result`` begins, when ``result`` is the first key at both levels."""
-    i = _ws(text, 0)
-    for _ in range(2):
-        if text[i] != "{":
-            raise _Layout
-        key, i = _key(text, _ws(text, i + 1))
-        if key != "result":
-            raise _Layout
+    i = _result_at(text, _result_at(text, 0))
     if text[i] not in "{[":
         raise _Layout
     return i
@@ -335,15 +341,20 @@ def _read_tail(text: str, i: int) -> tuple[dict[str, Any], dict[str, Any]]:
     inner: dict[str, Any] = {}
     outer: dict[str, Any] = {}
     i = _members(text, i, inner)  # the rest of ``result``
-    if text[i] == ",":
-        i = _members(text, _ws(text, i + 1), outer)  # the envelope's after ``result``
-    elif text[i] == "}":
-        i = _ws(text, i + 1)
-    else:
-        raise _Layout
+    i = _close(text, i, outer)  # the envelope's after ``result``
     if i != len(text):
         raise _Layout
     return inner, outer
+
+
+def _close(text: str, i: int, into: dict[str, Any]) -> int:
+    """After a member's value (``i`` past its blanks): the object's further members, read
+    into ``into``, and the index after its ``}`` (+ws)."""
+    if text[i] == ",":
+        return _members(text, _ws(text, i + 1), into)
+    if text[i] == "}":
+        return _ws(text, i + 1)
+    raise _Layout
 
 
 def _members(text: str, i: int, into: dict[str, Any]) -> int:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from b24async import batchstream
-from b24async.batchstream import _MALFORMED, _key, _members, _ws
+from b24async.batchstream import _MALFORMED, _close, _result_at, _ws
 from b24async.codec import int_or_none
 from b24async.protocol import RawResponse, Response, Timing
 
@@ -73,22 +73,11 @@ def result_text(raw: RawResponse, method: str) -> tuple[str, Response] | None:
         return None
     text = raw.text()
     try:
-        i = _ws(text, 0)
-        if text[i] != "{":
-            return None
-        key, i = _key(text, _ws(text, i + 1))
-        if key != "result":
-            return None
+        i = _result_at(text, 0)
         end = i + _result_length(text)
         value = text[i:end]
         rest: dict[str, Any] = {}
-        end = _ws(text, end)
-        if text[end] == ",":
-            end = _members(text, _ws(text, end + 1), rest)
-        elif text[end] == "}":
-            end = _ws(text, end + 1)
-        else:
-            return None
+        end = _close(text, _ws(text, end), rest)  # the members after ``result``, as a batch's
     except (*_MALFORMED, msgspec.MsgspecError):
         return None
     if end != len(text) or "result" in rest or "error" in rest:
