@@ -317,17 +317,16 @@ class OperatingBudget(OperatingMirror):
 
     def settle_all(self, reports: Iterable[tuple[str, Timing | None]]) -> None:
         """:meth:`settle` each ``(name, timing)`` of one answer; waiters are examined once."""
-        reports = reports if isinstance(reports, Sequence) else list(reports)
-        super().settle_all(reports)
-        self._settled(reports)
+        self._settle_answer(reports, False)
 
     def settle_wire(self, reports: Iterable[tuple[str, Any]]) -> None:
         """:meth:`settle_all` of raw ``time`` blocks (see ``OperatingMirror.settle_wire``)."""
-        reports = reports if isinstance(reports, Sequence) else list(reports)
-        super().settle_wire(reports)
-        self._settled(reports)
+        self._settle_answer(reports, True)
 
-    def _settled(self, reports: Sequence[tuple[str, Any]]) -> None:
+    def _settle_answer(self, reports: Iterable[tuple[str, Any]], wire: bool) -> None:
+        # (The mirror's one body for both ways in, then the waiters, examined once.)
+        reports = reports if isinstance(reports, Sequence) else list(reports)
+        self._settle(reports, wire)
         if self._waiters:
             self._touch(*{name: None for name, _ in reports})
         else:
