@@ -39,7 +39,9 @@ from tests.client.test_settle_all import (
     Clock,
     assert_same_budgets,
     maybe,
+    play,
     state,
+    steps_with,
     timings,
 )
 
@@ -76,28 +78,15 @@ def wire_blocks(draw: st.DrawFn) -> Any:
 
 
 wire_reports = st.lists(st.tuples(st.sampled_from(NAMES), wire_blocks()), max_size=60)
-wire_steps = st.one_of(
-    st.tuples(st.just("answer"), wire_reports),
-    st.tuples(st.just("reserve"), st.lists(st.sampled_from(NAMES), min_size=1, max_size=60)),
-    st.tuples(st.just("refused"), st.sampled_from(NAMES)),
-    st.tuples(st.just("wait"), st.sampled_from([0.0, 0.5, 30.0, 61.0, 400.0])),
-)
+wire_steps = steps_with(wire_reports)
 
 
-def play(budget: OperatingBudget, clock: Clock, script: list[Any], *, wire: bool) -> None:
-    for step, arg in script:
-        if step == "answer":
-            if wire:
-                budget.settle_wire(WireTimes(arg))
-            else:
-                budget.settle_all([(name, Timing.from_wire(block)) for name, block in arg])
-        elif step == "reserve":
-            methods = [BATCH_KEY, *arg] if len(arg) > 1 else arg
-            budget.reserve(budget.charges(methods))
-        elif step == "refused":
-            budget.refused(arg)
-        else:
-            clock.now += arg
+def settle_as_timings(budget: OperatingBudget, reports: Any) -> None:
+    budget.settle_all([(name, Timing.from_wire(block)) for name, block in reports])
+
+
+def settle_raw(budget: OperatingBudget, reports: Any) -> None:
+    budget.settle_wire(WireTimes(reports))
 
 
 @settings(max_examples=400, deadline=None)
@@ -111,8 +100,8 @@ def test_raw_blocks_settle_as_their_timings_would(
 ) -> None:
     clocks = Clock(), Clock()
     read, raw = (OperatingBudget(budget, 600.0, apart=apart, clock=c) for c in clocks)
-    play(read, clocks[0], script, wire=False)
-    play(raw, clocks[1], script, wire=True)
+    play(read, clocks[0], script, settle_as_timings)
+    play(raw, clocks[1], script, settle_raw)
     assert_same_budgets(raw, read)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -59,12 +60,20 @@ timings = st.builds(
     st.booleans(),
 )
 reports = st.lists(st.tuples(st.sampled_from(NAMES), maybe(timings)), max_size=60)
-steps = st.one_of(
-    st.tuples(st.just("answer"), reports),
-    st.tuples(st.just("reserve"), st.lists(st.sampled_from(NAMES), min_size=1, max_size=60)),
-    st.tuples(st.just("refused"), st.sampled_from(NAMES)),
-    st.tuples(st.just("wait"), st.sampled_from([0.0, 0.5, 30.0, 61.0, 400.0])),
-)
+
+
+def steps_with(answers: st.SearchStrategy[Any]) -> st.SearchStrategy[tuple[str, Any]]:
+    """Scripts' steps: an answer's reports (drawn from ``answers``), a reservation, a refusal,
+    or time passing."""
+    return st.one_of(
+        st.tuples(st.just("answer"), answers),
+        st.tuples(st.just("reserve"), st.lists(st.sampled_from(NAMES), min_size=1, max_size=60)),
+        st.tuples(st.just("refused"), st.sampled_from(NAMES)),
+        st.tuples(st.just("wait"), st.sampled_from([0.0, 0.5, 30.0, 61.0, 400.0])),
+    )
+
+
+steps = steps_with(reports)
 
 
 def state(budget: OperatingMirror) -> Any:
@@ -88,14 +97,16 @@ def state(budget: OperatingMirror) -> Any:
     return keys, costs, budget._offset, budget.bans_clear, extra
 
 
-def play(budget: OperatingBudget, clock: Clock, script: list[Any], *, at_once: bool) -> None:
+def play(
+    budget: OperatingBudget,
+    clock: Clock,
+    script: list[Any],
+    settle: Callable[[OperatingBudget, Any], None],
+) -> None:
+    """Run ``script`` on ``budget``; ``settle`` settles an answer step's reports."""
     for step, arg in script:
         if step == "answer":
-            if at_once:
-                budget.settle_all(arg)
-            else:
-                for name, timing in arg:
-                    budget.settle(name, timing)
+            settle(budget, arg)
         elif step == "reserve":
             methods = [BATCH_KEY, *arg] if len(arg) > 1 else arg
             budget.reserve(budget.charges(methods))
@@ -103,6 +114,11 @@ def play(budget: OperatingBudget, clock: Clock, script: list[Any], *, at_once: b
             budget.refused(arg)
         else:
             clock.now += arg
+
+
+def settle_each(budget: OperatingBudget, reports: Any) -> None:
+    for name, timing in reports:
+        budget.settle(name, timing)
 
 
 @settings(max_examples=400, deadline=None)
@@ -114,8 +130,8 @@ def test_settling_an_answer_at_once_leaves_the_mirror_of_one_settle_per_report(
 ) -> None:
     clocks = Clock(), Clock()
     each, whole = (OperatingBudget(budget, 600.0, apart=apart, clock=c) for c in clocks)
-    play(each, clocks[0], script, at_once=False)
-    play(whole, clocks[1], script, at_once=True)
+    play(each, clocks[0], script, settle_each)
+    play(whole, clocks[1], script, OperatingBudget.settle_all)
     assert_same_budgets(whole, each)
 
 
