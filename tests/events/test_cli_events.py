@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from b24async import Bitrix24
@@ -27,21 +29,29 @@ def free_port() -> int:
         return port
 
 
-async def listen(*args: str) -> tuple[asyncio.subprocess.Process, str]:
-    """``b24async events listen ARGS`` on a free port, once it listens; and its URL."""
+@contextlib.asynccontextmanager
+async def listen(*args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """``b24async events listen ARGS`` on a free port, once it listens; and its URL.
+
+    Killed on the way out if it has not exited by itself (a failed test, a lost ``--count``).
+    """
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "b24async", "events", "listen", "--port", str(port), *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=clean_env(),
     )  # fmt: skip
-    assert process.stderr is not None and process.stdout is not None
-    assert b"listening" in await process.stderr.readline()
-    return process, f"http://127.0.0.1:{port}/"
+    try:
+        assert process.stderr is not None and process.stdout is not None
+        assert b"listening" in await process.stderr.readline()
+        yield process, f"http://127.0.0.1:{port}/"
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 async def test_listen_prints_verified_events_without_secrets(portal: FakePortal) -> None:
-    process, url = await listen("--count", "2")
-    try:
+    async with listen("--count", "2") as (process, url):
         portal.install_app(url)
         tokens = portal.issue_tokens(1)
         async with (
@@ -52,10 +62,6 @@ async def test_listen_prints_verified_events_without_secrets(portal: FakePortal)
             entry = await add_entry(hook)
             await portal.deliveries_settled()
         out, _err = await asyncio.wait_for(process.communicate(), 60)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
     assert process.returncode == 0
     lines = [json.loads(line) for line in out.decode().splitlines()]
     assert [line["event"] for line in lines] == ["ONAPPINSTALL", "ONCALENDARENTRYADD"]
@@ -65,8 +71,7 @@ async def test_listen_prints_verified_events_without_secrets(portal: FakePortal)
 
 
 async def test_listen_with_app_code_takes_a_confirmed_new_token(portal: FakePortal) -> None:
-    process, url = await listen("--count", "3", "--app-code", portal.client_id)
-    try:
+    async with listen("--count", "3", "--app-code", portal.client_id) as (process, url):
         portal.install_app(url)
         old = portal.application_token
         tokens = portal.issue_tokens(1)
@@ -81,10 +86,6 @@ async def test_listen_with_app_code_takes_a_confirmed_new_token(portal: FakePort
             entry = await add_entry(hook)  # delivered with the new token
             await portal.deliveries_settled()
         out, _err = await asyncio.wait_for(process.communicate(), 60)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
     assert process.returncode == 0
     lines = [json.loads(line) for line in out.decode().splitlines()]
     assert [line["event"] for line in lines] == [
