@@ -23,6 +23,7 @@ from aiohttp import web
 
 from b24async.events.form import FormError, parse_form
 from b24async.events.rotation import (
+    CONFIRMED,
     Verdict,
     confirm_at_portal,
     install_origin,
@@ -264,16 +265,13 @@ class EventReceiver:
         except TokenStoreUnavailable as error:
             return self._unavailable(error)
         self._store_answered()
-        if verdict.status == 503:
-            self.stats.unavailable += 1
-            return self._refuse(
-                request, 503, f"{verdict.reason} ({event.name}, member_id {member})"
-            )
-        if not verdict.confirmed:
-            self.stats.unauthorized += 1
-            return self._refuse(
-                request, 401, f"{verdict.reason} ({event.name}, member_id {member})"
-            )
+        if not verdict.confirmed:  # 401, or 503 when the portal could not be asked
+            if verdict.status == 503:
+                self.stats.unavailable += 1
+            else:
+                self.stats.unauthorized += 1
+            why = f"{verdict.reason} ({event.name}, member_id {member})"
+            return self._refuse(request, verdict.status, why)
         if event.name == "ONAPPUNINSTALL":
             await self._forget(member)
         elif event.name == "ONOFFLINEEVENT":
@@ -325,14 +323,14 @@ class EventReceiver:
         if stored is None and event.name == "ONAPPINSTALL" and self._accept_install:
             if await self.tokens.add(member, secret):
                 await self._remember_portal(event, member)
-                return _OK
+                return CONFIRMED
             stored = await self.tokens.get(member)  # a concurrent install stored one first
         if stored is None:
             return Verdict(401, "unknown portal")
         if hmac.compare_digest(stored.encode(), secret.encode()):
             if event.name == "ONAPPINSTALL":
                 await self._remember_portal(event, member)
-            return _OK
+            return CONFIRMED
         if event.name == "ONAPPUPDATE":
             return await self._rotate(event, member, stored, secret)
         return Verdict(401, "wrong application token")
@@ -377,11 +375,8 @@ class EventReceiver:
         if await store.replace(member, stored, secret):
             self.stats.rotated += 1
             _log.info("member_id %s: new application token confirmed by %s", member, origin)
-            return _OK
+            return CONFIRMED
         now = await store.get(member)  # another delivery swapped it meanwhile
         if now is not None and hmac.compare_digest(now.encode(), secret.encode()):
-            return _OK
+            return CONFIRMED
         return Verdict(401, "new application token refused: the stored token changed meanwhile")
-
-
-_OK = Verdict(200)
