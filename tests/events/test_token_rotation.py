@@ -35,8 +35,9 @@ class Receiving:
         self.seen: list[Event] = []
 
 
-async def serve(receiver: EventReceiver, runners: list[web.AppRunner]) -> str:
-    runner = web.AppRunner(receiver.app, access_log=None)
+async def serve_app(app: web.Application, runners: list[web.AppRunner]) -> str:
+    """``app`` on a free loopback port (stopped by the ``runners`` fixture); its URL."""
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     runners.append(runner)
@@ -77,7 +78,7 @@ async def installed(
         seen.append(event)
 
     receiver = EventReceiver(record, **kwargs)
-    url = await serve(receiver, runners)
+    url = await serve_app(receiver.app, runners)
     served = Receiving(portal, receiver, url)
     served.seen = seen
     portal.install_app(url)
@@ -236,14 +237,6 @@ async def test_a_forged_update_cannot_redirect_the_check(
     )
     assert await post(served.url, forged) == 401
     assert asked == [] and await served.receiver.tokens.get(portal.member_id) == stored
-
-
-async def serve_app(app: web.Application, runners: list[web.AppRunner]) -> str:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    runners.append(runner)
-    return f"http://127.0.0.1:{runner.addresses[0][1]}/"
 
 
 async def test_another_apps_token_is_not_enough(
