@@ -28,11 +28,13 @@ NEW = "c917d38f6bdb84e9d9e0bfe9d585be73"
 class Receiving:
     """A receiver on 127.0.0.1 with the portal's app bound for ONAPPUPDATE and calendar adds."""
 
-    def __init__(self, portal: FakePortal, receiver: EventReceiver, url: str) -> None:
+    def __init__(
+        self, portal: FakePortal, receiver: EventReceiver, url: str, seen: list[Event]
+    ) -> None:
         self.portal = portal
         self.receiver = receiver
         self.url = url
-        self.seen: list[Event] = []
+        self.seen = seen
 
 
 async def serve_app(app: web.Application, runners: list[web.AppRunner]) -> str:
@@ -79,8 +81,7 @@ async def installed(
 
     receiver = EventReceiver(record, **kwargs)
     url = await serve_app(receiver.app, runners)
-    served = Receiving(portal, receiver, url)
-    served.seen = seen
+    served = Receiving(portal, receiver, url, seen)
     portal.install_app(url)
     await portal.deliveries_settled()
     if prefill is not None:
