@@ -54,12 +54,6 @@ async def runners() -> AsyncIterator[list[web.AppRunner]]:
         await runner.cleanup()
 
 
-@pytest.fixture
-async def portal() -> AsyncIterator[FakePortal]:
-    async with FakePortal(users=5, rate=200.0, burst=400) as running:
-        yield running
-
-
 async def installed(
     portal: FakePortal,
     runners: list[web.AppRunner],
