@@ -48,6 +48,11 @@ async def _boxed(result: Awaitable[T]) -> tuple[T]:
     return (await result,)
 
 
+def _require_token(token: object) -> None:
+    if not isinstance(token, str) or not token:
+        raise ValueError("the application token must be a non-empty string")
+
+
 class RedisTokenStore:
     """A :class:`~b24async.events.RotatingTokenStore` in Redis: receivers on many hosts share
     tokens (and the portals' addresses a new ``ONAPPUPDATE`` token is confirmed at).
@@ -114,19 +119,22 @@ class RedisTokenStore:
             raise TokenStoreUnavailable(f"Redis at {self.address} is unreachable ({cause})")
         return boxed[0]
 
-    async def get(self, member_id: str) -> str | None:
-        """The stored token of the portal, or None."""
-        key = self.key(member_id)
+    async def _get(self, key: str) -> str | None:
         raw: bytes | str | None = await self._run(lambda client: client.get(key))
         return raw.decode() if isinstance(raw, bytes) else raw
 
+    async def _set_absent(self, key: str, value: str) -> bool:
+        stored = await self._run(lambda client: client.set(key, value, nx=True))
+        return bool(stored)
+
+    async def get(self, member_id: str) -> str | None:
+        """The stored token of the portal, or None."""
+        return await self._get(self.key(member_id))
+
     async def add(self, member_id: str, token: str) -> bool:
         """Store ``token`` unless one is stored already (atomically: ``SET NX``)."""
-        if not isinstance(token, str) or not token:
-            raise ValueError("the application token must be a non-empty string")
-        key = self.key(member_id)
-        stored = await self._run(lambda client: client.set(key, token, nx=True))
-        return bool(stored)
+        _require_token(token)
+        return await self._set_absent(self.key(member_id), token)
 
     async def delete(self, member_id: str) -> None:
         """Forget the portal's token and address, for every receiver."""
@@ -135,23 +143,18 @@ class RedisTokenStore:
 
     async def replace(self, member_id: str, old: str, new: str) -> bool:
         """Store ``new`` only if ``old`` is still stored (atomically, one Lua step)."""
-        if not isinstance(new, str) or not new:
-            raise ValueError("the application token must be a non-empty string")
+        _require_token(new)
         key = self.key(member_id)
         done = await self._run(lambda client: client.eval(_REPLACE, 1, key, old, new))
         return bool(done)
 
     async def get_portal(self, member_id: str) -> str | None:
         """The portal's trusted address, or None."""
-        key = self.portal_key(member_id)
-        raw: bytes | str | None = await self._run(lambda client: client.get(key))
-        return raw.decode() if isinstance(raw, bytes) else raw
+        return await self._get(self.portal_key(member_id))
 
     async def add_portal(self, member_id: str, portal: str) -> bool:
         """Store the portal's address unless one is stored already (``SET NX``)."""
-        key = self.portal_key(member_id)
-        stored = await self._run(lambda client: client.set(key, portal, nx=True))
-        return bool(stored)
+        return await self._set_absent(self.portal_key(member_id), portal)
 
     async def check(self) -> None:
         """Ping Redis; raises :class:`~b24async.events.TokenStoreUnavailable` if it is away.
