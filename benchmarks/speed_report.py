@@ -95,7 +95,7 @@ def _own_floor(row: dict[str, Any], client: str, typed: bool) -> tuple[float, st
     The goal lines above take the least floor of any decoder (a goal below it is below every
     client's); measured against a variant, the floor is what that variant's decoders cost.
     """
-    measured = dict(row.get("floors") or {})
+    measured = row.get("floors") or {}
     if not client.endswith("+speed"):
         measured = {
             k: v for k, v in measured.items() if k not in ("json_orjson_s", "typed_msgspec_s")
@@ -116,21 +116,19 @@ def _against_floors(client: str, rows: list[dict[str, Any]]) -> list[str]:
     lines = []
     fan5 = _find(rows, job="fan_in", client=client, processing=0.005)
     avail = _find(rows, job="availability", client=client)
-    for row, first, why in (
-        (fan5, lambda r: _t_min("fan_in", r["users"], 0.005), "both full requests at t_min"),
-        (
-            avail,
-            lambda r: jobs.t_min_requests([1], jobs.PortalConfig(users=1, processing=0.005))[0],
-            "first answer after one command",
-        ),
+    one_command = jobs.t_min_requests([1], jobs.PortalConfig(users=1, processing=0.005))[0]
+    for row, why in (
+        (fan5, "both full requests at t_min"),
+        (avail, "first answer after one command"),
     ):
         if row is None or (floor := _own_floor(row, client, True)) is None:
             continue
-        least = first(row) + floor[0]
+        first = _t_min("fan_in", row["users"], 0.005) if row is fan5 else one_command
+        least = first + floor[0]
         ratio = row["wall"] / least
         lines.append(
             f"| {client} {row['job']} ({row['users']:,}), typed wall <= 2x its floor | "
-            f"{ratio:.2f}x ({row['wall']:.2f} s vs {least:.3f} s: {why} {first(row):.3f} s "
+            f"{ratio:.2f}x ({row['wall']:.2f} s vs {least:.3f} s: {why} {first:.3f} s "
             f"+ {floor[1]}) | {'within' if ratio <= 2 else '**beyond**'} |"
         )
     for size in sorted({r["users"] for r in rows if r["job"] == "list_all"}):
